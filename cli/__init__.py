@@ -1,0 +1,1 @@
+"""gpfn_cli: the ``gpfn`` command line (click)."""

@@ -1,0 +1,68 @@
+"""Bit-packed haplotypes.
+
+Haplotypes are stored 64 loci to a ``uint64`` word, locus ``j`` at bit ``j & 63`` of
+word ``j >> 6`` (little-endian bit order), so that meiosis touches ``m / 64`` words per
+gamete instead of ``m`` bytes.  Padding bits past the last locus are undefined and
+never read back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def n_words(n_loci: int) -> int:
+    """Number of uint64 words that hold ``n_loci`` bits."""
+    return (int(n_loci) + 63) // 64
+
+
+def pack(haplotypes: np.ndarray) -> np.ndarray:
+    """Pack a 0/1 array ``[..., m]`` into ``uint64 [..., ceil(m/64)]``."""
+    h = np.asarray(haplotypes, dtype=np.uint8)
+    m = h.shape[-1]
+    w = n_words(m)
+    pad = w * 64 - m
+    if pad:
+        h = np.concatenate([h, np.zeros(h.shape[:-1] + (pad,), np.uint8)], axis=-1)
+    packed = np.packbits(h, axis=-1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8").astype(np.uint64, copy=False)
+
+
+def unpack(packed: np.ndarray, n_loci: int) -> np.ndarray:
+    """Inverse of :func:`pack`: ``uint64 [..., W]`` to ``uint8 [..., n_loci]``."""
+    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
+    return np.unpackbits(as_bytes, axis=-1, count=int(n_loci), bitorder="little")
+
+
+def gather(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
+    """Read the bits at ``loci`` from ``uint64 [..., W]``: returns ``uint8 [..., len(loci)]``.
+
+    Costs ``len(loci)`` byte reads per row, never unpacks whole haplotypes.
+    """
+    loci = np.asarray(loci, dtype=np.int64)
+    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
+    shift = (loci & 7).astype(np.uint8)
+    return (as_bytes[..., loci >> 3] >> shift) & np.uint8(1)
+
+
+def crossover_masks(n_gametes: int, n_loci: int, gamete: np.ndarray, locus: np.ndarray) -> np.ndarray:
+    """Packed masks whose bit ``j`` is the parity of toggles at loci ``<= j``.
+
+    ``gamete[i], locus[i]`` is one toggle: from ``locus[i]`` on, gamete ``gamete[i]``
+    reads the other haplotype.  Two toggles at the same place cancel.  Toggles at
+    ``locus >= n_loci`` are ignored.  Work is ``O(toggles + n_gametes * m / 64)``.
+    """
+    w = n_words(n_loci)
+    keep = locus < n_loci
+    g = gamete[keep].astype(np.int64)
+    k = locus[keep].astype(np.int64)
+    word = k >> 6
+    # Inside the word: a toggle at bit b flips bits b..63.
+    words = np.zeros((n_gametes, w), np.uint64)
+    np.bitwise_xor.at(words, (g, word), ALL_ONES << (k & 63).astype(np.uint64))
+    # Across words: a toggle in word i flips every later word entirely.
+    flips = np.bincount(g * (w + 1) + word + 1, minlength=n_gametes * (w + 1))
+    parity = (np.cumsum(flips.reshape(n_gametes, w + 1)[:, :w], axis=1) & 1).astype(np.int64)
+    return words ^ (-parity).view(np.uint64)

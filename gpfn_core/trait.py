@@ -1,0 +1,78 @@
+"""A quantitative trait: QTL with additive and dominance effects, and environmental noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from gpfn_core.errors import ValidationError
+from gpfn_core.types import Population
+
+
+@dataclass(frozen=True)
+class Trait:
+    """Genetic value ``g = sum_q a_q (dosage_q - 1) + d_q [heterozygous_q]``; phenotype ``g + e``.
+
+    ``qtl``: indices of the QTL loci in the population; ``additive``/``dominance``:
+    their effects; ``h2``: narrow-sense heritability in the reference population;
+    ``ve``: environmental variance, set by :meth:`calibrate`.
+    """
+
+    qtl: np.ndarray
+    additive: np.ndarray
+    dominance: np.ndarray
+    h2: float
+    ve: float = 1.0
+
+    @classmethod
+    def sample(
+        cls,
+        qtl: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        h2: float,
+        gamma_alpha: float,
+        gamma_beta: float,
+        dom_p: float,
+    ) -> Trait:
+        """Effects for the loci ``qtl``: |a| ~ Gamma(shape=gamma_alpha, scale=gamma_beta)
+        with a random sign; a fraction ``dom_p`` of QTL (Bernoulli per QTL) also get a
+        dominance effect d = u |a|, u ~ U(0, 1) (partial to complete dominance)."""
+        if not 0 < h2 <= 1:
+            raise ValidationError(f"h2 must be in (0, 1], got {h2!r}")
+        if not 0 <= dom_p <= 1:
+            raise ValidationError(f"dom_p must be in [0, 1], got {dom_p!r}")
+        if not (gamma_alpha > 0 and gamma_beta > 0):
+            raise ValidationError(f"gamma_alpha and gamma_beta must be > 0, got {gamma_alpha!r}, {gamma_beta!r}")
+        qtl = np.asarray(qtl, dtype=np.int64)
+        q = qtl.size
+        if q < 1:
+            raise ValidationError("a trait needs at least one QTL (n_qtl >= 1)")
+        size = rng.gamma(gamma_alpha, gamma_beta, q)
+        # Gamma with shape ~0.1 underflows to exactly 0 now and then; keep every QTL real.
+        size = np.maximum(size, np.finfo(np.float64).tiny)
+        additive = size * rng.choice([-1.0, 1.0], q)
+        dominant = rng.random(q) < dom_p
+        dominance = np.where(dominant, rng.random(q) * size, 0.0)
+        return cls(qtl, additive, dominance, float(h2))
+
+    def genetic_values(self, pop: Population) -> np.ndarray:
+        """float64 ``[n]`` genetic values of ``pop``'s individuals."""
+        dos = pop.dosage(self.qtl).astype(np.float64)
+        return (dos - 1.0) @ self.additive + (dos == 1.0) @ self.dominance
+
+    def calibrate(self, reference: Population) -> Trait:
+        """A copy whose ``ve`` gives heritability ``h2`` in ``reference``.
+
+        A reference with no genetic variance (every QTL fixed) keeps ``ve`` = 1 so
+        phenotypes remain defined; such a draw simply carries no genetic signal.
+        """
+        vg = float(np.var(self.genetic_values(reference))) if len(reference) > 1 else 0.0
+        ve = vg * (1.0 - self.h2) / self.h2 if vg > 0 else 1.0
+        return replace(self, ve=ve)
+
+    def phenotypes(self, pop: Population, rng: np.random.Generator, g: np.ndarray | None = None) -> np.ndarray:
+        """float64 ``[n]``: genetic value plus N(0, ve) noise."""
+        g = self.genetic_values(pop) if g is None else g
+        return g + rng.normal(0.0, np.sqrt(self.ve), g.shape[0])
