@@ -1,0 +1,55 @@
+import json
+
+from click.testing import CliRunner
+
+from gpfn_cli.main import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_version_and_help():
+    from gpfn_core import __version__
+
+    r = run("--version")
+    assert r.exit_code == 0 and __version__ in r.output
+    r = run("--help")
+    assert r.exit_code == 0 and "plugins" in r.output and "prior" in r.output
+
+
+def test_plugins_table_lists_builtins_with_their_distribution():
+    r = run("plugins")
+    assert r.exit_code == 0
+    lines = [line.split() for line in r.output.splitlines()]
+    assert ["kind", "name", "from", "description"] == lines[0]
+    for name in ["wild", "nam", "ril", "silva", "recurrent"]:
+        assert any(row[:4] == ["scheme", name, "gpfn", row[3]] for row in lines[2:] if len(row) > 3)
+        assert any(row[:2] == ["prior", name] for row in lines[2:])
+
+
+def test_prior_show_prints_hyperparameters_and_a_draw():
+    r = run("prior", "show", "ril", "--founders", "random", "--set", "pop_size=100", "--set", "n_markers=300")
+    assert r.exit_code == 0, r.output
+    assert "ssd_generations" in r.output and "realized_h2_train" in r.output
+
+
+def test_prior_show_json():
+    r = run("prior", "show", "nam", "--founders", "random", "--json", "--seed", "4", "--set", "pop_size=120",
+            "--set", "n_markers=200")
+    out = json.loads(r.output)
+    assert out["params"]["scheme"] == "nam" and out["stats"]["individuals"] <= 120
+
+
+def test_prior_list():
+    r = run("prior", "list")
+    assert r.exit_code == 0 and "silva" in r.output
+
+
+def test_bad_input_is_a_clear_error_with_nonzero_exit():
+    r = run("prior", "show", "nosuch", "--founders", "random")
+    assert r.exit_code == 1 and "unknown prior 'nosuch'; available:" in r.output and "Traceback" not in r.output
+    r = run("prior", "show", "nam", "--founders", "random", "--set", "h2=2")
+    assert r.exit_code == 1 and "h2 must be in" in r.output
+    r = run("prior", "show", "nam", "--founders", "random", "--set", "h2")
+    assert r.exit_code == 1 and "NAME=VALUE" in r.output

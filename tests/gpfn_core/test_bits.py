@@ -1,0 +1,35 @@
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gpfn_core import bits
+
+
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 4), st.just(2), st.integers(1, 200)), elements=st.integers(0, 1)))
+def test_pack_unpack_roundtrip(h):
+    packed = bits.pack(h)
+    assert packed.dtype == np.uint64
+    assert packed.shape == h.shape[:-1] + (bits.n_words(h.shape[-1]),)
+    np.testing.assert_array_equal(bits.unpack(packed, h.shape[-1]), h)
+
+
+@given(st.integers(1, 150), st.data())
+def test_gather_reads_the_right_bits(m, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    h = rng.integers(0, 2, (3, 2, m)).astype(np.uint8)
+    loci = rng.integers(0, m, rng.integers(1, 20))
+    np.testing.assert_array_equal(bits.gather(bits.pack(h), loci), h[..., loci])
+
+
+@given(st.integers(1, 6), st.integers(1, 200), st.data())
+def test_crossover_masks_match_dense_parity(n, m, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    k = int(rng.integers(0, 40))
+    g = rng.integers(0, n, k)
+    loc = rng.integers(0, m + 5, k)  # some past the end, which must be ignored
+    dense = np.zeros((n, m + 6), np.int64)
+    np.add.at(dense, (g, loc), 1)
+    expected = (np.cumsum(dense, axis=1)[:, :m] & 1).astype(np.uint8)
+    got = bits.unpack(bits.crossover_masks(n, m, g, loc), m)
+    np.testing.assert_array_equal(got, expected)

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+
+from gpfn_core import ValidationError
+from gpfn_core.founders import MsprimeConfig, MsprimeFounders, RandomFounders
+from gpfn_core.interfaces import HyperParam
+from gpfn_core.prior import GenericPrior
+from gpfn_core.registry import get_registry
+
+SMALL = {"pop_size": 200, "n_markers": 500}
+
+
+def prior(name="nam", seed=0, **over):
+    return get_registry().make_prior(name, seed=seed, overrides=SMALL | over, founders="random")
+
+
+def test_draw_is_deterministic_in_seed_and_index():
+    a, b = prior(seed=3).draw(7), prior(seed=3).draw(7)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.params == b.params and a.n_train == b.n_train
+    c = prior(seed=3).draw(8)
+    d = prior(seed=4).draw(7)
+    assert not np.array_equal(a.y[:10], c.y[:10])
+    assert not np.array_equal(a.y[:10], d.y[:10])
+
+
+def test_draw_order_does_not_matter():
+    p = prior(seed=1)
+    first = [p.draw(i).y for i in range(3)]
+    q = prior(seed=1)
+    assert np.array_equal(q.draw(2).y, first[2]) and np.array_equal(q.draw(0).y, first[0])
+
+
+@pytest.mark.parametrize("h2", [0.3, 0.7])
+def test_realized_heritability_near_target(h2):
+    p = prior("ril", seed=2, h2=h2, n_qtl="20:40")
+    ratios = []
+    for i in range(30):
+        d = p.draw(i)
+        tr = slice(0, d.n_train)
+        ratios.append(np.var(d.g[tr]) / np.var(d.y[tr]))
+    assert np.mean(ratios) == pytest.approx(h2, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "over,name",
+    [({"h2": 0}, "h2"), ({"h2": 1.5}, "h2"), ({"pop_size": -5}, "pop_size"), ({"n_qtl": 0}, "n_qtl"),
+     ({"n_families": -1}, "n_families"), ({"recomb_scale": "abc"}, "recomb_scale"), ({"h2": "0.9:0.1"}, "h2")],
+)
+def test_bad_hyperparameters_rejected_by_name(over, name):
+    with pytest.raises(ValidationError, match=name):
+        prior("nam", **over)
+
+
+def test_unknown_hyperparameter_lists_the_known_ones():
+    with pytest.raises(ValidationError, match="unknown hyperparameter.*bogus.*n_families"):
+        prior("nam", bogus=1)
+
+
+def test_overrides_fix_and_range():
+    p = prior("nam", h2=0.5, n_families="30:31")
+    for i in range(5):
+        d = p.draw(i)
+        assert d.params["h2"] == 0.5 and d.params["n_families"] in (30, 31)
+
+
+def test_unobserved_markers_are_masked():
+    d = prior("ril", uo_ratio=0.2, uo_mask_size=5).draw(0)
+    missing = (d.x == -1).all(axis=0)
+    assert 0.1 < missing.mean() < 0.25
+    assert ((d.x == -1).any(axis=0) == missing).all()  # whole columns
+
+
+def test_hyperparam_kinds():
+    p = HyperParam("flag", False, True, "bool")
+    assert p.override("true").low is True and p.override("no").high is False
+    with pytest.raises(ValidationError, match="flag"):
+        p.check("maybe")
+    with pytest.raises(ValidationError, match="k must be a int"):
+        HyperParam("k", 1, 5, "int").check(2.5)
+
+
+def test_msprime_founder_pool_is_cached_and_deterministic(tmp_path):
+    cfg = MsprimeConfig(n_individuals=60, n_chromosomes=2, sequence_length=2e6, ne_recent=200, ne_ancient=1000,
+                        mutation_rate=2e-8)
+    a = MsprimeFounders(pool_size=2, seed=5, config=cfg, cache=tmp_path)
+    m0, m1 = a.member(0), a.member(1)  # member 1 is structured
+    assert m0.n_loci > 100 and m1.n_loci > 100
+    assert len(list(tmp_path.glob("founders-*.npz"))) == 2
+    b = MsprimeFounders(pool_size=2, seed=5, config=cfg, cache=tmp_path)
+    np.testing.assert_array_equal(b.member(0).packed, m0.packed)  # loaded from the cache
+    d = m0.dosage().astype(float)
+    f = d.mean(0) / 2
+    assert (np.minimum(f, 1 - f) >= cfg.min_maf - 1e-9).all()
+    # Linkage: neighbouring markers are more correlated than markers on different chromosomes.
+    c = m0.genetic_map.chrom
+    i = np.flatnonzero(c == 0)[:50]
+    j = np.flatnonzero(c == 1)[:50]
+    near = np.nanmean([np.corrcoef(d[:, k], d[:, k + 1])[0, 1] ** 2 for k in i])
+    far = np.nanmean([np.corrcoef(d[:, k], d[:, ll])[0, 1] ** 2 for k, ll in zip(i, j)])
+    assert near > 2 * far
+    p = GenericPrior(get_registry().get("scheme", "nam")(), seed=1, founders=a,
+                     overrides={"pop_size": 100, "n_families": "5:10", "n_markers": 200})
+    assert p.draw(0).x.shape[1] <= 200
+
+
+def test_too_many_founders_is_a_clear_error(tmp_path):
+    cfg = MsprimeConfig(n_individuals=20, n_chromosomes=1, sequence_length=1e6, mutation_rate=2e-8)
+    src = MsprimeFounders(pool_size=1, config=cfg, cache=tmp_path)
+    p = GenericPrior(get_registry().get("scheme", "nam")(), founders=src, overrides={"n_families": 40})
+    with pytest.raises(ValidationError, match="founder pool"):
+        p.draw(0)
+
+
+def test_random_founders_shape(rng):
+    pop = RandomFounders(n_loci=300, n_chromosomes=2).sample(7, rng)
+    assert pop.haplotypes.shape == (7, 2, 300)

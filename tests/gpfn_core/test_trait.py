@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from gpfn_core import GeneticMap, Population, ValidationError
+from gpfn_core.trait import Trait
+
+
+def test_genetic_value_is_additive_plus_dominance():
+    gm = GeneticMap(np.zeros(3, int), np.array([0.1, 0.2, 0.3]), np.array([1.0]))
+    h = np.array([[[0, 1, 1], [0, 0, 1]]], np.uint8)  # dosages 0, 1, 2
+    pop = Population.from_haplotypes(h, gm)
+    t = Trait(np.array([0, 1, 2]), np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.5, 0.7]), h2=0.5)
+    assert t.genetic_values(pop)[0] == pytest.approx(-1.0 + 0.5 + 3.0)
+
+
+def test_calibrate_sets_heritability(rng):
+    gm = GeneticMap.uniform(500, 2, 1.0, rng)
+    pop = Population.from_haplotypes(rng.integers(0, 2, (3000, 2, 500)).astype(np.uint8), gm)
+    t = Trait.sample(np.arange(0, 500, 10), rng, h2=0.4, gamma_alpha=0.3, gamma_beta=2.0, dom_p=0.2).calibrate(pop)
+    g = t.genetic_values(pop)
+    y = t.phenotypes(pop, rng, g)
+    assert np.var(g) / np.var(y) == pytest.approx(0.4, abs=0.04)
+
+
+@pytest.mark.parametrize("kw,name", [({"h2": 0.0}, "h2"), ({"h2": 1.2}, "h2"), ({"dom_p": -0.1}, "dom_p"),
+                                     ({"gamma_alpha": 0.0}, "gamma_alpha")])
+def test_bad_trait_parameters_are_named(rng, kw, name):
+    args = dict(h2=0.5, gamma_alpha=0.2, gamma_beta=2.0, dom_p=0.1) | kw
+    with pytest.raises(ValidationError, match=name):
+        Trait.sample(np.arange(5), rng, **args)

@@ -1,0 +1,64 @@
+"""The example third-party plugin, installed into a fresh virtual environment."""
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "gpfn-example-plugin"
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    """A venv that sees the installed gpfn (system site-packages) plus the example plugin."""
+    env = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
+    py = env / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", str(EXAMPLE)],
+        check=True,
+    )
+    return py
+
+
+def gpfn(py, *args):
+    return subprocess.run([str(py), "-m", "gpfn_cli.main", *args], capture_output=True, text=True)
+
+
+def test_example_plugin_is_discovered_without_changing_gpfn(plugin_env):
+    r = gpfn(plugin_env, "plugins")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()]
+    assert ["scheme", "example", "gpfn-example-plugin", "0.1.0"] in [row[:4] for row in rows]
+    assert ["prior", "example"] in [row[:2] for row in rows]
+
+
+def test_example_prior_draws(plugin_env):
+    r = gpfn(plugin_env, "prior", "show", "example", "--founders", "random", "--json",
+             "--set", "pop_size=100", "--set", "n_markers=300")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["params"]["scheme"] == "example"
+    assert out["stats"]["heterozygosity"] == 0  # doubled haploids
+
+
+def test_example_plugin_absent_from_this_environment():
+    """The plugin lives only in the venv above: gpfn itself was not changed to know it."""
+    from gpfn_core.registry import Registry
+
+    assert "example" not in Registry.discover(warn=False).names("scheme") or _installed_here()
+
+
+def _installed_here():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("gpfn-example-plugin")
+        return True
+    except PackageNotFoundError:
+        return False
