@@ -154,7 +154,7 @@ class Population:
             h = self.haplotypes
         else:
             h = bits.gather(self.packed, loci)
-        return (h[:, 0] + h[:, 1]).astype(np.int8)
+        return np.ascontiguousarray(h[:, 0] + h[:, 1], dtype=np.int8)
 
     def heterozygous(self, loci: np.ndarray | None = None) -> np.ndarray:
         """bool ``[n, m]``: the two haplotypes differ."""

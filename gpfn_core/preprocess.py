@@ -1,0 +1,128 @@
+"""The one preprocessing path, shared by training (prior draws) and prediction (user data).
+
+1. :class:`Encoding` — fitted on the training individuals' dosages: re-encode every
+   marker to count its *minor* allele (by training-set frequency), impute missing
+   calls (-1) with the training mean, and centre by it.
+2. :class:`Standardizer` — phenotype mean and sd of the training individuals; kept so
+   that predictions go back to the phenotype's own scale.
+3. A :class:`~gpfn_core.interfaces.FeatureSelector` fitted on the encoded training
+   individuals (and standardised phenotypes), applied to training and target alike.
+
+:func:`prepare` runs all three; :func:`preprocess_draw` applies it to a prior draw.
+The original GPFN re-encoded alleles to major/minor only during training; here there
+is no other path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpfn_core.errors import ValidationError
+from gpfn_core.interfaces import FeatureSelector
+from gpfn_core.types import Draw
+
+PREPROCESSING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Per-marker minor-allele flip and training mean (of the minor-allele count)."""
+
+    flip: np.ndarray  # bool [m]: dosage counts the major allele; use 2 - dosage
+    mean: np.ndarray  # float32 [m]: training mean of the minor-allele count (missing excluded)
+
+    @classmethod
+    def fit(cls, dosage: np.ndarray) -> Encoding:
+        d = np.asarray(dosage)
+        if d.ndim != 2 or d.shape[0] < 1:
+            raise ValidationError(f"dosage must be a non-empty [individuals, markers] matrix, got shape {d.shape}")
+        observed = d >= 0
+        count = observed.sum(0)
+        total = np.where(observed, d, 0).sum(0, dtype=np.int64)
+        mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)  # alt-allele mean dosage, 0..2
+        flip = mean > 1.0
+        return cls(flip, np.where(flip, 2.0 - mean, mean).astype(np.float32))
+
+    def transform(self, dosage: np.ndarray) -> np.ndarray:
+        """float32 ``[n, m]`` centred minor-allele counts; missing calls become 0 (the mean)."""
+        d = np.asarray(dosage)
+        if d.ndim != 2 or d.shape[1] != self.mean.size:
+            raise ValidationError(f"dosage must have {self.mean.size} markers, got shape {d.shape}")
+        x = np.ascontiguousarray(np.where(self.flip, 2 - d, d), dtype=np.float32)
+        x -= self.mean
+        x[d < 0] = 0.0
+        return x
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Phenotype scale of the training individuals."""
+
+    mean: float
+    sd: float
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> Standardizer:
+        y = np.asarray(y, dtype=np.float64)
+        if y.size < 2 or not np.isfinite(y).all():
+            raise ValidationError("phenotypes must be at least two finite values")
+        sd = float(y.std())
+        if not sd > 0:
+            raise ValidationError(f"the training phenotype is constant ({float(y[0])!r}): nothing to predict from")
+        return cls(float(y.mean()), sd)
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return ((np.asarray(y, dtype=np.float64) - self.mean) / self.sd).astype(np.float32)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z, dtype=np.float64) * self.sd + self.mean
+
+
+@dataclass
+class Prepared:
+    """Features of training and target individuals and the phenotype scale."""
+
+    train: np.ndarray  # float32 [n_train, F]
+    target: np.ndarray  # float32 [n_target, F]
+    y_train: np.ndarray  # float32 [n_train], standardised
+    scale: Standardizer
+    encoding: Encoding
+
+
+def prepare(
+    dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector
+) -> Prepared:
+    """Encode, standardise and select features; every statistic comes from the training rows."""
+    if len(y_train) != len(dosage_train):
+        raise ValidationError(f"{len(dosage_train)} training genotypes but {len(y_train)} phenotypes")
+    enc = Encoding.fit(dosage_train)
+    scale = Standardizer.fit(y_train)
+    z = scale.transform(y_train)
+    x_train = enc.transform(dosage_train)
+    f_train = np.asarray(selector.fit(x_train, z).transform(x_train), dtype=np.float32)
+    f_target = np.asarray(selector.transform(enc.transform(dosage_target)), dtype=np.float32)
+    for name, f in (("training", f_train), ("target", f_target)):
+        if f.shape[1] != selector.n_features or not np.isfinite(f).all():
+            raise ValidationError(
+                f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
+                f"(expected {selector.n_features} finite columns)"
+            )
+    return Prepared(f_train, f_target, z, scale, enc)
+
+
+def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g") -> Draw:
+    """A raw prior draw as the model sees it: features ``[n, F]`` and standardised values.
+
+    Training rows carry standardised phenotypes; evaluation rows carry the quantity to
+    predict (``target="g"``: the true genetic value, ``"y"``: the phenotype) on the same
+    standardised scale (training phenotype mean and sd).
+    """
+    if target not in ("g", "y"):
+        raise ValidationError(f"target must be 'g' or 'y', got {target!r}")
+    nt = draw.n_train
+    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector)
+    goal = draw.g if target == "g" and draw.g is not None else draw.y
+    y = np.concatenate([p.y_train, p.scale.transform(goal[nt:])])
+    return Draw(np.concatenate([p.train, p.target]), y, nt, dict(draw.params), None, draw.index, draw.seed)
