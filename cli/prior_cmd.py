@@ -57,8 +57,12 @@ def prior_list() -> None:
 @click.option("--no-draw", is_flag=True, help="Only list the hyperparameters.")
 @set_option
 @founders_option
+@click.option("--selector", default=None, metavar="NAME",
+              help="Also preprocess the draw with this feature selector (see `gpfn plugins --kind selector`).")
+@click.option("--features", type=int, default=100, show_default=True, help="Number of features for --selector.")
 @click.option("--json", "as_json", is_flag=True, help="Print the draw's hyperparameters and statistics as JSON.")
-def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, founders: str, as_json: bool) -> None:
+def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, founders: str, selector: str | None,
+               features: int, as_json: bool) -> None:
     """Show prior NAME's hyperparameters and one draw's summary statistics."""
     from gpfn_cli.main import _table, registry
 
@@ -75,6 +79,14 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
     seconds = time.perf_counter() - t0
     stats = draw_summary(d)
     stats["seconds"] = round(seconds, 3)
+    if selector:
+        from gpfn_core.preprocess import preprocess_draw
+
+        sel = reg.get("selector", selector)(features, seed=seed)
+        t0 = time.perf_counter()
+        p = preprocess_draw(d, sel)
+        stats["features"] = f"{p.x.shape[1]} ({selector})"
+        stats["preprocess_seconds"] = round(time.perf_counter() - t0, 3)
     if as_json:
         click.echo(json.dumps({"params": d.params, "stats": stats}, indent=2, default=float))
         return

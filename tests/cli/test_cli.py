@@ -53,3 +53,12 @@ def test_bad_input_is_a_clear_error_with_nonzero_exit():
     assert r.exit_code == 1 and "h2 must be in" in r.output
     r = run("prior", "show", "nam", "--founders", "random", "--set", "h2")
     assert r.exit_code == 1 and "NAME=VALUE" in r.output
+
+
+def test_prior_show_with_a_selector():
+    r = run("prior", "show", "ril", "--founders", "random", "--set", "pop_size=100", "--set", "n_markers=300",
+            "--selector", "pca", "--features", "12", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["stats"]["features"] == "12 (pca)"
+    r = run("prior", "show", "ril", "--founders", "random", "--set", "pop_size=100", "--selector", "nope")
+    assert r.exit_code == 1 and "unknown feature selector 'nope'; available:" in r.output
