@@ -40,7 +40,8 @@ def warn_problems(reg) -> None:
 
 @click.group(cls=GpfnGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="gpfn")
-def main() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
+def main(quiet: bool) -> None:
     """gpfn: Genomic Prior-Data Fitted Networks.
 
     Simulate breeding programs (priors), fit transformers on their draws, and predict
@@ -50,6 +51,16 @@ def main() -> None:
     Plugins (schemes, priors, selectors, readers) come from installed packages;
     `gpfn plugins` lists them.
     """
+    import logging
+
+    # gpfn's own progress messages only (libraries such as msprime log at INFO too).
+    logger = logging.getLogger("gpfn")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gpfn: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @main.command("plugins")

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.types import GeneticMap, Population
 
 FOUNDERS_FORMAT = 1
+log = logging.getLogger("gpfn.founders")
 
 
 def cache_dir() -> Path:
@@ -136,7 +139,12 @@ class MsprimeFounders(FounderSource):
             except Exception:  # a damaged cache file is simulated again
                 pop = None
         if pop is None:
+            log.info("simulating founder population %d of %d with msprime (once; cached in %s)",
+                     j + 1, self.pool_size, self.cache)
+            t0 = time.perf_counter()
             pop = simulate_msprime(self.config, seed=self.seed * 1000 + j, structured=bool(j % 2))
+            log.info("founder population %d: %d individuals x %d loci in %.1f s",
+                     j + 1, len(pop), pop.n_loci, time.perf_counter() - t0)
             self.cache.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
             gm = pop.genetic_map

@@ -28,14 +28,20 @@ def test_builtins_are_registered_through_entry_points():
         assert e.distribution == "gpfn" and e.plugin == "schemes"
 
 
-def test_nam_splits_whole_families():
-    reg = get_registry()
-    p = reg.make_prior("nam", seed=1, founders="random", overrides={"pop_size": 300, "n_markers": 300})
+def run_scheme(name, seed, overrides):
+    """Run a scheme's forward directly, to look at its populations' pedigrees."""
+    from gpfn_core.trait import Trait
+
+    p = get_registry().make_prior(name, seed=seed, founders="random", overrides=overrides)
     rng = p.rng(0)
     params = p.sample_params(rng)
     founders = p.founders.sample(p.scheme.n_founders(**params), rng)
-    trait_free = None
-    train, ev = p.scheme.forward(founders, trait_free, rng, **params)
+    trait = Trait.sample(np.arange(20), rng, h2=0.5, gamma_alpha=0.2, gamma_beta=2, dom_p=0).calibrate(founders)
+    return params, *p.scheme.forward(founders, trait, rng, **params)
+
+
+def test_nam_splits_whole_families():
+    params, train, ev = run_scheme("nam", 1, {"pop_size": 300, "n_markers": 300})
     assert not set(train.family) & set(ev.family)
     assert len(np.unique(np.concatenate([train.family, ev.family]))) == params["n_families"]
     assert (train.generation == 3 + params["ssd_generations"]).all()  # DH, F1, F2, SSD
@@ -57,15 +63,7 @@ def test_recurrent_selection_raises_the_genetic_mean():
 
 
 def test_silva_train_and_eval_are_separate_blocks():
-    reg = get_registry()
-    p = reg.make_prior("silva", seed=2, founders="random", overrides={"pop_size": 2000, "n_markers": 300})
-    rng = p.rng(0)
-    params = p.sample_params(rng)
-    from gpfn_core.trait import Trait
-
-    founders = p.founders.sample(p.scheme.n_founders(**params), rng)
-    trait = Trait.sample(np.arange(20), rng, h2=0.5, gamma_alpha=0.2, gamma_beta=2, dom_p=0).calibrate(founders)
-    train, ev = p.scheme.forward(founders, trait, rng, **params)
+    params, train, ev = run_scheme("silva", 2, {"pop_size": 2000, "n_markers": 300})
     assert train.family.max() < params["n_families"] <= ev.family.min()
     assert (ev.generation > train.generation.max()).all()
 
