@@ -162,8 +162,12 @@ class Prior(_Named, ABC):
     seed: int = 0
 
     @abstractmethod
-    def draw(self, index: int) -> Draw:
-        """The raw draw ``index``: dosages, phenotypes, ``n_train`` and sampled hyperparameters."""
+    def draw(self, index: int, fixed: dict[str, Any] | None = None) -> Draw:
+        """The raw draw ``index``: dosages, phenotypes, ``n_train`` and sampled hyperparameters.
+
+        ``fixed`` (optional to honour beyond ``pop_size`` and ``train_fraction``) sets
+        hyperparameters for this draw only; the trainer uses it for its split schedule.
+        """
 
     @abstractmethod
     def hyperparameter_space(self) -> tuple[HyperParam, ...]:

@@ -88,9 +88,18 @@ class GenericPrior(Prior):
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
         return {p.name: p.sample(rng) for p in self._space}
 
-    def draw(self, index: int) -> Draw:
+    def draw(self, index: int, fixed: dict[str, Any] | None = None) -> Draw:
+        """Draw ``index``; ``fixed`` sets hyperparameters for this draw only (after sampling,
+        so the other values are the same as without it), e.g. the fit schedule's
+        ``pop_size`` and ``train_fraction``."""
         rng = self.rng(index)
         params = self.sample_params(rng)
+        if fixed:
+            space = {p.name: p for p in self._space}
+            unknown = sorted(set(fixed) - set(space))
+            if unknown:
+                raise ValidationError(f"unknown hyperparameter(s) {', '.join(unknown)} for prior '{self.name}'")
+            params.update({k: space[k].check(v) for k, v in fixed.items()})
         founders = self.founders.sample(int(self.scheme.n_founders(**params)), rng)
         n_loci = founders.n_loci
         panel = np.sort(rng.choice(n_loci, min(params["n_markers"], n_loci), replace=False))

@@ -1,0 +1,74 @@
+"""``gpfn fit``: train a model on a prior's draws (options mirror the original train_model.py)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
+
+
+def opt(name: str, *aliases: str, **kw):
+    """An option spelled both ``--with-dashes`` and as the original's ``--with_underscores``."""
+    dashed = "--" + name.replace("_", "-")
+    names = [dashed] if "_" not in name else [dashed, "--" + name]
+    return click.option(*names, *aliases, name, show_default=True, **kw)
+
+
+@click.command("fit")
+@click.option("--prior", required=True, help="Prior to train on (`gpfn prior list`).")
+@opt("save_path", "-o", default="model.gpfn", help="Model file to write (safetensors + JSON config).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Prior and training seed.")
+@set_option
+@founders_option
+@opt("device", default="auto", help="cpu, cuda, cuda:1 ... (auto: cuda when available).")
+@opt("num_workers", type=int, default=0, help="DataLoader worker processes generating draws.")
+@opt("feature_max_size", type=int, default=100, help="Features per individual after selection.")
+@opt("num_samples", type=int, default=100_000, help="Prior draws to train on (sets the number of steps).")
+@opt("pop_max_size", type=int, default=1000, help="Individuals per draw (training + evaluation).")
+@opt("feature_selection", default="pca", help="Feature selector (`gpfn plugins --kind selector`).")
+@opt("num_layers", type=int, default=6, help="Transformer layers.")
+@opt("hidden_dim", type=int, default=1024, help="Width of the feed-forward layers.")
+@opt("num_heads", type=int, default=4, help="Attention heads.")
+@opt("no_input_norm", is_flag=True, help="Do not standardise features by the training individuals.")
+@opt("emb_size", type=int, default=256, help="Token embedding size.")
+@opt("dropout", "--dropout_p", type=float, default=0.0, help="Dropout probability.")
+@opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")
+@opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
+@opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets (weight 1/evaluation size).")
+@opt("batch_size", type=int, default=8, help="Draws per micro-batch.")
+@opt("lr", type=float, default=1e-4, help="Peak learning rate (AdamW, cosine schedule).")
+@opt("warmup_steps", type=int, default=100, help="Linear warm-up steps.")
+@opt("accumulation_steps", type=int, default=1, help="Micro-batches per optimiser step.")
+@opt("loss_function", type=click.Choice(["bar", "bar_mse"]), default="bar", help="Bar-distribution NLL, or NLL + MSE.")
+@opt("allow_tf32", is_flag=True, help="Allow TF32 matmuls on CUDA.")
+@opt("no_bf16", is_flag=True, help="Disable bf16 autocast on CUDA.")
+@opt("num_buckets", type=int, default=1000, help="Buckets of the bar distribution.")
+@opt("target", type=click.Choice(["g", "y"]), default="g", help="Predict true genetic values (g) or phenotypes (y).")
+@opt("log_steps", type=int, default=10, help="Log every this many optimiser steps.")
+@opt("checkpoint_steps", type=int, default=0, help="Checkpoint every this many steps (0: only at the end if set).")
+@opt("checkpoint_path", default=None, help="Checkpoint file (default SAVE_PATH.ckpt).")
+@opt("resume", default=None, type=click.Path(exists=True, dir_okay=False), help="Continue exactly from a checkpoint.")
+@opt("val_draws", type=int, default=50, help="Held-out prior draws for validation (model vs GBLUP).")
+@opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")
+@opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")
+@opt("tensorboard", default=None, metavar="DIR", help="Write TensorBoard logs here (needs tensorboard).")
+@click.option("--no-progress", is_flag=True, help="Log lines instead of a progress bar.")
+def fit(prior, overrides, no_input_norm, no_bf16, no_progress, **kw) -> None:
+    """Fit a GPFN on draws of a prior, generated on the fly.
+
+    \b
+    Examples:
+      gpfn fit --prior nam -o nam.gpfn --num-samples 200000 --device cuda
+      torchrun --nproc_per_node 4 -m gpfn_cli.main fit --prior wild ...
+    """
+    from gpfn_core.train import FitConfig
+    from gpfn_core.train import fit as run_fit
+
+    cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), input_norm=not no_input_norm,
+                    bf16=not no_bf16, **kw)
+    stats = run_fit(cfg, progress=not no_progress, log=lambda m: click.echo(m, err=True))
+    if stats:
+        summary = {k: v for k, v in stats.items() if k != "history"}
+        click.echo(json.dumps({"model": cfg.save_path, **summary}, indent=2, default=str))

@@ -1,0 +1,428 @@
+"""Fitting a PFN on prior draws: ``gpfn fit``.
+
+Draws are generated on the fly by DataLoader workers; draw ``i`` is a pure function of
+``(seed, i)``, and each micro-batch's training-set size comes from a schedule seeded
+by its step, so the data a run sees does not depend on the number of workers, and a
+run resumed from a checkpoint continues exactly where it stopped (model, optimiser,
+scheduler, torch RNG and step are checkpointed).  Several GPUs: launch with torchrun;
+each rank takes its own slice of every step's draws and DDP averages the gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from gpfn_core.bar import BarDistribution, bar_loss, estimate_borders
+from gpfn_core.errors import GpfnError, ValidationError
+from gpfn_core.gblup import gblup
+from gpfn_core.inference import predict_features
+from gpfn_core.interfaces import Prior
+from gpfn_core.model import PFN, ModelConfig
+from gpfn_core.modelfile import save_model
+from gpfn_core.preprocess import preprocess_draw
+from gpfn_core.registry import get_registry
+
+BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
+VALIDATION_INDEX = 4_000_000_000  # held-out validation draws start here (training uses 0..num_samples-1)
+
+
+@dataclass
+class FitConfig:
+    """Every option of the original GPFN's train_model.py, plus gpfn's own."""
+
+    prior: str
+    save_path: str = "model.gpfn"
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    founders: str = "msprime"
+    device: str = "auto"
+    num_workers: int = 0
+    feature_max_size: int = 100
+    num_samples: int = 100_000
+    pop_max_size: int = 1000
+    feature_selection: str = "pca"
+    num_layers: int = 6
+    hidden_dim: int = 1024
+    num_heads: int = 4
+    input_norm: bool = True
+    emb_size: int = 256
+    dropout: float = 0.0
+    min_training_samples: int | None = None
+    max_training_samples: int | None = None
+    nonuniform_eval_pos: bool = False
+    batch_size: int = 8
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    accumulation_steps: int = 1
+    loss_function: str = "bar"
+    allow_tf32: bool = False
+    bf16: bool = True
+    num_buckets: int = 1000
+    border_draws: int = 100
+    target: str = "g"
+    log_steps: int = 10
+    checkpoint_steps: int = 0
+    checkpoint_path: str | None = None
+    resume: str | None = None
+    val_draws: int = 50
+    val_every: int = 0
+    tensorboard: str | None = None
+    max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
+
+    def __post_init__(self) -> None:
+        if self.min_training_samples is None:
+            self.min_training_samples = self.pop_max_size // 2
+        if self.max_training_samples is None:
+            self.max_training_samples = self.pop_max_size - 10
+
+    @property
+    def total_steps(self) -> int:
+        """Optimiser steps over ``num_samples`` draws (one rank's view times world size)."""
+        return max(1, math.ceil(self.num_samples / (self.batch_size * self.accumulation_steps * _world()[1])))
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class Schedule:
+    """The training-set size of each step, the same in every worker and rank."""
+
+    def __init__(self, cfg: FitConfig) -> None:
+        self.lo, self.hi, self.seed = int(cfg.min_training_samples), int(cfg.max_training_samples), cfg.seed
+        sizes = np.arange(self.lo, self.hi + 1)
+        # Nonuniform, as PFN's weighted sampler: weight 1 / (number of evaluation individuals).
+        w = 1.0 / (cfg.pop_max_size - sizes) if cfg.nonuniform_eval_pos else np.ones(sizes.size)
+        self.sizes, self.p = sizes, w / w.sum()
+
+    def n_train(self, step: int) -> int:
+        rng = np.random.default_rng([self.seed, int(step), 0x5EED])
+        return int(rng.choice(self.sizes, p=self.p))
+
+
+class DrawDataset(Dataset):
+    """Item ``i``: draw ``i`` of the prior, split per its step's schedule, preprocessed."""
+
+    def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, schedule: Schedule, per_step: int) -> None:
+        self.prior, self.selector_cls, self.cfg, self.schedule, self.per_step = prior, selector_cls, cfg, schedule, per_step
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def raw(self, index: int, n_train: int):
+        fixed = {"pop_size": self.cfg.pop_max_size, "train_fraction": n_train / self.cfg.pop_max_size}
+        try:
+            return self.prior.draw(index, fixed=fixed)
+        except TypeError:  # a plugin prior without per-draw values: its own split, trimmed by collate
+            return self.prior.draw(index)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        n_train = self.schedule.n_train(index // self.per_step)
+        last: Exception | None = None
+        for attempt in range(5):  # a degenerate draw (e.g. too few polymorphic markers) is replaced, deterministically
+            i = index + attempt * 10**9 * 7
+            try:
+                raw = self.raw(i, n_train)
+                rng = np.random.default_rng([self.cfg.seed, i, 0xD1CE])
+                order = np.concatenate([rng.permutation(raw.n_train), raw.n_train + rng.permutation(raw.n_eval)])
+                raw.x, raw.y, raw.g = raw.x[order], raw.y[order], None if raw.g is None else raw.g[order]
+                d = preprocess_draw(raw, self.selector_cls(self.cfg.feature_max_size, seed=i), self.cfg.target)
+                return d.x, d.y, d.n_train
+            except ValidationError as exc:
+                last = exc
+        raise GpfnError(f"draw {index} and its replacements all failed preprocessing: {last}")
+
+
+def collate(items: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack draws, trimmed to the batch's smallest training and evaluation sets."""
+    nt = min(it[2] for it in items)
+    ne = min(len(it[1]) - it[2] for it in items)
+    x = np.stack([np.concatenate([it[0][:nt], it[0][it[2] : it[2] + ne]]) for it in items])
+    y = np.stack([np.concatenate([it[1][:nt], it[1][it[2] : it[2] + ne]]) for it in items])
+    return torch.from_numpy(x), torch.from_numpy(y[:, :nt]), torch.from_numpy(y[:, nt:])
+
+
+class StepSampler(Sampler):
+    """Indices of micro-steps ``start..stop`` for this rank: step s, rank r, slot b -> s*B*W + r*B + b."""
+
+    def __init__(self, start: int, stop: int, batch: int, rank: int, world: int) -> None:
+        self.start, self.stop, self.batch, self.rank, self.world = start, stop, batch, rank, world
+
+    def __iter__(self):
+        for s in range(self.start, self.stop):
+            base = s * self.batch * self.world + self.rank * self.batch
+            yield from range(base, base + self.batch)
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) * self.batch
+
+
+class Validation:
+    """Held-out prior draws: mean Pearson r of the model and of GBLUP on the same draws."""
+
+    def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig) -> None:
+        self.items, self.gblup_r = [], []
+        for j in range(cfg.val_draws):
+            i = VALIDATION_INDEX + j
+            raw = prior.draw(i)
+            truth = raw.g if raw.g is not None else raw.y
+            nt = raw.n_train
+            try:
+                d = preprocess_draw(raw, selector_cls(cfg.feature_max_size, seed=i), cfg.target)
+            except ValidationError:
+                continue
+            self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], truth[nt:]))
+            self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
+
+    def evaluate(self, model: PFN, bar: BarDistribution) -> dict[str, float]:
+        rs = [_pearson(predict_features(model, bar, ft, yt, fv)["mean"], truth) for ft, yt, fv, truth in self.items]
+        return {"model_r": float(np.nanmean(rs)), "model_r_sd": float(np.nanstd(rs)),
+                "gblup_r": float(np.nanmean(self.gblup_r)), "gblup_r_sd": float(np.nanstd(self.gblup_r)),
+                "draws": len(rs)}
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def build(cfg: FitConfig) -> tuple[Prior, type]:
+    """The prior and selector class, with every option checked before anything runs."""
+    reg = get_registry()
+    prior = reg.make_prior(cfg.prior, seed=cfg.seed, overrides=cfg.overrides, founders=cfg.founders)
+    selector_cls = reg.get("selector", cfg.feature_selection)
+    checks = [
+        (cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
+        (cfg.accumulation_steps >= 1, f"accumulation_steps must be >= 1, got {cfg.accumulation_steps}"),
+        (cfg.num_samples >= 1, f"num_samples must be >= 1, got {cfg.num_samples}"),
+        (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
+        (cfg.warmup_steps >= 0, f"warmup_steps must be >= 0, got {cfg.warmup_steps}"),
+        (cfg.target in ("g", "y"), f"target must be 'g' or 'y', got {cfg.target!r}"),
+        (cfg.loss_function in ("bar", "bar_mse"), f"loss_function must be 'bar' or 'bar_mse', got {cfg.loss_function!r}"),
+        (cfg.num_buckets >= 2, f"num_buckets must be >= 2, got {cfg.num_buckets}"),
+        (cfg.pop_max_size >= 4, f"pop_max_size must be >= 4, got {cfg.pop_max_size}"),
+        (1 <= cfg.min_training_samples <= cfg.max_training_samples < cfg.pop_max_size,
+         f"a batch cannot hold a training/evaluation split: need 1 <= min_training_samples "
+         f"({cfg.min_training_samples}) <= max_training_samples ({cfg.max_training_samples}) "
+         f"< pop_max_size ({cfg.pop_max_size})"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ValidationError(msg)
+    space = {p.name: p for p in prior.hyperparameter_space()}
+    if "n_markers" in space and cfg.feature_max_size > space["n_markers"].low:
+        raise ValidationError(
+            f"feature_max_size ({cfg.feature_max_size}) is above the smallest marker panel the prior draws "
+            f"(n_markers from {space['n_markers'].low}); lower it or --set n_markers=..."
+        )
+    ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim, cfg.dropout,
+                cfg.num_buckets, cfg.input_norm)  # validates the architecture
+    return prior, selector_cls
+
+
+def _cosine(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValidationError(f"device: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
+    """Train a model per ``cfg``; writes ``cfg.save_path`` and returns the training statistics."""
+    prior, selector_cls = build(cfg)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank, world = _world()
+    device = _device(cfg.device)
+    if device.type == "cuda" and distributed:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = cfg.allow_tf32
+    torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
+    torch.manual_seed(cfg.seed)
+
+    model = PFN(ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim,
+                            cfg.dropout, cfg.num_buckets, cfg.input_norm))
+    schedule = Schedule(cfg)
+    per_step = cfg.batch_size * world
+    data = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
+    total = cfg.total_steps
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.warmup_steps, total))
+    step, history, seconds_before = 0, [], 0.0
+    if cfg.resume:
+        state = torch.load(cfg.resume, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["rng"])
+        borders = state["borders"].numpy()
+        step, history = int(state["step"]), json.loads(state["history"])
+        seconds_before = float(state["seconds"])
+        log(f"resumed from {cfg.resume} at step {step}")
+    else:
+        values = []
+        for j in range(cfg.border_draws):
+            x, y, nt = data[BORDER_INDEX + j]
+            values.append(y[nt:])
+        borders = estimate_borders(np.concatenate(values), cfg.num_buckets)
+    bar = BarDistribution(borders).to(device)
+    model.to(device)
+    for s in opt.state.values():  # optimiser state follows the model's device
+        for k, v in s.items():
+            if torch.is_tensor(v) and k != "step":
+                s[k] = v.to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    validation = Validation(prior, selector_cls, cfg) if rank == 0 and cfg.val_draws > 0 else None
+    writer = _tensorboard(cfg.tensorboard) if rank == 0 else None
+    stop = total if cfg.max_steps is None else min(total, cfg.max_steps)
+    acc = cfg.accumulation_steps
+    loader = DataLoader(data, batch_size=cfg.batch_size, sampler=StepSampler(step * acc, stop * acc, cfg.batch_size, rank, world),
+                        num_workers=cfg.num_workers, collate_fn=collate, persistent_workers=False,
+                        prefetch_factor=4 if cfg.num_workers else None)
+    autocast = device.type == "cuda" and cfg.bf16
+    bar_iter = _progress(stop, step, progress and rank == 0)
+    t0, draws, running = time.perf_counter(), 0, {"loss": [], "r": []}
+    net.train()
+    for micro, (x, y_train, y_eval) in enumerate(loader, start=step * acc):
+        x, y_train, y_eval = x.to(device), y_train.to(device), y_eval.to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = net(x, y_train)
+        loss = bar_loss(bar, logits.float(), y_eval, cfg.loss_function)
+        (loss / acc).backward()
+        draws += x.shape[0] * world
+        running["loss"].append(loss.item())
+        with torch.no_grad():
+            running["r"].append(float(np.nanmean([_pearson(m, t) for m, t in
+                                                  zip(bar.mean(logits.float()).cpu().numpy(), y_eval.cpu().numpy())])))
+        if (micro + 1) % acc:
+            continue
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        if bar_iter is not None:
+            bar_iter.update(1)
+            bar_iter.set_postfix(loss=f"{np.mean(running['loss'][-50:]):.3f}", r=f"{np.nanmean(running['r'][-50:]):.3f}")
+        if rank == 0 and cfg.log_steps and step % cfg.log_steps == 0:
+            rec = {"step": step, "loss": float(np.mean(running["loss"][-cfg.log_steps * acc:])),
+                   "train_r": float(np.nanmean(running["r"][-cfg.log_steps * acc:])), "lr": sched.get_last_lr()[0]}
+            history.append(rec)
+            if writer:
+                for k in ("loss", "train_r", "lr"):
+                    writer.add_scalar(f"train/{k}", rec[k], step)
+            if bar_iter is None:
+                log(json.dumps(rec))
+        if validation and cfg.val_every and step % cfg.val_every == 0:
+            v = validation.evaluate(model, bar)
+            history.append({"step": step, **{f"val_{k}": val for k, val in v.items()}})
+            if writer:
+                writer.add_scalar("val/model_r", v["model_r"], step)
+                writer.add_scalar("val/gblup_r", v["gblup_r"], step)
+            log(f"step {step}: validation r model {v['model_r']:.3f} vs GBLUP {v['gblup_r']:.3f} ({v['draws']} draws)")
+        if rank == 0 and cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0:
+            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + time.perf_counter() - t0)
+        if step >= stop:
+            break
+    if bar_iter is not None:
+        bar_iter.close()
+    seconds = time.perf_counter() - t0
+    stats: dict[str, Any] = {}
+    if rank == 0:
+        stats = {
+            "steps": step, "draws_seen": draws, "seconds": seconds_before + seconds,
+            "draws_per_second": draws / seconds if seconds > 0 else None,
+            "device": str(device) + (f" x{world}" if world > 1 else ""),
+            "hardware": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+            "final_loss": float(np.mean(running["loss"][-50:])) if running["loss"] else None,
+            "history": history,
+        }
+        if validation:
+            stats["validation"] = validation.evaluate(model, bar)
+            log(f"final validation r: model {stats['validation']['model_r']:.3f} vs GBLUP "
+                f"{stats['validation']['gblup_r']:.3f} on {stats['validation']['draws']} held-out draws")
+        info = {
+            "prior": cfg.prior, "prior_seed": cfg.seed, "founders": cfg.founders,
+            "prior_hyperparameters": {p.name: [p.low, p.high] for p in prior.hyperparameter_space()},
+            "feature_selection": cfg.feature_selection, "n_features": cfg.feature_max_size,
+            "pop_max_size": cfg.pop_max_size, "target": cfg.target, "fit_config": _jsonable(asdict(cfg)),
+            "n_parameters": model.n_parameters(), "training": stats,
+        }
+        save_model(cfg.save_path, model, bar, info)
+        if cfg.checkpoint_steps:
+            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + seconds)
+        if writer:
+            writer.close()
+    if distributed:
+        torch.distributed.barrier()
+    return stats
+
+
+def checkpoint_path(cfg: FitConfig) -> Path:
+    return Path(cfg.checkpoint_path or f"{cfg.save_path}.ckpt")
+
+
+def save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds) -> Path:
+    """Everything needed to continue exactly; loads with ``torch.load(weights_only=True)``."""
+    path = checkpoint_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                "rng": torch.get_rng_state(), "borders": torch.as_tensor(np.asarray(borders)), "step": step,
+                "history": json.dumps(history), "seconds": seconds, "config": json.dumps(_jsonable(asdict(cfg)))}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=str))
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+
+def _tensorboard(logdir: str | None):
+    if not logdir:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GpfnError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(logdir)
