@@ -45,6 +45,7 @@ def opt(name: str, *aliases: str, **kw):
 @opt("allow_tf32", is_flag=True, help="Allow TF32 matmuls on CUDA.")
 @opt("no_bf16", is_flag=True, help="Disable bf16 autocast on CUDA.")
 @opt("num_buckets", type=int, default=1000, help="Buckets of the bar distribution.")
+@opt("border_draws", type=int, default=100, help="Prior draws whose targets set the bucket borders.")
 @opt("target", type=click.Choice(["g", "y"]), default="g", help="Predict true genetic values (g) or phenotypes (y).")
 @opt("log_steps", type=int, default=10, help="Log every this many optimiser steps.")
 @opt("checkpoint_steps", type=int, default=0, help="Checkpoint every this many steps (0: only at the end if set).")

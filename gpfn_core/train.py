@@ -310,7 +310,9 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     acc = cfg.accumulation_steps
     loader = DataLoader(data, batch_size=cfg.batch_size, sampler=StepSampler(step * acc, stop * acc, cfg.batch_size, rank, world),
                         num_workers=cfg.num_workers, collate_fn=collate, persistent_workers=False,
-                        prefetch_factor=4 if cfg.num_workers else None)
+                        prefetch_factor=4 if cfg.num_workers else None,
+                        # its own generator: creating the iterator must not consume the global RNG (dropout)
+                        generator=torch.Generator().manual_seed(cfg.seed))
     autocast = device.type == "cuda" and cfg.bf16
     bar_iter = _progress(stop, step, progress and rank == 0)
     t0, draws, running = time.perf_counter(), 0, {"loss": [], "r": []}

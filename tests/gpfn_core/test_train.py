@@ -1,0 +1,122 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from gpfn_core import GpfnError, UnknownPluginError, ValidationError
+from gpfn_core.modelfile import load_model, read_metadata
+from gpfn_core.train import FitConfig, Schedule, build, fit
+
+TINY = dict(prior="ril", founders="random", overrides={"n_markers": 300, "n_qtl": "5:20"}, feature_max_size=8,
+            num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32,
+            num_buckets=20, batch_size=4, warmup_steps=2, lr=3e-3, border_draws=10, val_draws=4, log_steps=5)
+
+
+def tiny(tmp_path, **kw):
+    return FitConfig(**(TINY | {"save_path": str(tmp_path / "m.gpfn")} | kw))
+
+
+def quiet(*a):
+    pass
+
+
+def test_tiny_model_loss_falls_and_model_file_round_trips(tmp_path):
+    cfg = tiny(tmp_path, max_steps=40)
+    stats = fit(cfg, progress=False, log=quiet)
+    losses = [h["loss"] for h in stats["history"] if "loss" in h]
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert set(stats["validation"]) >= {"model_r", "gblup_r", "draws"}
+    model, bar, meta = load_model(cfg.save_path)
+    assert meta["prior"] == "ril" and meta["feature_selection"] == "pca" and meta["n_features"] == 8
+    assert meta["training"]["steps"] == 40 and len(meta["borders"]) == 21
+    assert meta["n_parameters"] == model.n_parameters()
+    x, y = torch.randn(1, 30, 8), torch.randn(1, 20)
+    reloaded, _, _ = load_model(cfg.save_path)
+    torch.testing.assert_close(model(x, y), reloaded(x, y))
+
+
+def test_resume_is_exact(tmp_path):
+    whole = tiny(tmp_path, save_path=str(tmp_path / "whole.gpfn"), max_steps=12, dropout=0.1, accumulation_steps=2,
+                 val_draws=0)
+    fit(whole, progress=False, log=quiet)
+    part = tiny(tmp_path, save_path=str(tmp_path / "part.gpfn"), max_steps=6, dropout=0.1, accumulation_steps=2,
+                val_draws=0, checkpoint_steps=3)
+    fit(part, progress=False, log=quiet)
+    rest = tiny(tmp_path, save_path=str(tmp_path / "part.gpfn"), max_steps=12, dropout=0.1, accumulation_steps=2,
+                val_draws=0, resume=str(tmp_path / "part.gpfn.ckpt"))
+    fit(rest, progress=False, log=quiet)
+    a, b = load_file(str(tmp_path / "whole.gpfn")), load_file(str(tmp_path / "part.gpfn"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_data_does_not_depend_on_workers(tmp_path):
+    from gpfn_core.train import DrawDataset
+
+    cfg = tiny(tmp_path)
+    prior, sel = build(cfg)
+    ds = DrawDataset(prior, sel, cfg, Schedule(cfg), 4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, sampler=range(8), num_workers=2)
+    for i, (x, y, nt) in enumerate(loader):
+        x0, y0, nt0 = ds[i]
+        assert nt == nt0 and np.array_equal(np.asarray(x), x0) and np.array_equal(np.asarray(y), y0)
+
+
+def test_schedule_is_shared_and_within_bounds(tmp_path):
+    cfg = tiny(tmp_path, min_training_samples=20, max_training_samples=50, nonuniform_eval_pos=True)
+    s1, s2 = Schedule(cfg), Schedule(cfg)
+    sizes = [s1.n_train(i) for i in range(300)]
+    assert sizes == [s2.n_train(i) for i in range(300)]
+    assert 20 <= min(sizes) and max(sizes) <= 50
+    assert np.mean(sizes) > 35  # nonuniform favours large training sets
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    ({"prior": "nope"}, UnknownPluginError, "unknown prior 'nope'; available"),
+    ({"feature_max_size": 500}, ValidationError, "feature_max_size"),
+    ({"min_training_samples": 70}, ValidationError, "cannot hold a training/evaluation split"),
+    ({"feature_selection": "nope"}, UnknownPluginError, "unknown feature selector"),
+    ({"emb_size": 15}, ValidationError, "divisible"),
+    ({"device": "cuda:7"} if not torch.cuda.is_available() else {"lr": -1}, ValidationError, "CUDA|lr"),
+])
+def test_bad_options_fail_before_training(tmp_path, kw, err, match):
+    with pytest.raises(err, match=match):
+        fit(tiny(tmp_path, **kw), progress=False, log=quiet)
+    assert not (tmp_path / "m.gpfn").exists()
+
+
+def test_model_file_refuses_foreign_and_newer_files(tmp_path):
+    junk = tmp_path / "junk.gpfn"
+    junk.write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(GpfnError, match="not a gpfn model file"):
+        read_metadata(junk)
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    with pytest.raises(GpfnError, match="not a gpfn model"):
+        read_metadata(other)
+    newer = tmp_path / "newer.gpfn"
+    save_file({"w": torch.zeros(2)}, str(newer), metadata={"gpfn": json.dumps({"format": 99, "gpfn_version": "9.0"})})
+    with pytest.raises(GpfnError, match="newer than this gpfn"):
+        read_metadata(newer)
+
+
+def test_fit_cli_and_ddp_with_two_gloo_processes(tmp_path):
+    """torchrun --nproc_per_node 2 on CPU (gloo): the DDP code path end to end."""
+    out = tmp_path / "ddp.gpfn"
+    args = ["--prior", "ril", "--founders", "random", "--set", "n_markers=300", "--feature-max-size", "8",
+            "--pop-max-size", "60", "--emb-size", "16", "--num-layers", "1", "--num-heads", "2", "--hidden-dim", "16",
+            "--num-buckets", "20", "--batch-size", "2", "--num-samples", "24", "--border-draws", "5",
+            "--val-draws", "2", "--device", "cpu", "--no-progress", "-o", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                        "29517", "-m", "gpfn_cli.main", "fit", *args], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = read_metadata(out)
+    assert meta["training"]["device"] == "cpu x2" and meta["training"]["steps"] == 6  # 24 draws / (2 x 2)
