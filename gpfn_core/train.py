@@ -176,7 +176,10 @@ class Validation:
         self.items, self.gblup_r = [], []
         for j in range(cfg.val_draws):
             i = VALIDATION_INDEX + j
-            raw = prior.draw(i)
+            try:  # the population size the model is trained for; the prior's own split
+                raw = prior.draw(i, fixed={"pop_size": cfg.pop_max_size})
+            except TypeError:
+                raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y
             nt = raw.n_train
             try:
