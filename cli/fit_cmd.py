@@ -31,7 +31,9 @@ def opt(name: str, *aliases: str, **kw):
 @opt("num_layers", type=int, default=6, help="Transformer layers.")
 @opt("hidden_dim", type=int, default=1024, help="Width of the feed-forward layers.")
 @opt("num_heads", type=int, default=4, help="Attention heads.")
-@opt("no_input_norm", is_flag=True, help="Do not standardise features by the training individuals.")
+@opt("input_norm", type=click.Choice(["global", "feature", "none"]), default="global",
+     help="Scale features per draw by one training RMS (global), per feature (feature, the original's), or not.")
+@opt("no_input_norm", is_flag=True, help="Same as --input-norm none (the original's flag).")
 @opt("emb_size", type=int, default=256, help="Token embedding size.")
 @opt("dropout", "--dropout_p", type=float, default=0.0, help="Dropout probability.")
 @opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")
@@ -56,7 +58,7 @@ def opt(name: str, *aliases: str, **kw):
 @opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")
 @opt("tensorboard", default=None, metavar="DIR", help="Write TensorBoard logs here (needs tensorboard).")
 @click.option("--no-progress", is_flag=True, help="Log lines instead of a progress bar.")
-def fit(prior, overrides, no_input_norm, no_bf16, no_progress, **kw) -> None:
+def fit(prior, overrides, input_norm, no_input_norm, no_bf16, no_progress, **kw) -> None:
     """Fit a GPFN on draws of a prior, generated on the fly.
 
     \b
@@ -67,7 +69,7 @@ def fit(prior, overrides, no_input_norm, no_bf16, no_progress, **kw) -> None:
     from gpfn_core.train import FitConfig
     from gpfn_core.train import fit as run_fit
 
-    cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), input_norm=not no_input_norm,
+    cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,
                     bf16=not no_bf16, **kw)
     stats = run_fit(cfg, progress=not no_progress, log=lambda m: click.echo(m, err=True))
     if stats:

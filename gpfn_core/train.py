@@ -54,7 +54,7 @@ class FitConfig:
     num_layers: int = 6
     hidden_dim: int = 1024
     num_heads: int = 4
-    input_norm: bool = True
+    input_norm: str = "global"
     emb_size: int = 256
     dropout: float = 0.0
     min_training_samples: int | None = None
