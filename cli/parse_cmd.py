@@ -1,0 +1,76 @@
+"""``gpfn parse`` and ``gpfn inspect``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+
+@click.command("parse")
+@click.argument("genotypes", type=click.Path(path_type=Path))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Dataset to write: a directory, or a .zip file.")
+@click.option("--reader", default=None, help="Genotype reader (default: the first that recognises the file).")
+@click.option("--phenotypes", type=click.Path(path_type=Path), default=None, help="Phenotype CSV/TSV with a header.")
+@click.option("--phenotype", multiple=True, help="Phenotype column(s) to keep (default: all). The first decides "
+              "which taxa are kept.")
+@click.option("--taxon-column", default=None, help="Taxon column of the phenotype file (default: the first).")
+@click.option("--impute", type=click.Choice(["mean", "mode"]), default="mean", show_default=True,
+              help="mean: keep missing calls, imputed with the training mean at prediction; mode: fill now.")
+@click.option("--max-missing", type=float, default=1.0, show_default=True, help="Drop markers missing in more than this share of taxa.")
+@click.option("--min-maf", type=float, default=0.0, show_default=True, help="Drop markers with a minor-allele frequency below this.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, force) -> None:
+    """Parse GENOTYPES (and phenotypes) into a gpfn Dataset, reporting every change."""
+    from gpfn_core.parse import parse as run
+
+    path, report = run(genotypes, out, reader=reader, phenotypes=phenotypes, phenotype=list(phenotype) or None,
+                       taxon_column=taxon_column, impute=impute, max_missing=max_missing, min_maf=min_maf,
+                       overwrite=force)
+    for k, v in report.items():
+        click.echo(f"{k}: {v}", err=True)
+    click.echo(str(path))
+
+
+@click.command("inspect")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(path: Path, as_json: bool) -> None:
+    """Summarise a Dataset or a model file."""
+    from gpfn_core.errors import GpfnError
+
+    if path.is_file() and path.suffix != ".zip":
+        from gpfn_core.modelfile import read_metadata
+
+        meta = read_metadata(path)
+        summary = {"kind": "model", **{k: v for k, v in meta.items() if k not in ("borders", "fit_config")}}
+        if isinstance(summary.get("training"), dict):
+            summary["training"] = {k: v for k, v in summary["training"].items() if k != "history"}
+    else:
+        from gpfn_core.dataset import read_dataset
+
+        try:
+            ds = read_dataset(path)
+        except GpfnError:
+            raise
+        t = ds.table
+        d = t.dosage
+        observed = d >= 0
+        p = np.where(observed, d, 0).sum(0) / np.maximum(observed.sum(0), 1) / 2
+        summary = {
+            "kind": "dataset", "path": str(path), "taxa": t.n_taxa, "markers": t.n_markers,
+            "chromosomes": sorted(set(t.chrom.tolist()) - {""}), "missing_fraction": float(1 - observed.mean()),
+            "mean_maf": float(np.minimum(p, 1 - p).mean()), "phenotypes": ds.phenotype_names,
+            "source": ds.attrs.get("source"), "reader": ds.attrs.get("reader"),
+            "format_version": ds.attrs.get("format_version"), "report": ds.attrs.get("report", {}),
+        }
+        if ds.phenotypes is not None:
+            summary["phenotype_means"] = {n: float(np.nanmean(ds.phenotypes[:, j])) for j, n in enumerate(ds.phenotype_names)}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        for k, v in summary.items():
+            click.echo(f"{k}: {v}")

@@ -1,0 +1,62 @@
+"""Reading breeders' text files: gzip or plain, delimiter sniffing, errors that name file and line."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+from gpfn_core.errors import GpfnError
+
+MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", ".", "-", "-9", "null", "none", "?"})
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    """Open a text file, gzip or plain, refusing binary garbage with a clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise GpfnError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        raw = gzip.open(path, "rb")
+        try:
+            head = raw.peek(4096)[:4096] if hasattr(raw, "peek") else b""
+        except OSError as exc:
+            raise GpfnError(f"{path}: damaged gzip file ({exc})") from None
+    else:
+        raw = open(path, "rb")
+    if b"\x00" in head:
+        raw.close()
+        raise GpfnError(f"{path}: binary data, not a text file")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+
+
+def lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line without its newline), skipping blank lines."""
+    f = open_text(path)
+    try:
+        for i, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if line.strip():
+                yield i, line
+    except UnicodeDecodeError as exc:
+        raise GpfnError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (OSError, EOFError) as exc:
+        raise GpfnError(f"{path}: truncated or damaged file ({exc})") from None
+    finally:
+        f.close()
+
+
+def delimiter_of(header: str) -> str | None:
+    """Tab if the header has one, else comma if it has one, else whitespace (None)."""
+    if "\t" in header:
+        return "\t"
+    if "," in header:
+        return ","
+    return None
+
+
+def split(line: str, sep: str | None) -> list[str]:
+    return [c.strip().strip('"') for c in (line.split(sep) if sep else line.split())]
