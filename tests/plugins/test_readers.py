@@ -1,0 +1,99 @@
+import gzip
+
+import numpy as np
+import pysam
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gpfn_core import GpfnError
+from gpfn_plugins.readers import NumericMatrix, Vcf
+
+HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=100000>\n"
+          '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+          '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\ts3\n")
+BODY = ("1\t10\tm1\tA\tG\t.\t.\t.\tGT\t0/0\t0/1\t1/1\n"
+        "1\t20\t.\tC\tT\t.\t.\t.\tGT:DP\t0|1:5\t./.:0\t1|1:3\n"
+        "1\t30\tm3\tG\tA,T\t.\t.\t.\tGT\t0/0\t1/2\t0/1\n"
+        "1\t40\tm4\tT\tC\t.\t.\t.\tGT\t1\t0\t.\n")
+EXPECTED = np.array([[0, 1, 2], [1, -1, 2], [2, 0, -1]]).T
+
+
+def formats(tmp_path, text):
+    """The same data as plain VCF, bgzipped VCF and BCF."""
+    vcf = tmp_path / "g.vcf"
+    vcf.write_text(text)
+    gz = tmp_path / "g.vcf.gz"
+    pysam.tabix_compress(str(vcf), str(gz), force=True)
+    bcf = tmp_path / "g.bcf"
+    with pysam.VariantFile(str(vcf)) as vin, pysam.VariantFile(str(bcf), "wb", header=vin.header) as vout:
+        for rec in vin:
+            vout.write(rec)
+    return [vcf, gz, bcf]
+
+
+def test_vcf_bgzip_and_bcf_agree(tmp_path):
+    for path in formats(tmp_path, HEADER + BODY):
+        t = Vcf().read(path)
+        np.testing.assert_array_equal(t.dosage, EXPECTED)
+        assert list(t.marker) == ["m1", "1:20", "m4"] and list(t.alt) == ["G", "T", "C"]
+        assert t.info["sites_skipped_multiallelic"] == 1 and list(t.taxa) == ["s1", "s2", "s3"]
+
+
+def test_vcf_and_numeric_readers_agree(tmp_path):
+    csv = tmp_path / "g.csv"
+    csv.write_text("taxon,m1,1:20,m4\ns1,0,1,2\ns2,1,NA,0\ns3,2,2,NA\n")
+    np.testing.assert_array_equal(NumericMatrix().read(csv).dosage, Vcf().read(formats(tmp_path, HEADER + BODY)[1]).dosage)
+
+
+@pytest.mark.parametrize("header,body,match", [
+    (HEADER.replace('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n', ""),
+     BODY.replace("GT:DP", "DP").replace("\tGT\t", "\tDP\t").replace("0/0", "3").replace("0/1", "4").replace("1/1", "5")
+     .replace("0|1:5", "5").replace("./.:0", "0").replace("1|1:3", "3").replace("1/2", "2")
+     .replace("\t1\t0\t.", "\t1\t1\t1"), "no GT FORMAT field"),
+    (HEADER.replace("s2\ts3", "s1\ts3"), BODY, "not a readable VCF/BCF file.*valid header"),  # htslib refuses it
+    (HEADER, "1\t10\tm1\tA\tG\t.\t.\t.\tGT\t0/0\t0/1\t1/1\n1\t20\tm1\tC\tT\t.\t.\t.\tGT\t0/0\t0/1\t1/1\n",
+     "record 2: duplicate marker id 'm1'"),
+    (HEADER, "1\t30\tm3\tG\tA,T\t.\t.\t.\tGT\t0/0\t1/2\t0/1\n", "no biallelic sites"),
+])
+def test_vcf_bad_input(tmp_path, header, body, match):
+    p = tmp_path / "bad.vcf"
+    p.write_text(header + body)
+    with pytest.raises(GpfnError, match=match):
+        Vcf().read(p)
+
+
+def test_vcf_garbage_and_truncated(tmp_path):
+    junk = tmp_path / "junk.vcf"
+    junk.write_bytes(b"\x00\x01 this is not a vcf")
+    with pytest.raises(GpfnError, match="junk.vcf"):
+        Vcf().read(junk)
+    gz = formats(tmp_path, HEADER + BODY * 1)[1]
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(gz.read_bytes()[:-40])
+    with pytest.raises(GpfnError, match="cut.vcf.gz"):
+        Vcf().read(cut)
+
+
+@given(st.lists(st.lists(st.sampled_from(["0/0", "0/1", "1/0", "1/1", "0|1", "1|1", "./.", ".", "0", "1"]),
+                         min_size=3, max_size=3), min_size=1, max_size=8))
+def test_vcf_fuzz_genotypes(tmp_path_factory, rows):
+    p = tmp_path_factory.mktemp("v") / "f.vcf"
+    p.write_text(HEADER + "".join(f"1\t{i + 1}\tm{i}\tA\tG\t.\t.\t.\tGT\t" + "\t".join(r) + "\n"
+                                  for i, r in enumerate(rows)))
+
+    def dose(gt):
+        alleles = gt.replace("|", "/").split("/")
+        if "." in alleles:
+            return -1
+        return sum(int(a) for a in alleles) * (2 if len(alleles) == 1 else 1)
+
+    np.testing.assert_array_equal(Vcf().read(p).dosage, np.array([[dose(g) for g in r] for r in rows]).T)
+
+
+def test_gzipped_numeric(tmp_path):
+    p = tmp_path / "g.csv.gz"
+    with gzip.open(p, "wt") as f:
+        f.write("taxon\ta\tb\nx\t0\t2\n")
+    np.testing.assert_array_equal(NumericMatrix().read(p).dosage, [[0, 2]])
