@@ -1,6 +1,7 @@
 """Built-in genotype readers.
 
 ``vcf``: VCF/BCF, plain or bgzipped, through pysam (see :class:`Vcf`).
+``hapmap``: HapMap text with one- or two-character calls (see :class:`HapMap`).
 
 ``numeric``: a dosage matrix as CSV/TSV (optionally gzipped), one row per taxon, taxa in
 the first column, marker ids in the header, values 0/1/2 (copies of the counted
@@ -30,7 +31,13 @@ class NumericMatrix(GenotypeReader):
     extensions = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 
     def can_read(self, path: Path) -> bool:
-        return any(str(path).lower().endswith(e) for e in self.extensions)
+        if not any(str(path).lower().endswith(e) for e in self.extensions):
+            return False
+        try:  # a HapMap file saved as .txt is not a dosage matrix
+            first = next(lines(path), (0, ""))[1]
+        except GpfnError:
+            return True  # let read() report what is wrong with it
+        return not first.lower().startswith(("rs#", "rs\t"))
 
     def read(self, path: Path) -> GenotypeTable:
         path = Path(path)
@@ -182,6 +189,97 @@ class Vcf(GenotypeReader):
                              info={"reader": self.name, **{f"sites_skipped_{k}": v for k, v in skipped.items()}})
 
 
+_IUPAC = {"A": "AA", "C": "CC", "G": "GG", "T": "TT", "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}
+_HAPMAP_MISSING = frozenset({"N", "NN", "-", "--", "0", "00", "?", "??", ".", ".."})
+_HAPMAP_FIXED = ("rs#", "alleles", "chrom", "pos", "strand", "assembly#", "center", "protLSID", "assayLSID",
+                 "panelLSID", "QCcode")
+
+
+class HapMap(GenotypeReader):
+    """HapMap (TASSEL) text: 11 marker columns, then one column per taxon.
+
+    Calls may be one-character IUPAC codes (A, C, G, T, R, Y, S, W, K, M; N missing)
+    or two-character genotypes (AA, AG, GG; NN or -- missing), mixed freely.  The
+    ``alleles`` column (``ref/alt``) decides which allele is counted: the dosage is the
+    number of copies of its second allele.  Sites with more than two alleles are
+    skipped and counted.
+    """
+
+    name = "hapmap"
+    description = "HapMap text (IUPAC one-letter or two-letter calls), alleles column decides the counted allele"
+    extensions = (".hmp.txt", ".hmp", ".hapmap", ".hmp.txt.gz", ".hmp.gz")
+
+    def can_read(self, path: Path) -> bool:
+        if any(str(path).lower().endswith(e) for e in self.extensions):
+            return True
+        try:  # any other name: recognise the header
+            first = next(lines(path), (0, ""))[1].lower()
+        except GpfnError:
+            return False
+        return first.startswith(("rs#", "rs\t")) and "alleles" in first[:20]
+
+    def read(self, path: Path) -> GenotypeTable:
+        path = Path(path)
+        it = lines(path)
+        try:
+            header_no, header = next(it)
+        except StopIteration:
+            raise GpfnError(f"{path}: empty file") from None
+        head = split(header, "\t" if "\t" in header else None)
+        if len(head) <= 11 or head[0].lower() not in ("rs#", "rs", "marker") or head[1].lower() != "alleles":
+            raise GpfnError(f"{path}:{header_no}: not a HapMap header (expected {' '.join(_HAPMAP_FIXED)} then taxa)")
+        taxa = np.array(head[11:])
+        uniq, counts = np.unique(taxa, return_counts=True)
+        if (counts > 1).any():
+            raise GpfnError(f"{path}:{header_no}: duplicate taxon name(s) {', '.join(uniq[counts > 1][:5])}")
+        sep = "\t" if "\t" in header else None
+        rows, ids, chrom, pos, ref, alt = [], [], [], [], [], []
+        seen: dict[str, int] = {}
+        multi = 0
+        for no, line in it:
+            cells = split(line, sep)
+            if len(cells) != len(head):
+                raise GpfnError(f"{path}:{no}: expected {len(head)} fields as in the header, got {len(cells)}")
+            alleles = cells[1].upper().split("/")
+            if len(alleles) != 2 or any(len(a) != 1 or a not in "ACGT" for a in alleles):
+                if len(alleles) > 2:
+                    multi += 1
+                    continue
+                raise GpfnError(f"{path}:{no}: field 'alleles' must look like A/G, got {cells[1]!r}")
+            a_ref, a_alt = alleles
+            if cells[0] in seen:
+                raise GpfnError(f"{path}:{no}: duplicate marker id '{cells[0]}' (first on line {seen[cells[0]]})")
+            seen[cells[0]] = no
+            try:
+                position = int(cells[3])
+            except ValueError:
+                raise GpfnError(f"{path}:{no}: field 'pos' must be an integer, got {cells[3]!r}") from None
+            calls = np.array([c.upper() for c in cells[11:]])
+            codes = np.full(calls.size, -2, np.int8)
+            for token in np.unique(calls):  # a handful of distinct calls per line
+                if token in _HAPMAP_MISSING:
+                    code = -1
+                else:
+                    pair = _IUPAC.get(token, token) if len(token) == 1 else token
+                    if len(pair) != 2 or any(ch not in (a_ref, a_alt) for ch in pair):
+                        j = int(np.flatnonzero(calls == token)[0])
+                        raise GpfnError(f"{path}:{no}: taxon '{taxa[j]}' (column {j + 12}): genotype {str(token)!r} "
+                                        f"does not fit the alleles {a_ref}/{a_alt}")
+                    code = pair.count(a_alt)
+                codes[calls == token] = code
+            rows.append(codes)
+            ids.append(cells[0])
+            chrom.append(cells[2])
+            pos.append(position)
+            ref.append(a_ref)
+            alt.append(a_alt)
+        if not rows:
+            raise GpfnError(f"{path}: no biallelic markers (skipped {multi} with more than two alleles)")
+        return GenotypeTable(taxa, np.array(ids), np.array(chrom), np.array(pos, np.int64), np.array(ref),
+                             np.array(alt), np.ascontiguousarray(np.stack(rows, axis=1)), source=str(path),
+                             info={"reader": self.name, "sites_skipped_multiallelic": multi})
+
+
 @hookimpl
 def gpfn_genotype_readers():
-    return [NumericMatrix, Vcf]
+    return [HapMap, NumericMatrix, Vcf]

@@ -97,3 +97,60 @@ def test_gzipped_numeric(tmp_path):
     with gzip.open(p, "wt") as f:
         f.write("taxon\ta\tb\nx\t0\t2\n")
     np.testing.assert_array_equal(NumericMatrix().read(p).dosage, [[0, 2]])
+
+
+HMP_HEAD = "rs#\talleles\tchrom\tpos\tstrand\tassembly#\tcenter\tprotLSID\tassayLSID\tpanelLSID\tQCcode\ts1\ts2\ts3\n"
+FIX = "+\tNA\tNA\tNA\tNA\tNA\tNA"
+
+
+def hapmap(tmp_path, body, name="g.hmp.txt"):
+    p = tmp_path / name
+    p.write_text(HMP_HEAD + body)
+    return p
+
+
+def test_hapmap_one_and_two_letter_codes_agree_with_vcf(tmp_path):
+    from gpfn_plugins.readers import HapMap
+
+    one = hapmap(tmp_path, f"m1\tA/G\t1\t10\t{FIX}\tA\tR\tG\nx2\tC/T\t1\t20\t{FIX}\tY\tN\tT\n"
+                           f"m3\tG/A/T\t1\t30\t{FIX}\tG\tA\tT\nm4\tT/C\t1\t40\t{FIX}\tC\tT\tN\n", "one.hmp.txt")
+    two = hapmap(tmp_path, f"m1\tA/G\t1\t10\t{FIX}\tAA\tAG\tGG\nx2\tC/T\t1\t20\t{FIX}\tCT\tNN\tTT\n"
+                           f"m4\tT/C\t1\t40\t{FIX}\tCC\tTT\t--\n", "two.hmp.txt")
+    a, b = HapMap().read(one), HapMap().read(two)
+    np.testing.assert_array_equal(a.dosage, EXPECTED)
+    np.testing.assert_array_equal(b.dosage, EXPECTED)
+    assert a.info["sites_skipped_multiallelic"] == 1 and list(a.alt) == ["G", "T", "C"]
+    np.testing.assert_array_equal(a.dosage, Vcf().read(formats(tmp_path, HEADER + BODY)[0]).dosage)
+
+
+@pytest.mark.parametrize("body,match", [
+    (f"m1\tA/G\t1\t10\t{FIX}\tA\tC\tG\n", r":2: taxon 's2' \(column 13\): genotype 'C' does not fit the alleles A/G"),
+    (f"m1\tAG\t1\t10\t{FIX}\tA\tA\tG\n", "field 'alleles' must look like A/G"),
+    (f"m1\tA/G\t1\tten\t{FIX}\tA\tA\tG\n", "field 'pos' must be an integer"),
+    (f"m1\tA/G\t1\t10\t{FIX}\tA\tA\n", r":2: expected 14 fields"),
+    (f"m1\tA/G\t1\t10\t{FIX}\tA\tA\tG\nm1\tA/G\t1\t11\t{FIX}\tA\tA\tG\n", "duplicate marker id 'm1'"),
+])
+def test_hapmap_bad_input(tmp_path, body, match):
+    from gpfn_plugins.readers import HapMap
+
+    with pytest.raises(GpfnError, match=match):
+        HapMap().read(hapmap(tmp_path, body))
+
+
+@given(st.lists(st.lists(st.sampled_from(["A", "G", "R", "N", "AA", "AG", "GA", "GG", "NN", "--"]),
+                         min_size=3, max_size=3), min_size=1, max_size=6))
+def test_hapmap_fuzz(tmp_path_factory, rows):
+    from gpfn_plugins.readers import HapMap
+
+    p = hapmap(tmp_path_factory.mktemp("h"), "".join(f"m{i}\tA/G\t1\t{i}\t{FIX}\t" + "\t".join(r) + "\n"
+                                                      for i, r in enumerate(rows)))
+    pair = {"A": "AA", "G": "GG", "R": "AG"}
+    dose = lambda c: -1 if c in ("N", "NN", "--") else pair.get(c, c).count("G")  # noqa: E731
+    np.testing.assert_array_equal(HapMap().read(p).dosage, np.array([[dose(c) for c in r] for r in rows]).T)
+
+
+def test_reader_choice_by_content(tmp_path):
+    from gpfn_core.parse import choose_reader
+
+    p = hapmap(tmp_path, f"m1\tA/G\t1\t10\t{FIX}\tA\tR\tG\n", name="plain.txt")
+    assert choose_reader(p, None).name == "hapmap"
