@@ -154,3 +154,62 @@ def test_reader_choice_by_content(tmp_path):
 
     p = hapmap(tmp_path, f"m1\tA/G\t1\t10\t{FIX}\tA\tR\tG\n", name="plain.txt")
     assert choose_reader(p, None).name == "hapmap"
+
+
+needs_tools = pytest.mark.skipif(
+    not (__import__("shutil").which("bcftools") and __import__("shutil").which("plink1.9")),
+    reason="bcftools and plink1.9 (Debian packages; .ci/run installs them)",
+)
+
+
+@needs_tools
+def test_files_written_by_bcftools_and_plink_agree_with_every_reader(tmp_path):
+    """The same genotypes as VCF, BCF (bcftools), .bed (plink1.9), HapMap and a numeric matrix."""
+    import subprocess
+
+    from gpfn_plugins.readers import HapMap, Plink
+
+    rng = np.random.default_rng(3)
+    n, m = 12, 40
+    g = rng.integers(0, 2, (m, n, 2))
+    g[rng.random((m, n)) < 0.05] = -1  # missing calls
+    gt = lambda a, b: "./." if a < 0 else f"{a}/{b}"  # noqa: E731
+    samples = [f"s{i}" for i in range(n)]
+    vcf = tmp_path / "g.vcf"
+    vcf.write_text(HEADER.replace("s1\ts2\ts3", "\t".join(samples)) + "".join(
+        f"1\t{(j + 1) * 100}\tm{j}\tA\tG\t.\t.\t.\tGT\t" + "\t".join(gt(*g[j, i]) for i in range(n)) + "\n"
+        for j in range(m)))
+    expected = np.where(g[..., 0] < 0, -1, g.sum(2)).T
+    subprocess.run(["bcftools", "view", "-Ob", "-o", str(tmp_path / "g.bcf"), str(vcf)], check=True)
+    subprocess.run(["bcftools", "view", "-Oz", "-o", str(tmp_path / "g.vcf.gz"), str(vcf)], check=True)
+    subprocess.run(["plink1.9", "--vcf", str(vcf), "--make-bed", "--keep-allele-order", "--allow-extra-chr",
+                    "--out", str(tmp_path / "g")], check=True, capture_output=True)
+    code = {-1: "NN", 0: "AA", 1: "AG", 2: "GG"}
+    hmp = tmp_path / "g.hmp.txt"
+    hmp.write_text(HMP_HEAD.replace("s1\ts2\ts3", "\t".join(samples)) + "".join(
+        f"m{j}\tA/G\t1\t{(j + 1) * 100}\t{FIX}\t" + "\t".join(code[int(v)] for v in expected[:, j]) + "\n"
+        for j in range(m)))
+    num = tmp_path / "g.csv"
+    num.write_text("taxon," + ",".join(f"m{j}" for j in range(m)) + "\n" + "".join(
+        f"s{i}," + ",".join("NA" if v < 0 else str(v) for v in expected[i]) + "\n" for i in range(n)))
+    tables = [Vcf().read(vcf), Vcf().read(tmp_path / "g.bcf"), Vcf().read(tmp_path / "g.vcf.gz"),
+              Plink().read(tmp_path / "g.bed"), HapMap().read(hmp), NumericMatrix().read(num)]
+    for t in tables:
+        np.testing.assert_array_equal(t.dosage, expected)
+        assert list(t.taxa) == samples and list(t.marker) == [f"m{j}" for j in range(m)]
+    for t in tables[:5]:
+        assert set(t.alt) == {"G"} and set(t.ref) == {"A"}
+
+
+def test_plink_bad_input(tmp_path):
+    from gpfn_plugins.readers import Plink
+
+    bed = tmp_path / "x.bed"
+    bed.write_bytes(b"\x6c\x1b\x01\x00")
+    with pytest.raises(GpfnError, match="x.bim beside it"):
+        Plink().read(bed)
+    (tmp_path / "x.bim").write_text("1\tm1\t0\t1\tA\tG\n")
+    (tmp_path / "x.fam").write_text("f i1 0 0 0 -9\n")
+    bed.write_bytes(b"garbage")
+    with pytest.raises(GpfnError, match="not a SNP-major PLINK"):
+        Plink().read(bed)
