@@ -23,9 +23,16 @@ import numpy as np
 @click.option("--max-missing", type=float, default=1.0, show_default=True, help="Drop markers missing in more than this share of taxa.")
 @click.option("--min-maf", type=float, default=0.0, show_default=True, help="Drop markers with a minor-allele frequency below this.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, force) -> None:
+@click.option("--progress/--no-progress", default=None, help="Progress bar for large files (default: on a terminal).")
+def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, force,
+          progress) -> None:
     """Parse GENOTYPES (and phenotypes) into a gpfn Dataset, reporting every change."""
+    import sys
+
+    from gpfn_core import textio
     from gpfn_core.parse import parse as run
+
+    textio.SHOW_PROGRESS = sys.stderr.isatty() if progress is None else progress
 
     path, report = run(genotypes, out, reader=reader, phenotypes=phenotypes, phenotype=list(phenotype) or None,
                        taxon_column=taxon_column, impute=impute, max_missing=max_missing, min_maf=min_maf,

@@ -9,6 +9,18 @@ from pathlib import Path
 
 from gpfn_core.errors import GpfnError
 
+SHOW_PROGRESS = False  # set by the CLI (`gpfn parse` on a terminal); readers call progress()
+
+
+def progress(iterable, path, unit: str = "lines"):
+    """``iterable`` with a progress bar on stderr when enabled and the file is large (> 20 MB)."""
+    if not SHOW_PROGRESS or Path(path).stat().st_size < 20 * 2**20:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=Path(path).name, unit=f" {unit}", unit_scale=True, mininterval=0.5, leave=False)
+
+
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", ".", "-", "-9", "null", "none", "?"})
 
 
@@ -37,7 +49,7 @@ def lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its newline), skipping blank lines."""
     f = open_text(path)
     try:
-        for i, line in enumerate(f, start=1):
+        for i, line in progress(enumerate(f, start=1), path):
             line = line.rstrip("\r\n")
             if line.strip():
                 yield i, line

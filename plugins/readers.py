@@ -19,7 +19,7 @@ import numpy as np
 
 from gpfn_core import GenotypeReader, GenotypeTable, hookimpl
 from gpfn_core.errors import GpfnError
-from gpfn_core.textio import MISSING_TOKENS, delimiter_of, lines, split
+from gpfn_core.textio import MISSING_TOKENS, delimiter_of, lines, progress, split
 
 _POSITION_ID = re.compile(r"^(?:chr)?([A-Za-z0-9]+)[:_](\d+)$")
 
@@ -152,7 +152,7 @@ class Vcf(GenotypeReader):
             seen: dict[str, int] = {}
             n = len(samples)
             try:
-                for k, rec in enumerate(vf, start=1):
+                for k, rec in progress(enumerate(vf, start=1), path, "sites"):
                     alts = rec.alts
                     if not alts:
                         skipped["monomorphic_no_alt"] += 1
