@@ -213,3 +213,19 @@ def test_plink_bad_input(tmp_path):
     bed.write_bytes(b"garbage")
     with pytest.raises(GpfnError, match="not a SNP-major PLINK"):
         Plink().read(bed)
+
+
+@given(st.integers(1, 7), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_plink_fuzz_round_trip(tmp_path_factory, n, m, seed):
+    from bed_reader import to_bed
+
+    from gpfn_plugins.readers import Plink
+
+    rng = np.random.default_rng(seed)
+    d = rng.integers(-1, 3, (n, m)).astype(np.int8)
+    path = tmp_path_factory.mktemp("p") / "f.bed"
+    to_bed(path, np.where(d < 0, np.nan, d).astype(np.float32),
+           properties={"iid": [f"i{i}" for i in range(n)], "sid": [f"m{j}" for j in range(m)]})
+    t = Plink().read(path)
+    np.testing.assert_array_equal(t.dosage, d)
+    assert list(t.taxa) == [f"i{i}" for i in range(n)]
