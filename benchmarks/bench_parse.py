@@ -115,7 +115,7 @@ def main() -> None:
         for fmt, path in (("VCF.gz", vcf), ("HapMap", hmp)):
             base = run(f"pandas-{'vcf' if fmt == 'VCF.gz' else 'hapmap'}", path)
             ours = run(f"gpfn-{'vcf' if fmt == 'VCF.gz' else 'hapmap'}", path)
-            for name, r in ((f"pandas per-taxon (baseline)", base), ("gpfn", ours)):
+            for name, r in (("pandas per-taxon (baseline)", base), ("gpfn", ours)):
                 if "error" in r:
                     rows.append((fmt, name, "-", "-", "-", r["error"][:60]))
                     continue

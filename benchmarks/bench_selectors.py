@@ -16,7 +16,6 @@ import time
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-import numpy as np  # noqa: E402
 
 from gpfn_core.preprocess import Encoding, Standardizer  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402

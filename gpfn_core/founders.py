@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from gpfn_core import bits
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.types import GeneticMap, Population
 

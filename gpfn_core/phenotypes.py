@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gpfn_core.errors import GpfnError
-from gpfn_core.textio import MISSING_TOKENS, delimiter_of, lines, split
+from gpfn_core.textio import MISSING_TOKENS, check_unique, open_table, split
 
 
 @dataclass
@@ -25,18 +25,10 @@ def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_co
     Non-numeric values and NA-like tokens count as missing (reported per column).
     """
     path = Path(path)
-    it = lines(path)
-    try:
-        header_no, header = next(it)
-    except StopIteration:
-        raise GpfnError(f"{path}: empty file") from None
-    sep = delimiter_of(header)
-    head = split(header, sep)
+    it, header_no, head, sep = open_table(path)
     if len(head) < 2:
         raise GpfnError(f"{path}:{header_no}: header needs a taxon column and at least one phenotype, got {head}")
-    if len(set(head)) != len(head):
-        dup = sorted({h for h in head if head.count(h) > 1})
-        raise GpfnError(f"{path}:{header_no}: duplicate column name(s) {', '.join(dup)}")
+    check_unique(head, "column name", f"{path}:{header_no}")
     tcol = 0 if taxon_column is None else _column(path, head, taxon_column, "taxon column")
     wanted = [h for i, h in enumerate(head) if i != tcol] if not columns else list(columns)
     idx = [_column(path, head, c, "phenotype") for c in wanted]

@@ -72,3 +72,23 @@ def delimiter_of(header: str) -> str | None:
 
 def split(line: str, sep: str | None) -> list[str]:
     return [c.strip().strip('"') for c in (line.split(sep) if sep else line.split())]
+
+
+def open_table(path: str | Path) -> tuple[Iterator[tuple[int, str]], int, list[str], str | None]:
+    """A delimited text table: (remaining numbered lines, header line number, header cells, delimiter)."""
+    it = lines(path)
+    try:
+        header_no, header = next(it)
+    except StopIteration:
+        raise GpfnError(f"{path}: empty file") from None
+    sep = delimiter_of(header)
+    return it, header_no, split(header, sep), sep
+
+
+def check_unique(values, what: str, where: str) -> None:
+    """Raise naming up to five duplicated ``values`` (``what``: e.g. 'marker id')."""
+    import numpy as np
+
+    uniq, counts = np.unique(np.asarray(values), return_counts=True)
+    if (counts > 1).any():
+        raise GpfnError(f"{where}: duplicate {what}(s) {', '.join(map(str, uniq[counts > 1][:5]))}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from gpfn_core import GenotypeReader, GenotypeTable, hookimpl
 from gpfn_core.errors import GpfnError
-from gpfn_core.textio import MISSING_TOKENS, delimiter_of, lines, progress, split
+from gpfn_core.textio import MISSING_TOKENS, check_unique, lines, open_table, progress, split
 
 _POSITION_ID = re.compile(r"^(?:chr)?([A-Za-z0-9]+)[:_](\d+)$")
 
@@ -42,19 +42,11 @@ class NumericMatrix(GenotypeReader):
 
     def read(self, path: Path) -> GenotypeTable:
         path = Path(path)
-        it = lines(path)
-        try:
-            header_no, header = next(it)
-        except StopIteration:
-            raise GpfnError(f"{path}: empty file") from None
-        sep = delimiter_of(header)
-        head = split(header, sep)
+        it, header_no, head, sep = open_table(path)
         markers = np.array(head[1:])
         if markers.size == 0:
             raise GpfnError(f"{path}:{header_no}: header has no marker columns")
-        uniq, counts = np.unique(markers, return_counts=True)
-        if (counts > 1).any():
-            raise GpfnError(f"{path}:{header_no}: duplicate marker id(s) {', '.join(uniq[counts > 1][:5])}")
+        check_unique(markers, "marker id", f"{path}:{header_no}")
         lookup = {"0": 0, "1": 1, "2": 2, "-1": -1, **{t: -1 for t in MISSING_TOKENS}}
         taxa, rows, seen = [], [], {}
         for no, line in it:
@@ -142,9 +134,7 @@ class Vcf(GenotypeReader):
             samples = list(vf.header.samples)
             if not samples:
                 raise GpfnError(f"{path}: the VCF header names no samples")
-            if len(set(samples)) != len(samples):
-                dup = sorted({s for s in samples if samples.count(s) > 1})
-                raise GpfnError(f"{path}: duplicate sample name(s) in the header: {', '.join(dup[:5])}")
+            check_unique(samples, "sample name", f"{path}: header")
             if "GT" not in vf.header.formats:
                 raise GpfnError(f"{path}: no GT FORMAT field in the header; gpfn needs called genotypes (GT)")
             rows, ids, chrom, pos, ref, alt = [], [], [], [], [], []
@@ -221,19 +211,11 @@ class HapMap(GenotypeReader):
 
     def read(self, path: Path) -> GenotypeTable:
         path = Path(path)
-        it = lines(path)
-        try:
-            header_no, header = next(it)
-        except StopIteration:
-            raise GpfnError(f"{path}: empty file") from None
-        head = split(header, "\t" if "\t" in header else None)
+        it, header_no, head, sep = open_table(path)
         if len(head) <= 11 or head[0].lower() not in ("rs#", "rs", "marker") or head[1].lower() != "alleles":
             raise GpfnError(f"{path}:{header_no}: not a HapMap header (expected {' '.join(_HAPMAP_FIXED)} then taxa)")
         taxa = np.array(head[11:])
-        uniq, counts = np.unique(taxa, return_counts=True)
-        if (counts > 1).any():
-            raise GpfnError(f"{path}:{header_no}: duplicate taxon name(s) {', '.join(uniq[counts > 1][:5])}")
-        sep = "\t" if "\t" in header else None
+        check_unique(taxa, "taxon name", f"{path}:{header_no}")
         rows, ids, chrom, pos, ref, alt = [], [], [], [], [], []
         seen: dict[str, int] = {}
         multi = 0
@@ -318,10 +300,8 @@ class Plink(GenotypeReader):
             raise
         except Exception as exc:
             raise GpfnError(f"{path}: damaged PLINK fileset ({type(exc).__name__}: {exc})") from None
-        for what, ids in (("taxon", iid), ("marker id", sid)):
-            uniq, counts = np.unique(ids, return_counts=True)
-            if (counts > 1).any():
-                raise GpfnError(f"{path}: duplicate {what}(s) {', '.join(uniq[counts > 1][:5])}")
+        check_unique(iid, "taxon", str(path))
+        check_unique(sid, "marker id", str(path))
         dosage[dosage < 0] = -1  # bed-reader marks missing as -127
         return GenotypeTable(iid, sid, chrom, pos, a2, a1, dosage, source=str(path), info={"reader": self.name})
 
