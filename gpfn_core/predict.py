@@ -1,0 +1,118 @@
+"""`gpfn predict`: GEBVs of a target population from a model, a training and a target Dataset.
+
+1. Markers of the two datasets are matched by id (or by chromosome:position when the
+   ids do not match), alleles are compared, ref/alt swaps are flipped, mismatches and
+   unmatched markers are dropped and counted.
+2. The training individuals' phenotypes and both genotype sets go through the same
+   preprocessing as in training (:func:`gpfn_core.preprocess.prepare`).
+3. The model predicts targets in chunks (they never attend to each other).  When the
+   training population is larger than the model's context, an ensemble over random
+   training subsets is averaged (mixture mean and variance; quantiles averaged).
+4. Results go back to the phenotype's scale and are written atomically as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpfn_core.dataset import Dataset, read_dataset
+from gpfn_core.errors import GpfnError
+from gpfn_core.inference import predict_features
+from gpfn_core.modelfile import load_model
+from gpfn_core.preprocess import prepare
+from gpfn_core.registry import get_registry
+
+MIN_SHARED_MARKERS = 100
+
+
+@dataclass
+class Aligned:
+    train: np.ndarray  # int8 [n_train, k]
+    target: np.ndarray  # int8 [n_target, k]
+    report: dict[str, Any]
+
+
+def align(train: Dataset, target: Dataset, min_shared: int = MIN_SHARED_MARKERS) -> Aligned:
+    """Shared markers of two datasets, target dosages flipped where ref/alt are swapped."""
+    a, b = train.table, target.table
+    keys = [("marker id", a.marker, b.marker)]
+    if (a.chrom != "").all() and (b.chrom != "").all():
+        keys.append(("chromosome:position", np.char.add(np.char.add(a.chrom.astype(str), ":"), a.pos.astype(str)),
+                     np.char.add(np.char.add(b.chrom.astype(str), ":"), b.pos.astype(str))))
+    best = max(keys, key=lambda k: np.intersect1d(k[1], k[2]).size)
+    how, ka, kb = best
+    shared, ia, ib = np.intersect1d(ka, kb, assume_unique=False, return_indices=True)
+    ref_a, alt_a, ref_b, alt_b = a.ref[ia], a.alt[ia], b.ref[ib], b.alt[ib]
+    known = (ref_a != "") & (alt_a != "") & (ref_b != "") & (alt_b != "")
+    same = ~known | ((ref_a == ref_b) & (alt_a == alt_b))
+    swapped = known & (ref_a == alt_b) & (alt_a == ref_b)
+    keep = same | swapped
+    dt = b.dosage[:, ib[keep]].copy()
+    flip = swapped[keep]
+    dt[:, flip] = np.where(dt[:, flip] < 0, dt[:, flip], 2 - dt[:, flip])
+    report = {"matched_by": how, "train_markers": a.n_markers, "target_markers": b.n_markers,
+              "shared_markers": int(keep.sum()), "flipped_ref_alt": int(swapped.sum()),
+              "dropped_allele_mismatch": int((~keep).sum()),
+              "dropped_unmatched_train": int(a.n_markers - shared.size),
+              "dropped_unmatched_target": int(b.n_markers - shared.size)}
+    if keep.sum() < min_shared:
+        raise GpfnError(f"the training and target datasets share only {int(keep.sum())} markers (need at least "
+                        f"{min_shared}); are they from the same marker panel? ({report})")
+    return Aligned(a.dosage[:, ia[keep]], dt, report)
+
+
+def predict(
+    model_path: str | Path, train_path: str | Path, target_path: str | Path, out_csv: str | Path, *,
+    phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
+    seed: int = 0, chunk: int = 1000, overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write ``out_csv`` (taxon, mean, sd, q05, q95) and return a report."""
+    import torch
+
+    out_csv = Path(out_csv)
+    if out_csv.exists() and not overwrite:
+        raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    model, bar, meta = load_model(model_path, dev)
+    train, target = read_dataset(train_path), read_dataset(target_path)
+    y_all = train.phenotype(phenotype)
+    observed = np.isfinite(y_all)
+    if observed.sum() < 3:
+        raise GpfnError(f"{train_path}: fewer than three training taxa have phenotype values")
+    al = align(train, target)
+    x_train, y = al.train[observed], y_all[observed]
+    fit_cfg = meta.get("fit_config", {})
+    context = int(fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
+    n = len(y)
+    members = 1 if n <= context else int(ensemble or max(4, int(np.ceil(2 * n / context))))
+    rng = np.random.default_rng(seed)
+    selector_cls = get_registry().get("selector", meta["feature_selection"])
+    means, second, q05, q95 = [], [], [], []
+    for k in range(members):
+        rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
+        p = prepare(x_train[rows], y[rows], al.target, selector_cls(int(meta["n_features"]), seed=seed + k))
+        out = predict_features(model, bar, p.train, p.y_train, p.target, chunk=chunk, quantiles=(0.05, 0.95))
+        scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
+        m, s = out["mean"] * scale + shift, out["sd"] * scale
+        means.append(m)
+        second.append(s**2 + m**2)
+        q05.append(out["q0.05"] * scale + shift)
+        q95.append(out["q0.95"] * scale + shift)
+    mean = np.mean(means, axis=0)
+    sd = np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0))
+    tmp = out_csv.with_name(f".{out_csv.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["taxon", "mean", "sd", "q05", "q95"])
+        for row in zip(target.table.taxa, mean, sd, np.mean(q05, axis=0), np.mean(q95, axis=0)):
+            w.writerow([row[0], *(f"{v:.6g}" for v in row[1:])])
+    os.replace(tmp, out_csv)
+    return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
+            "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
+            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}

@@ -1,0 +1,120 @@
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gpfn_cli.main import main
+from gpfn_core import GenotypeTable, GpfnError
+from gpfn_core.dataset import Dataset, write_dataset
+from gpfn_core.predict import predict
+from gpfn_core.registry import get_registry
+from gpfn_core.train import FitConfig, fit
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.gpfn"
+    cfg = FitConfig(prior="ril", founders="random", overrides={"n_markers": 300}, feature_max_size=8,
+                    num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+                    num_buckets=20, batch_size=2, max_steps=3, border_draws=5, val_draws=0, log_steps=0,
+                    save_path=str(path))
+    fit(cfg, progress=False, log=lambda m: None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def draw():
+    return get_registry().make_prior("ril", seed=5, founders="random",
+                                     overrides={"pop_size": 160, "n_markers": 300, "train_fraction": 0.75}).draw(0)
+
+
+def dataset(path, dosage, taxa, y=None, swap=False, markers=None, chrom="1"):
+    m = dosage.shape[1]
+    ref, alt = np.array(["A"] * m), np.array(["G"] * m)
+    if swap:
+        ref, alt = alt, ref
+        dosage = np.where(dosage < 0, dosage, 2 - dosage)
+    t = GenotypeTable(np.array(taxa), np.array(markers or [f"m{j}" for j in range(m)]), np.array([chrom] * m),
+                      np.arange(m) * 100, ref, alt, dosage.astype(np.int8))
+    write_dataset(path, Dataset(t, None if y is None else np.asarray(y, float)[:, None], [] if y is None else ["y"]))
+    return path
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def setup(tmp_path, draw, swap=False, n_train=None):
+    nt = n_train or draw.n_train
+    taxa = [f"t{i}" for i in range(draw.n)]
+    tr = dataset(tmp_path / "train.gpfn", draw.x[:nt], taxa[:nt], draw.y[:nt])
+    tg = dataset(tmp_path / "target.gpfn", draw.x[nt:], taxa[nt:], swap=swap)
+    return tr, tg, nt
+
+
+def test_predict_writes_csv_on_the_phenotype_scale(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw, n_train=50)
+    rep = predict(model_path, tr, tg, tmp_path / "out.csv")
+    rows = read(tmp_path / "out.csv")
+    assert list(rows[0]) == ["taxon", "mean", "sd", "q05", "q95"] and len(rows) == draw.n - 50
+    mean, sd = np.array([float(r["mean"]) for r in rows]), np.array([float(r["sd"]) for r in rows])
+    q05, q95 = np.array([float(r["q05"]) for r in rows]), np.array([float(r["q95"]) for r in rows])
+    assert np.isfinite(mean).all() and (sd > 0).all() and (q05 <= mean + 1e-9).all() and (mean <= q95 + 1e-9).all()
+    y = draw.y[:50]
+    assert abs(mean.mean() - y.mean()) < 3 * y.std()  # phenotype scale, not standardised
+    assert rep["shared_markers"] == 300 and rep["ensemble_members"] == 1
+    predict(model_path, tr, tg, tmp_path / "z.csv", normalized=True)
+    z = np.array([float(r["mean"]) for r in read(tmp_path / "z.csv")])
+    np.testing.assert_allclose(z * y.std() + y.mean(), mean, rtol=1e-4, atol=1e-4)
+
+
+def test_markers_match_by_position_when_ids_differ(tmp_path, model_path, draw):
+    tr, _, _ = setup(tmp_path, draw, n_train=50)
+    renamed = dataset(tmp_path / "renamed.gpfn", draw.x[50:], [f"u{i}" for i in range(draw.n - 50)],
+                      markers=[f"chip_{j}" for j in range(300)])
+    rep = predict(model_path, tr, renamed, tmp_path / "r.csv")
+    assert rep["matched_by"] == "chromosome:position" and rep["shared_markers"] == 300
+
+
+def test_swapped_alleles_are_flipped(tmp_path, model_path, draw):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    tr, tg, _ = setup(a, draw, n_train=50)
+    predict(model_path, tr, tg, a / "out.csv")
+    tr2, tg2, _ = setup(b, draw, swap=True, n_train=50)
+    rep = predict(model_path, tr2, tg2, b / "out.csv")
+    assert rep["flipped_ref_alt"] == 300
+    assert read(a / "out.csv") == read(b / "out.csv")
+
+
+def test_large_training_set_uses_an_ensemble(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw)  # 120 training taxa > the model's context of 50
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "e.csv")])
+    assert r.exit_code == 0, r.output
+    assert "averaged" in r.output and len(read(tmp_path / "e.csv")) == draw.n - nt
+
+
+def test_bad_input_is_refused_and_nothing_written(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw, n_train=50)
+    out = tmp_path / "bad.csv"
+    nophen = dataset(tmp_path / "nophen.gpfn", draw.x[:50], [f"t{i}" for i in range(50)])
+    with pytest.raises(GpfnError, match="has no phenotypes"):
+        predict(model_path, nophen, tg, out)
+    other = dataset(tmp_path / "other.gpfn", draw.x[50:], [f"u{i}" for i in range(draw.n - 50)],
+                    markers=[f"x{j}" for j in range(300)], chrom="7")
+    with pytest.raises(GpfnError, match="share only 0 markers"):
+        predict(model_path, tr, other, out)
+    const = dataset(tmp_path / "const.gpfn", draw.x[:50], [f"t{i}" for i in range(50)], np.ones(50))
+    with pytest.raises(GpfnError, match="constant"):
+        predict(model_path, const, tg, out)
+    junk = tmp_path / "junk.gpfn"
+    junk.write_bytes(b"not a model")
+    r = CliRunner().invoke(main, ["predict", "--model", str(junk), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(out)])
+    assert r.exit_code == 1 and "not a gpfn model file" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".bad.csv*"))
