@@ -32,3 +32,34 @@ def predict(model, train, target, out, phenotype, normalized, device, ensemble, 
         click.echo(f"note: {report['training_taxa']} training taxa exceed the model's context of {report['context']}; "
                    f"averaged {report['ensemble_members']} random subsets", err=True)
     click.echo(str(out))
+
+
+@click.command("evaluate")
+@click.argument("dataset", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model", required=True, type=click.Path(path_type=Path), help="Model file.")
+@click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds over DATASET.")
+@click.option("--train", "train", type=click.Path(path_type=Path), default=None, help="Training Dataset (instead of folds).")
+@click.option("--target", "target", type=click.Path(path_type=Path), default=None,
+              help="Target Dataset with observed phenotypes.")
+@click.option("--phenotype", default=None, help="Phenotype column (default: the first).")
+@click.option("--png", type=click.Path(path_type=Path), default=None, help="Write a scatter + accuracy plot here.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the per-fold results as JSON.")
+def evaluate(dataset, model, folds, train, target, phenotype, png, seed, device, as_json) -> None:
+    """Compare GPFN with GBLUP and ridge regression on the same folds (Pearson, Spearman, RMSE, time)."""
+    import json
+
+    from gpfn_core.evaluate import METHODS, evaluate as run, plot
+
+    res = run(model, dataset=dataset, folds=folds, train=train, target=target, phenotype=phenotype, seed=seed,
+              device=device)
+    if as_json:
+        click.echo(json.dumps({"summary": res["summary"], "folds": res["folds"]}, indent=2))
+    else:
+        click.echo(f"{'method':8}  {'pearson':>8}  {'spearman':>8}  {'rmse':>10}  {'seconds':>8}")
+        for m in METHODS:
+            s = res["summary"][m]
+            click.echo(f"{m:8}  {s['pearson']:8.3f}  {s['spearman']:8.3f}  {s['rmse']:10.4g}  {s['seconds']:8.2f}")
+    if png:
+        click.echo(f"plot: {plot(res, png)}", err=True)

@@ -86,7 +86,25 @@ def predict(
     if observed.sum() < 3:
         raise GpfnError(f"{train_path}: fewer than three training taxa have phenotype values")
     al = align(train, target)
-    x_train, y = al.train[observed], y_all[observed]
+    res = predict_arrays(model, bar, meta, al.train[observed], y_all[observed], al.target, normalized=normalized,
+                         ensemble=ensemble, seed=seed, chunk=chunk)
+    mean, sd, n, members, context = res["mean"], res["sd"], int(observed.sum()), res["members"], res["context"]
+    tmp = out_csv.with_name(f".{out_csv.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["taxon", "mean", "sd", "q05", "q95"])
+        for row in zip(target.table.taxa, mean, sd, res["q05"], res["q95"]):
+            w.writerow([row[0], *(f"{v:.6g}" for v in row[1:])])
+    os.replace(tmp, out_csv)
+    return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
+            "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
+            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+
+
+def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
+                   normalized: bool = False, ensemble: int | None = None, seed: int = 0,
+                   chunk: int = 1000) -> dict[str, Any]:
+    """Predictive mean, sd, q05, q95 of targets from aligned dosages and training phenotypes."""
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
@@ -96,7 +114,7 @@ def predict(
     means, second, q05, q95 = [], [], [], []
     for k in range(members):
         rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
-        p = prepare(x_train[rows], y[rows], al.target, selector_cls(int(meta["n_features"]), seed=seed + k))
+        p = prepare(x_train[rows], y[rows], x_target, selector_cls(int(meta["n_features"]), seed=seed + k))
         out = predict_features(model, bar, p.train, p.y_train, p.target, chunk=chunk, quantiles=(0.05, 0.95))
         scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
         m, s = out["mean"] * scale + shift, out["sd"] * scale
@@ -105,14 +123,5 @@ def predict(
         q05.append(out["q0.05"] * scale + shift)
         q95.append(out["q0.95"] * scale + shift)
     mean = np.mean(means, axis=0)
-    sd = np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0))
-    tmp = out_csv.with_name(f".{out_csv.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["taxon", "mean", "sd", "q05", "q95"])
-        for row in zip(target.table.taxa, mean, sd, np.mean(q05, axis=0), np.mean(q95, axis=0)):
-            w.writerow([row[0], *(f"{v:.6g}" for v in row[1:])])
-    os.replace(tmp, out_csv)
-    return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
-            "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
-            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+    return {"mean": mean, "sd": np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0)),
+            "q05": np.mean(q05, axis=0), "q95": np.mean(q95, axis=0), "members": members, "context": context}

@@ -118,3 +118,37 @@ def test_bad_input_is_refused_and_nothing_written(tmp_path, model_path, draw):
                                   "-o", str(out)])
     assert r.exit_code == 1 and "not a gpfn model file" in r.output
     assert not out.exists() and not list(tmp_path.glob(".bad.csv*"))
+
+
+def test_ridge_loo_matches_scikit_learn_ridge_cv(draw):
+    sk = pytest.importorskip("sklearn.linear_model")
+    from gpfn_core.evaluate import ridge
+    from gpfn_core.gblup import relationship
+    from gpfn_core.preprocess import Encoding
+
+    nt = 80
+    x_tr, y, x_tg = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    pred = ridge(x_tr, y, x_tg)
+    enc = Encoding.fit(x_tr)
+    xt, xv = enc.transform(x_tr).astype(float), enc.transform(x_tg).astype(float)
+    scale = (xt**2).sum() / nt
+    lam = np.maximum(np.linalg.eigvalsh(relationship(xt, xv)[0]), 0).mean()
+    alphas = np.logspace(-3, 3, 25) * lam * scale
+    ref = sk.RidgeCV(alphas=alphas, fit_intercept=True).fit(xt, y)  # efficient LOO, same grid
+    np.testing.assert_allclose(pred, ref.predict(xv), rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_cli_folds_and_png(tmp_path, model_path, draw):
+    tr, _, _ = setup(tmp_path, draw)
+    png = tmp_path / "eval.png"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--model", str(model_path), "--folds", "3", "--png", str(png),
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    out = json.loads(r.output[: r.output.rindex("}") + 1])
+    assert set(out["summary"]) == {"GPFN", "GBLUP", "ridge"} and len(out["folds"]["GBLUP"]) == 3
+    assert out["summary"]["GBLUP"]["pearson"] > 0.2  # the baseline works on this draw
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(main, ["evaluate", "--model", str(model_path)])
+    assert r.exit_code == 1 and "give DATASET" in r.output

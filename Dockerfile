@@ -1,0 +1,31 @@
+# gpfn in a container: parse genotype files and predict breeding values.
+#   docker build -t gpfn .
+#   docker run --rm -v "$PWD:/data" gpfn parse genotypes.vcf.gz --phenotypes pheno.csv -o train.gpfn
+#   docker run --rm -v "$PWD:/data" gpfn predict --model /opt/gpfn/models/MODEL --train train.gpfn --target target.gpfn -o out.csv
+#   GPU: docker run --rm --gpus all -v "$PWD:/data" gpfn predict ... --device cuda   (build with a CUDA torch, see README)
+#
+# The install steps are those of .ci/run (torch first, then the project), so CI exercises them;
+# only the torch wheel's source differs (the CPU index here, local disk in CI).
+FROM python:3.11-slim
+
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 GPFN_MODELS=/opt/gpfn/models GPFN_CACHE=/tmp/gpfn-cache
+
+WORKDIR /opt/gpfn/src
+COPY pyproject.toml README.md LICENSE ./
+COPY gpfn_core ./gpfn_core
+COPY plugins ./plugins
+COPY cli ./cli
+RUN python -m pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
+ && python -m pip install . \
+ && mkdir -p "${GPFN_MODELS}" \
+ && gpfn --version && gpfn plugins
+
+# Trained model files go here (see `gpfn inspect` for their cards).
+COPY models/ ${GPFN_MODELS}/
+
+WORKDIR /data
+ENTRYPOINT ["gpfn"]
+CMD ["--help"]
