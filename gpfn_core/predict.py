@@ -29,6 +29,7 @@ from gpfn_core.preprocess import prepare
 from gpfn_core.registry import get_registry
 
 MIN_SHARED_MARKERS = 100
+CONTEXT_SLACK = 1.1
 
 
 @dataclass
@@ -108,7 +109,9 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
-    members = 1 if n <= context else int(ensemble or max(4, int(np.ceil(2 * n / context))))
+    # Up to 10% beyond the largest training set seen in fitting is still one pass (attention
+    # takes any number of tokens); beyond that, average random subsets of the context's size.
+    members = 1 if n <= CONTEXT_SLACK * context else int(ensemble or max(4, int(np.ceil(2 * n / context))))
     rng = np.random.default_rng(seed)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     means, second, q05, q95 = [], [], [], []
