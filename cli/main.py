@@ -91,7 +91,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
-from gpfn_cli import fit_cmd, parse_cmd, predict_cmd, prior_cmd  # noqa: E402
+from gpfn_cli import fit_cmd, generate_cmd, parse_cmd, predict_cmd, prior_cmd  # noqa: E402
 
 main.add_command(parse_cmd.parse)
 main.add_command(predict_cmd.predict)
@@ -99,6 +99,7 @@ main.add_command(predict_cmd.evaluate)
 main.add_command(parse_cmd.inspect)
 main.add_command(prior_cmd.prior)
 main.add_command(fit_cmd.fit)
+main.add_command(generate_cmd.generate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -46,10 +46,19 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def inspect(path: Path, as_json: bool) -> None:
-    """Summarise a Dataset or a model file."""
+    """Summarise a Dataset, a model file or a draw store."""
     from gpfn_core.errors import GpfnError
 
-    if path.is_file() and path.suffix != ".zip":
+    if (path / "zarr.json").is_file() and '"gpfn-draw-store"' in (path / "zarr.json").read_text():
+        from gpfn_core.store import StoreReader, committed_shards
+
+        reader = StoreReader(path)
+        shards = committed_shards(path)
+        total = int(reader.meta["num_draws"]) // int(reader.meta["shard_size"])
+        summary = {"kind": "draw store", **reader.meta, "committed_shards": len(shards), "total_shards": total,
+                   "progress": f"{100 * len(shards) / max(total, 1):.1f}%",
+                   "draws_available_in_order": reader.available()}
+    elif path.is_file() and path.suffix != ".zip":
         from gpfn_core.modelfile import read_metadata
 
         meta = read_metadata(path)

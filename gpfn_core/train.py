@@ -78,6 +78,7 @@ class FitConfig:
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
+    store: str | None = None  # train from this finished draw store instead of drawing on the fly
 
     def __post_init__(self) -> None:
         if self.min_training_samples is None:
@@ -129,6 +130,10 @@ class DrawDataset(Dataset):
             return self.prior.draw(index)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return self.item(index)[:3]
+
+    def item(self, index: int) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
+        """Draw ``index`` preprocessed: features, standardised targets, n_train, hyperparameters."""
         n_train = self.schedule.n_train(index // self.per_step)
         last: Exception | None = None
         for attempt in range(5):  # a degenerate draw (e.g. too few polymorphic markers) is replaced, deterministically
@@ -139,10 +144,25 @@ class DrawDataset(Dataset):
                 order = np.concatenate([rng.permutation(raw.n_train), raw.n_train + rng.permutation(raw.n_eval)])
                 raw.x, raw.y, raw.g = raw.x[order], raw.y[order], None if raw.g is None else raw.g[order]
                 d = preprocess_draw(raw, self.selector_cls(self.cfg.feature_max_size, seed=i), self.cfg.target)
-                return d.x, d.y, d.n_train
+                return d.x, d.y, d.n_train, json.loads(json.dumps(d.params, default=str))
             except ValidationError as exc:
                 last = exc
         raise GpfnError(f"draw {index} and its replacements all failed preprocessing: {last}")
+
+
+class StoreDataset(Dataset):
+    """Draws read from a finished draw store (see :mod:`gpfn_core.store`)."""
+
+    def __init__(self, path: str) -> None:
+        from gpfn_core.store import StoreReader
+
+        self.reader = StoreReader(path)
+
+    def __len__(self) -> int:
+        return self.reader.available()
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return self.reader[index]
 
 
 def collate(items: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -261,6 +281,8 @@ def _device(name: str) -> torch.device:
 
 def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     """Train a model per ``cfg``; writes ``cfg.save_path`` and returns the training statistics."""
+    if cfg.store:
+        cfg = config_from_store(cfg)
     prior, selector_cls = build(cfg)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not torch.distributed.is_initialized():
@@ -279,7 +301,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                             cfg.dropout, cfg.num_buckets, cfg.input_norm))
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
-    data = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
+    data = StoreDataset(cfg.store) if cfg.store else DrawDataset(prior, selector_cls, cfg, schedule, per_step)
     total = cfg.total_steps
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.warmup_steps, total))
@@ -297,7 +319,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     else:
         values = []
         for j in range(cfg.border_draws):
-            x, y, nt = data[BORDER_INDEX + j]
+            x, y, nt = data[j] if cfg.store else data[BORDER_INDEX + j]
             values.append(y[nt:])
         borders = estimate_borders(np.concatenate(values), cfg.num_buckets)
     bar = BarDistribution(borders).to(device)
@@ -393,6 +415,27 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     if distributed:
         torch.distributed.barrier()
     return stats
+
+
+def config_from_store(cfg: FitConfig) -> FitConfig:
+    """``cfg`` with the prior and preprocessing of the store (its metadata decides them)."""
+    from dataclasses import replace
+
+    from gpfn_core.store import StoreReader
+
+    reader = StoreReader(cfg.store)
+    meta = reader.meta
+    available = reader.available()
+    if available < cfg.batch_size:
+        raise ValidationError(f"{cfg.store}: only {available} draws are committed; need at least one batch "
+                              f"({cfg.batch_size})")
+    fixed = {k: meta[k] for k in ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size",
+                                  "pop_max_size", "min_training_samples", "max_training_samples",
+                                  "nonuniform_eval_pos", "target")}
+    if meta["batch_size"] != cfg.batch_size:
+        raise ValidationError(f"batch_size {cfg.batch_size} differs from the store's ({meta['batch_size']}), whose "
+                              f"training-set schedule is per batch of {meta['batch_size']} draws")
+    return replace(cfg, **fixed, num_samples=min(cfg.num_samples, available) if cfg.num_samples else available)
 
 
 def checkpoint_path(cfg: FitConfig) -> Path:

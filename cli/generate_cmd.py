@@ -1,0 +1,38 @@
+"""``gpfn generate``: prior draws into a Zarr draw store."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gpfn_cli.fit_cmd import opt
+from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
+
+
+@click.command("generate")
+@click.option("--prior", required=True, help="Prior to draw from (`gpfn prior list`).")
+@click.option("--store", required=True, type=click.Path(), help="Draw store directory (created, or completed).")
+@opt("num_draws", type=int, required=True, help="Draws in the store (rounded up to whole shards).")
+@opt("shard_size", type=int, default=64, help="Draws per shard (the unit written and committed at once).")
+@opt("workers", type=int, default=1, help="Local worker processes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Prior seed.")
+@set_option
+@founders_option
+@opt("feature_max_size", type=int, default=100, help="Features per individual.")
+@opt("feature_selection", default="pca", help="Feature selector.")
+@opt("pop_max_size", type=int, default=1000, help="Individuals per draw.")
+@opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")
+@opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
+@opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets.")
+@opt("batch_size", type=int, default=8, help="The trainer's batch size (the split schedule is per batch).")
+@opt("target", type=click.Choice(["g", "y"]), default="g", help="Evaluation target: genetic value or phenotype.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def generate(prior, store, num_draws, shard_size, workers, overrides, no_progress, **kw) -> None:
+    """Generate prior draws into a chunked Zarr store; rerun to complete an interrupted store."""
+    from gpfn_core.generate import generate as run
+    from gpfn_core.train import FitConfig
+
+    cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), **kw)
+    report = run(cfg, store, num_draws, shard_size=shard_size, workers=workers, progress=not no_progress)
+    click.echo(json.dumps(report, indent=2))
