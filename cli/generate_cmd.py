@@ -16,6 +16,8 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 @opt("num_draws", type=int, required=True, help="Draws in the store (rounded up to whole shards).")
 @opt("shard_size", type=int, default=64, help="Draws per shard (the unit written and committed at once).")
 @opt("workers", type=int, default=1, help="Local worker processes.")
+@click.option("--mpi", is_flag=True, help="One MPI rank per process (mpiexec/srun ... gpfn generate --mpi); ranks "
+              "split the shards.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Prior seed.")
 @set_option
 @founders_option
@@ -28,11 +30,23 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 @opt("batch_size", type=int, default=8, help="The trainer's batch size (the split schedule is per batch).")
 @opt("target", type=click.Choice(["g", "y"]), default="g", help="Evaluation target: genetic value or phenotype.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def generate(prior, store, num_draws, shard_size, workers, overrides, no_progress, **kw) -> None:
-    """Generate prior draws into a chunked Zarr store; rerun to complete an interrupted store."""
+def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_progress, **kw) -> None:
+    """Generate prior draws into a chunked Zarr store; rerun to complete an interrupted store.
+
+    \b
+    Examples:
+      gpfn generate --prior nam --store draws/ --num-draws 100000 --workers 16
+      mpiexec -n 64 gpfn generate --prior nam --store /scratch/draws --num-draws 1000000 --mpi
+    """
     from gpfn_core.generate import generate as run
+    from gpfn_core.generate import generate_mpi
     from gpfn_core.train import FitConfig
 
     cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), **kw)
+    if mpi:
+        report = generate_mpi(cfg, store, num_draws, shard_size=shard_size)
+        if report["rank"] == 0:
+            click.echo(json.dumps(report, indent=2))
+        return
     report = run(cfg, store, num_draws, shard_size=shard_size, workers=workers, progress=not no_progress)
     click.echo(json.dumps(report, indent=2))

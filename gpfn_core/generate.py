@@ -30,8 +30,46 @@ def plan(num_draws: int, shard_size: int) -> int:
     return math.ceil(num_draws / shard_size)
 
 
+def generate_mpi(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int = 64) -> dict[str, Any]:
+    """Rank-partitioned MPI generation over COMM_WORLD: rank r writes shards r, r+size, r+2 size, ...
+
+    Launch one process per core under ``mpiexec``/``srun``; rank 0 creates the store
+    (metadata first) and the others wait for it.  Draws do not depend on the rank
+    layout, and a rerun with any number of ranks completes what is missing.
+    """
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        from gpfn_core.errors import GpfnError
+
+        raise GpfnError("--mpi needs mpi4py: pip install 'gpfn[mpi]' (and an MPI library, e.g. pip install mpich)") from None
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    error = None
+    if rank == 0:
+        try:
+            build(cfg)
+            create_store(str(store), store_metadata(cfg, plan(num_draws, shard_size) * shard_size, shard_size))
+            clean_stale(str(store))
+        except Exception as exc:  # tell the other ranks instead of leaving them waiting
+            error = exc
+    failed = comm.bcast(error is not None, root=0)
+    if error is not None:
+        raise error
+    if failed:
+        raise SystemExit(1)
+    mine = list(range(rank, plan(num_draws, shard_size), size))
+    report = generate(cfg, store, num_draws, shard_size=shard_size, workers=1, shards=mine, clean=False)
+    written = comm.reduce(report["shards_written"], op=MPI.SUM, root=0)
+    comm.Barrier()
+    total = plan(num_draws, shard_size)
+    return {**report, "ranks": size, "shards_written": written if rank == 0 else report["shards_written"],
+            "shards_already_there": total - written if rank == 0 else report["shards_already_there"],
+            "draws": total * shard_size, "rank": rank}
+
+
 def generate(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int = 64, workers: int = 1,
-             shards: list[int] | None = None, progress: bool = False) -> dict[str, Any]:
+             shards: list[int] | None = None, progress: bool = False, clean: bool = True) -> dict[str, Any]:
     """Write the missing shards among ``shards`` (default: all of ``num_draws``) with ``workers`` processes.
 
     Draw ``i`` is the same whatever the number of workers (or MPI ranks) that computes it;
@@ -40,7 +78,7 @@ def generate(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int 
     build(cfg)  # every option checked before anything is written
     store = str(store)
     create_store(store, store_metadata(cfg, plan(num_draws, shard_size) * shard_size, shard_size))
-    stale = clean_stale(store)
+    stale = clean_stale(store) if clean else 0
     wanted = list(range(plan(num_draws, shard_size))) if shards is None else list(shards)
     done = set(committed_shards(store))
     todo = [s for s in wanted if s not in done]

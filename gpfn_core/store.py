@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -93,7 +94,7 @@ def write_shard(path: str | Path, s: int, items: list[tuple[np.ndarray, np.ndarr
     final = path / "shards" / shard_name(s)
     if final.exists():
         return final
-    tmp = path / "shards" / f".tmp-{shard_name(s)}-{os.getpid()}"
+    tmp = path / "shards" / f".tmp-{shard_name(s)}-{_host()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     k = len(items)
     x = np.zeros((k, n_max, n_features), np.float16)
@@ -115,14 +116,24 @@ def write_shard(path: str | Path, s: int, items: list[tuple[np.ndarray, np.ndarr
     return final
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+
+
 def clean_stale(path: str | Path) -> int:
-    """Remove temporary shards left by writers that are no longer running (crashed ones)."""
+    """Remove temporary shards left by crashed writers on this host.
+
+    Temporary names carry host and pid; only this host's entries whose process is gone
+    are removed, so a writer on another node of a shared filesystem is never disturbed.
+    """
     removed = 0
     for p in (Path(path) / "shards").glob(".tmp-*"):
-        pid = int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1
+        parts = p.name.split("-")  # .tmp, shard, host, pid
+        if len(parts) != 4 or parts[2] != _host() or not parts[3].isdigit():
+            continue
         try:
-            os.kill(pid, 0)
-            alive = pid > 0
+            os.kill(int(parts[3]), 0)
+            alive = True
         except (ProcessLookupError, PermissionError, OSError):
             alive = False
         if not alive:

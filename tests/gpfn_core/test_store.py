@@ -48,11 +48,15 @@ def test_resume_fills_gaps_and_removes_stale_temporaries(tmp_path):
     c = cfg()
     generate(c, tmp_path / "ref", 12, shard_size=4)
     generate(c, tmp_path / "s", 12, shard_size=4, shards=[0, 2])
-    (tmp_path / "s" / "shards" / ".tmp-00000001-999999999").mkdir()  # a crashed writer's half shard
+    from gpfn_core.store import _host
+
+    (tmp_path / "s" / "shards" / f".tmp-00000001-{_host()}-999999999").mkdir()  # a crashed writer's half shard
+    (tmp_path / "s" / "shards" / ".tmp-00000001-othernode-12").mkdir()  # another node's: never touched
     r = StoreReader(tmp_path / "s")
     assert committed_shards(tmp_path / "s") == [0, 2] and r.available() == 4  # never past a gap
     rep = generate(c, tmp_path / "s", 12, shard_size=4)
     assert rep["shards_written"] == 1 and rep["shards_already_there"] == 2 and rep["stale_removed"] == 1
+    assert (tmp_path / "s" / "shards" / ".tmp-00000001-othernode-12").is_dir()
     shards_equal(tmp_path / "ref", tmp_path / "s")
 
 
@@ -108,3 +112,22 @@ def test_fit_from_a_store(tmp_path):
     assert stats["steps"] == 6 and stats["draws_seen"] == 24
     with pytest.raises(GpfnError, match="batch_size 8 differs"):
         fit(FitConfig(prior="", store=str(tmp_path / "s"), batch_size=8), progress=False, log=lambda m: None)
+
+
+needs_mpi = pytest.mark.skipif(
+    not (__import__("shutil").which("mpiexec") and __import__("importlib").util.find_spec("mpi4py")),
+    reason="mpiexec and mpi4py (pip install mpi4py mpich; .ci/run installs them)",
+)
+
+
+@needs_mpi
+def test_mpi_generation_with_three_ranks(tmp_path):
+    args = ["mpiexec", "-n", "3", sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", "ril", "--founders",
+            "random", "--set", "n_markers=300", "--store", str(tmp_path / "s"), "--num-draws", "20", "--shard-size",
+            "4", "--feature-max-size", "8", "--pop-max-size", "60", "--batch-size", "4", "--mpi"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    assert rep["ranks"] == 3 and rep["shards_written"] == 5
+    generate(cfg(), tmp_path / "ref", 20, shard_size=4, workers=1)
+    shards_equal(tmp_path / "ref", tmp_path / "s")
