@@ -18,8 +18,12 @@ def opt(name: str, *aliases: str, **kw):
 
 @click.command("fit")
 @click.option("--prior", default=None, help="Prior to train on (`gpfn prior list`); not needed with --store.")
-@click.option("--store", default=None, type=click.Path(exists=True, file_okay=False),
+@click.option("--store", default=None, type=click.Path(file_okay=False),
               help="Train from this draw store (gpfn generate); its metadata sets prior and preprocessing.")
+@click.option("--follow", is_flag=True, help="With --store: the store is still being generated; write its metadata "
+              "if new and wait for shards as they are committed.")
+@opt("delete_consumed", is_flag=True, help="With --follow: delete shards once read (bounded disk use).")
+@opt("shard_size", type=int, default=64, help="Shard size of a store created by --follow.")
 @opt("save_path", "-o", default="model.gpfn", help="Model file to write (safetensors + JSON config).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Prior and training seed.")
 @set_option
@@ -60,7 +64,7 @@ def opt(name: str, *aliases: str, **kw):
 @opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")
 @opt("tensorboard", default=None, metavar="DIR", help="Write TensorBoard logs here (needs tensorboard).")
 @click.option("--no-progress", is_flag=True, help="Log lines instead of a progress bar.")
-def fit(prior, store, overrides, input_norm, no_input_norm, no_bf16, no_progress, **kw) -> None:
+def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_progress, **kw) -> None:
     """Fit a GPFN on draws of a prior, generated on the fly.
 
     \b
@@ -73,7 +77,7 @@ def fit(prior, store, overrides, input_norm, no_input_norm, no_bf16, no_progress
 
     if not prior and not store:
         raise click.UsageError("give --prior NAME (draws on the fly) or --store DIR")
-    cfg = FitConfig(prior=prior or "", store=store, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,
+    cfg = FitConfig(prior=prior or "", store=store, follow=follow, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,
                     bf16=not no_bf16, **kw)
     stats = run_fit(cfg, progress=not no_progress, log=lambda m: click.echo(m, err=True))
     if stats:

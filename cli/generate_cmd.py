@@ -11,9 +11,10 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 
 
 @click.command("generate")
-@click.option("--prior", required=True, help="Prior to draw from (`gpfn prior list`).")
+@click.option("--prior", default=None, help="Prior to draw from (`gpfn prior list`); omit to follow an existing "
+              "store's metadata (e.g. written by `gpfn fit --store DIR --follow`).")
 @click.option("--store", required=True, type=click.Path(), help="Draw store directory (created, or completed).")
-@opt("num_draws", type=int, required=True, help="Draws in the store (rounded up to whole shards).")
+@opt("num_draws", type=int, default=None, help="Draws in the store (rounded up to whole shards).")
 @opt("shard_size", type=int, default=64, help="Draws per shard (the unit written and committed at once).")
 @opt("workers", type=int, default=1, help="Local worker processes.")
 @click.option("--mpi", is_flag=True, help="One MPI rank per process (mpiexec/srun ... gpfn generate --mpi); ranks "
@@ -42,7 +43,19 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
     from gpfn_core.generate import generate_mpi
     from gpfn_core.train import FitConfig
 
-    cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), **kw)
+    from pathlib import Path
+
+    if prior is None:
+        if not (Path(store) / "zarr.json").exists():
+            raise click.UsageError("give --prior, or --store of an existing store whose settings to follow")
+        from gpfn_core.generate import config_of_store
+
+        cfg, total, shard_size = config_of_store(store)
+        num_draws = num_draws or total
+    else:
+        if num_draws is None:
+            raise click.UsageError("--num-draws is needed with --prior")
+        cfg = FitConfig(prior=prior, overrides=parse_overrides(overrides), **kw)
     if mpi:
         report = generate_mpi(cfg, store, num_draws, shard_size=shard_size)
         if report["rank"] == 0:

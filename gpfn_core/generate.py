@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,14 @@ from gpfn_core.store import clean_stale, committed_shards, create_store, store_m
 from gpfn_core.train import DrawDataset, FitConfig, Schedule, build
 
 _WORKER: dict[str, Any] = {}
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _init(cfg: FitConfig, store: str, shard_size: int) -> None:
+    if os.environ.get("OMP_NUM_THREADS") == "1":
+        import torch
+
+        torch.set_num_threads(1)
     prior, selector_cls = build(cfg)
     _WORKER.update(data=DrawDataset(prior, selector_cls, cfg, Schedule(cfg), cfg.batch_size), cfg=cfg, store=store,
                    k=shard_size)
@@ -24,6 +30,16 @@ def _make_shard(s: int) -> int:
     items = [data.item(i) for i in range(s * k, (s + 1) * k)]
     write_shard(_WORKER["store"], s, items, cfg.pop_max_size, cfg.feature_max_size)
     return s
+
+
+def config_of_store(store: str | Path, batch_size: int | None = None) -> tuple[FitConfig, int, int]:
+    """The settings an existing store was created with (generators follow a trainer's metadata)."""
+    from gpfn_core.store import read_metadata
+
+    meta = read_metadata(store)
+    keys = ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size", "pop_max_size",
+            "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "target", "batch_size")
+    return FitConfig(**{k: meta[k] for k in keys}), int(meta["num_draws"]), int(meta["shard_size"])
 
 
 def plan(num_draws: int, shard_size: int) -> int:
@@ -94,11 +110,21 @@ def generate(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int 
             if bar:
                 bar.update(1)
     else:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(cfg, store, shard_size)) as pool:
-            for _ in pool.imap_unordered(_make_shard, todo):
-                if bar:
-                    bar.update(1)
+        # One BLAS thread per worker: the workers are the parallelism (no oversubscription).
+        saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+        os.environ.update({v: "1" for v in _THREAD_VARS})
+        try:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init, initargs=(cfg, store, shard_size)) as pool:
+                for _ in pool.imap_unordered(_make_shard, todo):
+                    if bar:
+                        bar.update(1)
+        finally:
+            for v, val in saved.items():
+                if val is None:
+                    os.environ.pop(v, None)
+                else:
+                    os.environ[v] = val
     if bar:
         bar.close()
     return {"store": store, "shards_written": len(todo), "shards_already_there": len(wanted) - len(todo),

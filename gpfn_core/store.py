@@ -145,10 +145,11 @@ def clean_stale(path: str | Path) -> int:
 class StoreReader:
     """Random access to committed draws: ``reader[i] -> (x [n, F], y [n], n_train)``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, delete_consumed: bool = False) -> None:
         self.path = Path(path)
         self.meta = read_metadata(self.path)
         self.k = int(self.meta["shard_size"])
+        self.delete_consumed = delete_consumed
         self._cache: tuple[int, Any] | None = None
 
     def available(self) -> int:
@@ -167,7 +168,10 @@ class StoreReader:
             if not p.is_dir():
                 raise GpfnError(f"{self.path}: shard {s} (draws {s * self.k}..) is not in the store yet")
             g = zarr.open_group(str(p), mode="r")
+            previous = self._cache[0] if self._cache else None
             self._cache = (s, {name: g[name][:] for name in ("x", "y", "n_train", "n")})
+            if self.delete_consumed and previous is not None and previous < s:
+                shutil.rmtree(self.path / "shards" / shard_name(previous), ignore_errors=True)
         return self._cache[1]
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:

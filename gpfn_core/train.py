@@ -78,7 +78,10 @@ class FitConfig:
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
-    store: str | None = None  # train from this finished draw store instead of drawing on the fly
+    store: str | None = None  # train from this draw store instead of drawing on the fly
+    follow: bool = False  # the store is being generated: write its metadata, wait for shards
+    delete_consumed: bool = False  # remove shards once read (follow mode; bounded disk use)
+    shard_size: int = 64  # shard size of a store this trainer creates (follow mode)
 
     def __post_init__(self) -> None:
         if self.min_training_samples is None:
@@ -151,17 +154,24 @@ class DrawDataset(Dataset):
 
 
 class StoreDataset(Dataset):
-    """Draws read from a finished draw store (see :mod:`gpfn_core.store`)."""
+    """Draws read from a draw store (see :mod:`gpfn_core.store`).
 
-    def __init__(self, path: str) -> None:
+    ``follow``: wait for shards that are not committed yet.  ``delete_consumed``: remove
+    a shard once reading has moved past it (draws are read in order).
+    """
+
+    def __init__(self, path: str, follow: bool = False, delete_consumed: bool = False) -> None:
         from gpfn_core.store import StoreReader
 
-        self.reader = StoreReader(path)
+        self.reader = StoreReader(path, delete_consumed=delete_consumed)
+        self.follow = follow
 
     def __len__(self) -> int:
-        return self.reader.available()
+        return int(self.reader.meta["num_draws"]) if self.follow else self.reader.available()
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
+        if self.follow:
+            self.reader.wait_for(index)
         return self.reader[index]
 
 
@@ -281,7 +291,9 @@ def _device(name: str) -> torch.device:
 
 def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     """Train a model per ``cfg``; writes ``cfg.save_path`` and returns the training statistics."""
-    if cfg.store:
+    if cfg.store and cfg.follow:
+        cfg = follow_store(cfg)
+    elif cfg.store:
         cfg = config_from_store(cfg)
     prior, selector_cls = build(cfg)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -301,7 +313,8 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                             cfg.dropout, cfg.num_buckets, cfg.input_norm))
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
-    data = StoreDataset(cfg.store) if cfg.store else DrawDataset(prior, selector_cls, cfg, schedule, per_step)
+    live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
+    data = StoreDataset(cfg.store, cfg.follow, cfg.delete_consumed) if cfg.store else live
     total = cfg.total_steps
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.warmup_steps, total))
@@ -319,7 +332,8 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     else:
         values = []
         for j in range(cfg.border_draws):
-            x, y, nt = data[j] if cfg.store else data[BORDER_INDEX + j]
+            # a finished store's first draws; otherwise (also when following) fresh prior draws
+            x, y, nt = data[j] if cfg.store and not cfg.follow else live[BORDER_INDEX + j]
             values.append(y[nt:])
         borders = estimate_borders(np.concatenate(values), cfg.num_buckets)
     bar = BarDistribution(borders).to(device)
@@ -436,6 +450,29 @@ def config_from_store(cfg: FitConfig) -> FitConfig:
         raise ValidationError(f"batch_size {cfg.batch_size} differs from the store's ({meta['batch_size']}), whose "
                               f"training-set schedule is per batch of {meta['batch_size']} draws")
     return replace(cfg, **fixed, num_samples=min(cfg.num_samples, available) if cfg.num_samples else available)
+
+
+def follow_store(cfg: FitConfig) -> FitConfig:
+    """Follow mode: create the store with this run's settings (metadata first), or adopt an existing one's."""
+    from dataclasses import replace
+
+    from gpfn_core.store import create_store, read_metadata, store_metadata
+
+    if cfg.delete_consumed and cfg.num_workers:
+        raise ValidationError("--delete-consumed reads shards in order: use it with --num-workers 0")
+    if Path(cfg.store, "zarr.json").exists() and not cfg.prior:
+        meta = read_metadata(cfg.store)
+        fixed = {k: meta[k] for k in ("prior", "seed", "overrides", "founders", "feature_selection",
+                                      "feature_max_size", "pop_max_size", "min_training_samples",
+                                      "max_training_samples", "nonuniform_eval_pos", "target", "batch_size")}
+        return replace(cfg, **fixed, num_samples=min(cfg.num_samples, int(meta["num_draws"])))
+    if not cfg.prior:
+        raise ValidationError(f"{cfg.store}: no store yet; give --prior so the trainer can write its metadata")
+    build(cfg)
+    k = cfg.shard_size
+    total = math.ceil(cfg.num_samples / k) * k
+    create_store(cfg.store, store_metadata(cfg, total, k))
+    return replace(cfg, num_samples=total)
 
 
 def checkpoint_path(cfg: FitConfig) -> Path:

@@ -131,3 +131,28 @@ def test_mpi_generation_with_three_ranks(tmp_path):
     assert rep["ranks"] == 3 and rep["shards_written"] == 5
     generate(cfg(), tmp_path / "ref", 20, shard_size=4, workers=1)
     shards_equal(tmp_path / "ref", tmp_path / "s")
+
+
+def test_fit_follows_a_store_being_generated_and_deletes_consumed_shards(tmp_path):
+    import threading
+
+    from gpfn_core.generate import config_of_store
+
+    store = tmp_path / "s"
+    trainer = FitConfig(**(CFG | dict(store=str(store), follow=True, delete_consumed=True, shard_size=4,
+                                      num_samples=16, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+                                      num_buckets=20, border_draws=4, val_draws=0, log_steps=0,
+                                      save_path=str(tmp_path / "m.gpfn"))))
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("stats", fit(trainer, progress=False, log=lambda m: None)))
+    t.start()
+    t0 = time.time()
+    while not (store / "zarr.json").exists() and time.time() - t0 < 60:  # the trainer writes the metadata first
+        time.sleep(0.05)
+    assert not committed_shards(store)  # the trainer is waiting: nothing generated yet
+    c, total, k = config_of_store(store)
+    assert (total, k, c.prior, c.feature_max_size) == (16, 4, "ril", 8)
+    generate(c, store, total, shard_size=k)
+    t.join(timeout=120)
+    assert not t.is_alive() and out["stats"]["steps"] == 4 and (tmp_path / "m.gpfn").exists()
+    assert len(committed_shards(store)) <= 1  # read shards were deleted as training moved on
