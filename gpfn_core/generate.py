@@ -32,14 +32,12 @@ def _make_shard(s: int) -> int:
     return s
 
 
-def config_of_store(store: str | Path, batch_size: int | None = None) -> tuple[FitConfig, int, int]:
+def config_of_store(store: str | Path) -> tuple[FitConfig, int, int]:
     """The settings an existing store was created with (generators follow a trainer's metadata)."""
-    from gpfn_core.store import read_metadata
+    from gpfn_core.store import read_metadata, settings
 
     meta = read_metadata(store)
-    keys = ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size", "pop_max_size",
-            "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "target", "batch_size")
-    return FitConfig(**{k: meta[k] for k in keys}), int(meta["num_draws"]), int(meta["shard_size"])
+    return FitConfig(**settings(meta)), int(meta["num_draws"]), int(meta["shard_size"])
 
 
 def plan(num_draws: int, shard_size: int) -> int:

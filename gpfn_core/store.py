@@ -44,6 +44,11 @@ def store_metadata(cfg, num_draws: int, shard_size: int) -> dict[str, Any]:
             "num_draws": int(num_draws), "shard_size": int(shard_size), **json.loads(json.dumps(meta))}
 
 
+def settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """The FitConfig fields a store was made with (prior, preprocessing, schedule, batch size)."""
+    return {k: meta[k] for k in _META_FIELDS}
+
+
 def create_store(path: str | Path, meta: dict[str, Any]) -> Path:
     """Create the store (metadata first), or check an existing one was made with the same metadata."""
     import zarr

@@ -435,7 +435,7 @@ def config_from_store(cfg: FitConfig) -> FitConfig:
     """``cfg`` with the prior and preprocessing of the store (its metadata decides them)."""
     from dataclasses import replace
 
-    from gpfn_core.store import StoreReader
+    from gpfn_core.store import StoreReader, settings
 
     reader = StoreReader(cfg.store)
     meta = reader.meta
@@ -443,10 +443,8 @@ def config_from_store(cfg: FitConfig) -> FitConfig:
     if available < cfg.batch_size:
         raise ValidationError(f"{cfg.store}: only {available} draws are committed; need at least one batch "
                               f"({cfg.batch_size})")
-    fixed = {k: meta[k] for k in ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size",
-                                  "pop_max_size", "min_training_samples", "max_training_samples",
-                                  "nonuniform_eval_pos", "target")}
-    if meta["batch_size"] != cfg.batch_size:
+    fixed = settings(meta)
+    if fixed.pop("batch_size") != cfg.batch_size:
         raise ValidationError(f"batch_size {cfg.batch_size} differs from the store's ({meta['batch_size']}), whose "
                               f"training-set schedule is per batch of {meta['batch_size']} draws")
     return replace(cfg, **fixed, num_samples=min(cfg.num_samples, available) if cfg.num_samples else available)
@@ -456,16 +454,13 @@ def follow_store(cfg: FitConfig) -> FitConfig:
     """Follow mode: create the store with this run's settings (metadata first), or adopt an existing one's."""
     from dataclasses import replace
 
-    from gpfn_core.store import create_store, read_metadata, store_metadata
+    from gpfn_core.store import create_store, read_metadata, settings, store_metadata
 
     if cfg.delete_consumed and cfg.num_workers:
         raise ValidationError("--delete-consumed reads shards in order: use it with --num-workers 0")
     if Path(cfg.store, "zarr.json").exists() and not cfg.prior:
         meta = read_metadata(cfg.store)
-        fixed = {k: meta[k] for k in ("prior", "seed", "overrides", "founders", "feature_selection",
-                                      "feature_max_size", "pop_max_size", "min_training_samples",
-                                      "max_training_samples", "nonuniform_eval_pos", "target", "batch_size")}
-        return replace(cfg, **fixed, num_samples=min(cfg.num_samples, int(meta["num_draws"])))
+        return replace(cfg, **settings(meta), num_samples=min(cfg.num_samples, int(meta["num_draws"])))
     if not cfg.prior:
         raise ValidationError(f"{cfg.store}: no store yet; give --prior so the trainer can write its metadata")
     build(cfg)
