@@ -1,7 +1,7 @@
 # gpfn in a container: parse genotype files and predict breeding values.
 #   docker build -t gpfn .
 #   docker run --rm -v "$PWD:/data" gpfn parse genotypes.vcf.gz --phenotypes pheno.csv -o train.gpfn
-#   docker run --rm -v "$PWD:/data" gpfn predict --model /opt/gpfn/models/MODEL --train train.gpfn --target target.gpfn -o out.csv
+#   docker run --rm -v "$PWD:/data" gpfn predict --train train.gpfn --target target.gpfn -o out.csv   (shipped model)
 #   GPU: docker run --rm --gpus all -v "$PWD:/data" gpfn predict ... --device cuda   (build with a CUDA torch, see README)
 #
 # The install steps are those of .ci/run (torch first, then the project), so CI exercises them;
@@ -23,8 +23,8 @@ RUN python -m pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
  && mkdir -p "${GPFN_MODELS}" \
  && gpfn --version && gpfn plugins
 
-# Trained model files go here (see `gpfn inspect` for their cards).
-COPY models/ ${GPFN_MODELS}/
+# Shipped models come inside the package (gpfn_core/models); more can be mounted or
+# copied into $GPFN_MODELS, which `gpfn predict --population-type` searches first.
 
 WORKDIR /data
 ENTRYPOINT ["gpfn"]

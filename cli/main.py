@@ -96,6 +96,7 @@ from gpfn_cli import fit_cmd, generate_cmd, parse_cmd, predict_cmd, prior_cmd  #
 main.add_command(parse_cmd.parse)
 main.add_command(predict_cmd.predict)
 main.add_command(predict_cmd.evaluate)
+main.add_command(predict_cmd.models)
 main.add_command(parse_cmd.inspect)
 main.add_command(prior_cmd.prior)
 main.add_command(fit_cmd.fit)

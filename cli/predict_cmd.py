@@ -8,7 +8,10 @@ import click
 
 
 @click.command("predict")
-@click.option("--model", "model", required=True, type=click.Path(path_type=Path), help="Model file (gpfn fit).")
+@click.option("--model", "model", default=None, type=click.Path(path_type=Path),
+              help="Model file (gpfn fit); default: the shipped model for --population-type.")
+@click.option("--population-type", default="nam", show_default=True,
+              help="Which shipped model to use without --model: nam, diverse, silva, ril, recurrent.")
 @click.option("--train", "train", required=True, type=click.Path(path_type=Path),
               help="Training Dataset with phenotypes (gpfn parse --phenotypes).")
 @click.option("--target", "target", required=True, type=click.Path(path_type=Path), help="Target Dataset.")
@@ -20,10 +23,15 @@ import click
               help="Subsets to average when the training set exceeds the model's context (default: automatic).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for subsets and selectors.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def predict(model, train, target, out, phenotype, normalized, device, ensemble, seed, force) -> None:
+def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
+            force) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
+    from gpfn_core.models import find_model
     from gpfn_core.predict import predict as run
 
+    if model is None:
+        model = find_model(population_type)
+        click.echo(f"model: {model} (shipped, population type {population_type})", err=True)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
                  ensemble=ensemble, seed=seed, overwrite=force)
     for k, v in report.items():
@@ -63,3 +71,21 @@ def evaluate(dataset, model, folds, train, target, phenotype, png, seed, device,
             click.echo(f"{m:8}  {s['pearson']:8.3f}  {s['spearman']:8.3f}  {s['rmse']:10.4g}  {s['seconds']:8.2f}")
     if png:
         click.echo(f"plot: {plot(res, png)}", err=True)
+
+
+@click.command("models")
+def models() -> None:
+    """List the shipped (and $GPFN_MODELS) models with their cards."""
+    from gpfn_core.models import list_models, model_dirs
+
+    found = list_models()
+    if not found:
+        click.echo(f"no models installed in {', '.join(map(str, model_dirs()))}")
+        return
+    for path, meta in found:
+        tr = meta.get("training", {})
+        val = tr.get("validation", {})
+        click.echo(f"{path.name}: prior {meta.get('prior')}, {meta.get('n_parameters', 0) / 1e6:.1f} M parameters, "
+                   f"{meta.get('feature_selection')} {meta.get('n_features')} features, {tr.get('draws_seen')} draws, "
+                   f"{tr.get('seconds', 0) / 3600:.1f} h on {tr.get('hardware')}; held-out r {val.get('model_r', float('nan')):.3f} "
+                   f"vs GBLUP {val.get('gblup_r', float('nan')):.3f} on {val.get('draws')} draws")

@@ -152,3 +152,28 @@ def test_evaluate_cli_folds_and_png(tmp_path, model_path, draw):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = CliRunner().invoke(main, ["evaluate", "--model", str(model_path)])
     assert r.exit_code == 1 and "give DATASET" in r.output
+
+
+def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, monkeypatch):
+    import shutil
+
+    from gpfn_core.models import find_model, list_models
+
+    monkeypatch.setenv("GPFN_MODELS", str(tmp_path / "none"))
+    with pytest.raises(GpfnError, match="no shipped model for population type 'ril'"):
+        find_model("ril")
+    with pytest.raises(GpfnError, match="unknown population type 'maize'"):
+        find_model("maize")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(model_path, models / "ril.gpfn")
+    (models / "broken.gpfn").write_bytes(b"junk")  # unreadable files are skipped
+    monkeypatch.setenv("GPFN_MODELS", str(models))
+    assert find_model("ril") == models / "ril.gpfn" and [p.name for p, _ in list_models()] == ["ril.gpfn"]
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0 and "ril.gpfn: prior ril" in r.output
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    r = CliRunner().invoke(main, ["predict", "--population-type", "ril", "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    assert len(read(tmp_path / "p.csv")) == draw.n - 50
