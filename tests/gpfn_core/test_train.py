@@ -114,8 +114,13 @@ def test_fit_cli_and_ddp_with_two_gloo_processes(tmp_path):
             "--num-buckets", "20", "--batch-size", "2", "--num-samples", "24", "--border-draws", "5",
             "--val-draws", "2", "--device", "cpu", "--no-progress", "-o", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    import socket
+
+    with socket.socket() as s:  # a free port, so parallel or leftover runs cannot collide
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        "29517", "-m", "gpfn_cli.main", "fit", *args], capture_output=True, text=True, env=env,
+                        port, "-m", "gpfn_cli.main", "fit", *args], capture_output=True, text=True, env=env,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     meta = read_metadata(out)
