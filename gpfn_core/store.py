@@ -50,20 +50,29 @@ def settings(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_store(path: str | Path, meta: dict[str, Any]) -> Path:
-    """Create the store (metadata first), or check an existing one was made with the same metadata."""
+    """Create the store (metadata first), or check an existing one was made with the same metadata.
+
+    Creation is atomic: the group is built under a temporary name and renamed into
+    place, so generators started at the same time on a new store cannot collide.
+    """
     import zarr
 
     path = Path(path)
-    if (path / "zarr.json").exists():
-        old = read_metadata(path)
-        diff = sorted(k for k in meta if k not in ("gpfn_version", "num_draws") and old.get(k) != meta[k])
-        if diff:
-            raise GpfnError(f"{path}: the store was made with other settings ({', '.join(diff)}: "
-                            f"{[old.get(k) for k in diff]} vs {[meta[k] for k in diff]})")
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    zarr.create_group(str(path), attributes=meta)
-    (path / "shards").mkdir(exist_ok=True)
+    if not (path / "zarr.json").exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{_host()}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        zarr.create_group(str(tmp), attributes=meta)
+        (tmp / "shards").mkdir()
+        try:
+            os.rename(tmp, path)  # replaces an empty directory; fails if another creator won
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    old = read_metadata(path)
+    diff = sorted(k for k in meta if k not in ("gpfn_version", "num_draws") and old.get(k) != meta[k])
+    if diff:
+        raise GpfnError(f"{path}: the store was made with other settings ({', '.join(diff)}: "
+                        f"{[old.get(k) for k in diff]} vs {[meta[k] for k in diff]})")
     return path
 
 

@@ -65,8 +65,10 @@ def test_two_generators_on_disjoint_ranges(tmp_path):
     generate(c, tmp_path / "ref", 16, shard_size=4)
     script = ("import sys; from gpfn_core.generate import generate; from gpfn_core.train import FitConfig; "
               f"c = FitConfig(**{CFG!r}); generate(c, sys.argv[1], 16, shard_size=4, shards=eval(sys.argv[2]))")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "s"), rng]) for rng in ("[0, 1]", "[2, 3]")]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "s"), rng], stderr=subprocess.PIPE,
+                              text=True) for rng in ("[0, 1]", "[2, 3]")]  # both start on a store not yet made
+    codes = [p.wait(timeout=120) for p in procs]
+    assert codes == [0, 0], [p.stderr.read()[-1500:] for p in procs]
     shards_equal(tmp_path / "ref", tmp_path / "s")
 
 
