@@ -67,6 +67,7 @@ def inspect(path: Path, as_json: bool) -> None:
             summary["training"] = {k: v for k, v in summary["training"].items() if k != "history"}
     else:
         from gpfn_core.dataset import read_dataset
+        from gpfn_core.preprocess import alt_frequency
 
         try:
             ds = read_dataset(path)
@@ -75,7 +76,7 @@ def inspect(path: Path, as_json: bool) -> None:
         t = ds.table
         d = t.dosage
         observed = d >= 0
-        p = np.where(observed, d, 0).sum(0) / np.maximum(observed.sum(0), 1) / 2
+        p = alt_frequency(d)
         summary = {
             "kind": "dataset", "path": str(path), "taxa": t.n_taxa, "markers": t.n_markers,
             "chromosomes": sorted(set(t.chrom.tolist()) - {""}), "missing_fraction": float(1 - observed.mean()),

@@ -97,9 +97,11 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
 
 
 def draw_summary(d) -> dict:
+    from gpfn_core.preprocess import alt_frequency
+
     x = d.x.astype(np.float64)
     observed = d.x >= 0
-    p = np.where(observed, x, 0).sum(0) / np.maximum(observed.sum(0), 1) / 2
+    p = alt_frequency(d.x)
     maf = np.minimum(p, 1 - p)
     g, y = d.g.astype(np.float64), d.y.astype(np.float64)
     tr = slice(0, d.n_train)

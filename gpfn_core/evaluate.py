@@ -11,6 +11,7 @@ import numpy as np
 from gpfn_core.dataset import read_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup, relationship
+from gpfn_core.inference import resolve_device
 from gpfn_core.modelfile import load_model
 from gpfn_core.predict import align, predict_arrays
 from gpfn_core.preprocess import Encoding
@@ -59,9 +60,7 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
              train: str | Path | None = None, target: str | Path | None = None, phenotype: str | None = None,
              seed: int = 0, device: str = "auto") -> dict[str, Any]:
     """Per-fold metrics and pooled predictions of each method."""
-    import torch
-
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     model, bar, meta = load_model(model_path, dev)
     splits = []
     if dataset is not None:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from gpfn_core.bar import BarDistribution
+from gpfn_core.errors import ValidationError
 from gpfn_core.model import PFN
 
 
@@ -34,3 +35,16 @@ def predict_features(
             out[f"q{q}"].append(bar.quantile(logits, q).cpu())
     model.train(was_training)
     return {k: torch.cat(v).numpy().astype(np.float64) if v else np.zeros(0) for k, v in out.items()}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU) or a torch device name, checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValidationError(f"device: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {name!r} requested but CUDA is not available")
+    return dev

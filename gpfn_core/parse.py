@@ -10,6 +10,7 @@ import numpy as np
 from gpfn_core.dataset import Dataset, write_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.phenotypes import read_phenotypes
+from gpfn_core.preprocess import alt_frequency
 from gpfn_core.registry import get_registry
 from gpfn_core.types import GenotypeTable
 
@@ -35,7 +36,7 @@ def filter_markers(t: GenotypeTable, max_missing: float, min_maf: float) -> tupl
     d = t.dosage
     observed = d >= 0
     miss_rate = 1 - observed.mean(0)
-    p = np.where(observed, d, 0).sum(0) / np.maximum(observed.sum(0), 1) / 2
+    p = alt_frequency(d)
     maf = np.minimum(p, 1 - p)
     too_missing = miss_rate > max_missing
     too_rare = ~too_missing & (maf < min_maf)

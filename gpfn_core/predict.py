@@ -23,7 +23,7 @@ import numpy as np
 
 from gpfn_core.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
-from gpfn_core.inference import predict_features
+from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.modelfile import load_model
 from gpfn_core.preprocess import prepare
 from gpfn_core.registry import get_registry
@@ -74,12 +74,10 @@ def predict(
     seed: int = 0, chunk: int = 1000, overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write ``out_csv`` (taxon, mean, sd, q05, q95) and return a report."""
-    import torch
-
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     model, bar, meta = load_model(model_path, dev)
     train, target = read_dataset(train_path), read_dataset(target_path)
     y_all = train.phenotype(phenotype)

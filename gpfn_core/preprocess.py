@@ -26,6 +26,13 @@ from gpfn_core.types import Draw
 PREPROCESSING_VERSION = 1
 
 
+def alt_frequency(dosage: np.ndarray) -> np.ndarray:
+    """float64 [m]: frequency of the counted allele among observed calls (-1 = missing; 0 if none)."""
+    d = np.asarray(dosage)
+    observed = d >= 0
+    return np.where(observed, d, 0).sum(0, dtype=np.int64) / np.maximum(observed.sum(0), 1) / 2
+
+
 @dataclass(frozen=True)
 class Encoding:
     """Per-marker minor-allele flip and training mean (of the minor-allele count)."""
@@ -38,10 +45,7 @@ class Encoding:
         d = np.asarray(dosage)
         if d.ndim != 2 or d.shape[0] < 1:
             raise ValidationError(f"dosage must be a non-empty [individuals, markers] matrix, got shape {d.shape}")
-        observed = d >= 0
-        count = observed.sum(0)
-        total = np.where(observed, d, 0).sum(0, dtype=np.int64)
-        mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)  # alt-allele mean dosage, 0..2
+        mean = 2 * alt_frequency(d)  # alt-allele mean dosage, 0..2
         flip = mean > 1.0
         return cls(flip, np.where(flip, 2.0 - mean, mean).astype(np.float32))
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gpfn_core.bar import BarDistribution, bar_loss, estimate_borders
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup
-from gpfn_core.inference import predict_features
+from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig
 from gpfn_core.modelfile import save_model
@@ -277,18 +277,6 @@ def _cosine(warmup: int, total: int):
     return f
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValidationError(f"device: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValidationError(f"device {name!r} requested but CUDA is not available")
-    return dev
-
-
 def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     """Train a model per ``cfg``; writes ``cfg.save_path`` and returns the training statistics."""
     if cfg.store and cfg.follow:
@@ -301,7 +289,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
         backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
         torch.distributed.init_process_group(backend)
     rank, world = _world()
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     if device.type == "cuda" and distributed:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
