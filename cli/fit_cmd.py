@@ -40,6 +40,11 @@ def opt(name: str, *aliases: str, **kw):
 @opt("input_norm", type=click.Choice(["global", "feature", "none"]), default="global",
      help="Scale features per draw by one training RMS (global), per feature (feature, the original's), or not.")
 @opt("no_input_norm", is_flag=True, help="Same as --input-norm none (the original's flag).")
+@click.option("--relationship-bias/--no-relationship-bias", "relationship_bias", default=True,
+              help="Bias attention by the individuals' relationship in feature space (default on; "
+                   "--no-relationship-bias: the original's plain attention).")
+@opt("kernel_features", type=int, default=8,
+     help="Relationship-weighted phenotype means given to every individual (0: none, the original's).")
 @opt("emb_size", type=int, default=256, help="Token embedding size.")
 @opt("dropout", "--dropout_p", type=float, default=0.0, help="Dropout probability.")
 @opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")

@@ -9,10 +9,32 @@ target token to logits over the buckets of a :class:`~gpfn_core.bar.BarDistribut
 
 Layers are pre-norm (LayerNorm before attention and MLP), which trains more stably
 than the original's post-norm at no cost.
+
+Relationship-biased attention (``relationship_bias``, gpfn's own): every head adds
+``beta_h * R[i, j]`` to its attention logits, where ``R = x x^T / F`` is the relationship
+of the two individuals in the normalised feature space (with principal components
+scaled by their singular values this is the genomic relationship matrix restricted to
+those components, the quantity GBLUP works from) and ``beta_h`` is a learnt scale per
+layer and head, initialised log-spaced from 0.25 to 4.  An untrained model therefore
+already averages the phenotypes of an individual's relatives (a kernel smoother that
+reaches about 90% of GBLUP's accuracy on NAM draws), where a plain transformer first
+has to discover relatedness by itself: on CPU budgets it stayed on the plateau of
+predicting the mean.
+
+Kernel features (``kernel_features`` = m, gpfn's own): before the first layer every
+individual gets m relationship-weighted means of the training phenotypes,
+``s_j = sum_i softmax_i(b_j R[., i]) y_i`` over the *other* training individuals
+(leave-one-out for training individuals, so theirs are distributed as the targets'),
+for m learnt bandwidths ``b_j`` (initialised log-spaced from 0.25 to 16).  This is one
+fixed-form attention step whose values are the raw phenotypes; it gives the decoder a
+direct path to a predictor correlated with the breeding value from the first step, so
+the gradient signal does not have to pass through a randomly initialised attention
+stack first.  Everything stays one forward pass; nothing is fitted per prediction.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,6 +54,8 @@ class ModelConfig:
     dropout: float = 0.0
     num_buckets: int = 1000
     input_norm: str = "global"  # "global", "feature" or "none"
+    relationship_bias: bool = True  # add beta_h * x_i.x_j / F to the attention logits
+    kernel_features: int = 8  # relationship-weighted phenotype means fed to every token (0: none)
 
     def __post_init__(self) -> None:
         for name in ("n_features", "emb_size", "num_layers", "num_heads", "hidden_dim", "num_buckets"):
@@ -43,6 +67,8 @@ class ModelConfig:
             self.input_norm = "global" if self.input_norm else "none"
         if self.input_norm not in ("global", "feature", "none"):
             raise ValidationError(f"input_norm must be 'global', 'feature' or 'none', got {self.input_norm!r}")
+        if int(self.kernel_features) < 0:
+            raise ValidationError(f"kernel_features must be >= 0, got {self.kernel_features!r}")
         if not 0 <= self.dropout < 1:
             raise ValidationError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -61,19 +87,30 @@ class Layer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.emb_size, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.emb_size))
         self.drop = nn.Dropout(c.dropout)
         self.p = c.dropout
+        if c.relationship_bias:
+            self.rel_scale = nn.Parameter(torch.logspace(math.log10(0.25), math.log10(4.0), c.num_heads))
 
-    def forward(self, h: torch.Tensor, n_train: int) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, n_train: int, rel: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """``rel``: relationships (train x train [B, n_train, n_train], target x train+self
+        [B, n_t, n_train + n_t], zero off the diagonal of the target block), or None."""
         b, n, e = h.shape
         q, k, v = self.qkv(self.norm1(h)).view(b, n, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
         p = self.p if self.training else 0.0
         tr = slice(0, n_train)
-        out = [F.scaled_dot_product_attention(q[:, :, tr], k[:, :, tr], v[:, :, tr], dropout_p=p)]
         n_t = n - n_train
+        train_mask = target_mask = None
         if n_t:
             # Targets see all training keys plus their own key: mask [targets, train + targets].
             eye = torch.eye(n_t, dtype=torch.bool, device=h.device)
-            mask = torch.cat([torch.ones(n_t, n_train, dtype=torch.bool, device=h.device), eye], dim=1)
-            out.append(F.scaled_dot_product_attention(q[:, :, n_train:], k, v, attn_mask=mask, dropout_p=p))
+            target_mask = torch.cat([torch.ones(n_t, n_train, dtype=torch.bool, device=h.device), eye], dim=1)
+        if rel is not None:
+            scale = self.rel_scale.view(1, -1, 1, 1).to(q.dtype)
+            train_mask = rel[0].unsqueeze(1).to(q.dtype) * scale
+            if n_t:  # masked_fill after the product: no inf * scale in the backward pass
+                target_mask = (rel[1].unsqueeze(1).to(q.dtype) * scale).masked_fill(~target_mask, float("-inf"))
+        out = [F.scaled_dot_product_attention(q[:, :, tr], k[:, :, tr], v[:, :, tr], attn_mask=train_mask, dropout_p=p)]
+        if n_t:
+            out.append(F.scaled_dot_product_attention(q[:, :, n_train:], k, v, attn_mask=target_mask, dropout_p=p))
         a = torch.cat(out, dim=2).transpose(1, 2).reshape(b, n, e)
         h = h + self.drop(self.proj(a))
         return h + self.drop(self.mlp(self.norm2(h)))
@@ -88,6 +125,9 @@ class PFN(nn.Module):
         c = config
         self.x_encoder = nn.Linear(c.n_features, c.emb_size)
         self.y_encoder = nn.Linear(1, c.emb_size)
+        if c.kernel_features:
+            self.kernel_log_scale = nn.Parameter(torch.linspace(math.log(0.25), math.log(16.0), c.kernel_features))
+            self.kernel_encoder = nn.Linear(c.kernel_features, c.emb_size)
         self.layers = nn.ModuleList(Layer(c) for _ in range(c.num_layers))
         self.norm = nn.LayerNorm(c.emb_size)
         self.decoder = nn.Sequential(nn.Linear(c.emb_size, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.num_buckets))
@@ -115,14 +155,46 @@ class PFN(nn.Module):
             sd = x[:, :n_train].pow(2).mean((1, 2), keepdim=True).sqrt()
         return (x / (sd + 1e-6)).clamp(-100, 100)
 
+    def relationships(self, xn: torch.Tensor, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``R = xn xn^T / F`` between training individuals, and from each target to the
+        training individuals and itself (its other entries 0), computed in float32."""
+        xn = xn.float()
+        f = xn.shape[-1]
+        xt, xe = xn[:, :n_train], xn[:, n_train:]
+        r_train = xt @ xt.transpose(1, 2) / f
+        n_t = xe.shape[1]
+        r_self = torch.zeros((xn.shape[0], n_t, n_t), device=xn.device)
+        r_self.diagonal(dim1=1, dim2=2).copy_(xe.pow(2).sum(-1) / f)
+        return r_train, torch.cat([xe @ xt.transpose(1, 2) / f, r_self], dim=2)
+
+    def kernel_means(self, rel: tuple[torch.Tensor, torch.Tensor], y_train: torch.Tensor) -> torch.Tensor:
+        """``[B, n, m]``: for every individual, m softmax(b_j R)-weighted means of the other
+        training individuals' phenotypes."""
+        r_train, r_target = rel
+        n_train = r_train.shape[1]
+        r = torch.cat([r_train, r_target[:, :, :n_train]], dim=1)  # [B, n, n_train]
+        loo = torch.eye(r.shape[1], n_train, dtype=torch.bool, device=r.device)  # self, for training rows
+        b = self.kernel_log_scale.exp().float()
+        # masked after the product: no inf * b in the backward pass
+        w = torch.softmax((r.unsqueeze(1) * b.view(1, -1, 1, 1)).masked_fill(loo, float("-inf")), dim=-1)
+        s = (w @ y_train.float().view(y_train.shape[0], 1, n_train, 1)).squeeze(-1)  # [B, m, n]
+        return torch.nan_to_num(s.transpose(1, 2))  # one training individual: no others, 0
+
     def forward(self, x: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[-1] != self.config.n_features:
             raise ValidationError(f"x must be [batch, individuals, {self.config.n_features}], got {tuple(x.shape)}")
         n_train = y_train.shape[1]
         if not 0 < n_train <= x.shape[1]:
             raise ValidationError(f"need 1..{x.shape[1]} training individuals, got {n_train}")
-        h = self.x_encoder(self.normalise(x, n_train))
+        xn = self.normalise(x, n_train)
+        c = self.config
+        rel = self.relationships(xn, n_train) if c.relationship_bias or c.kernel_features else None
+        h = self.x_encoder(xn)
+        if c.kernel_features:
+            h = h + self.kernel_encoder(self.kernel_means(rel, y_train).to(h.dtype))
+        if not c.relationship_bias:
+            rel = None
         h = torch.cat([h[:, :n_train] + self.y_encoder(y_train.unsqueeze(-1).to(h.dtype)), h[:, n_train:]], dim=1)
         for layer in self.layers:
-            h = layer(h, n_train)
+            h = layer(h, n_train, rel)
         return self.decoder(self.norm(h[:, n_train:]))

@@ -81,7 +81,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[PF
 
     meta = read_metadata(path)
     try:
-        model = PFN(ModelConfig(**meta["architecture"]))
+        # files from before these options: plain attention, no kernel features
+        arch = {"relationship_bias": False, "kernel_features": 0, **meta["architecture"]}
+        model = PFN(ModelConfig(**arch))
         state = load_file(str(path), device="cpu")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         bar = BarDistribution(meta["borders"])

@@ -55,6 +55,8 @@ class FitConfig:
     hidden_dim: int = 1024
     num_heads: int = 4
     input_norm: str = "global"
+    relationship_bias: bool = True
+    kernel_features: int = 8
     emb_size: int = 256
     dropout: float = 0.0
     min_training_samples: int | None = None
@@ -263,7 +265,7 @@ def build(cfg: FitConfig) -> tuple[Prior, type]:
             f"(n_markers from {space['n_markers'].low}); lower it or --set n_markers=..."
         )
     ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim, cfg.dropout,
-                cfg.num_buckets, cfg.input_norm)  # validates the architecture
+                cfg.num_buckets, cfg.input_norm, cfg.relationship_bias, cfg.kernel_features)  # validates the architecture
     return prior, selector_cls
 
 
@@ -298,7 +300,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
 
     model = PFN(ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim,
-                            cfg.dropout, cfg.num_buckets, cfg.input_norm))
+                            cfg.dropout, cfg.num_buckets, cfg.input_norm, cfg.relationship_bias, cfg.kernel_features))
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
     live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)

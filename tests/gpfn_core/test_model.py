@@ -5,10 +5,18 @@ from gpfn_core import ValidationError
 from gpfn_core.model import PFN, ModelConfig
 
 
-@pytest.fixture
-def model():
+ARCHITECTURES = {  # plain attention (the original's), relationship-biased, biased + kernel features (default)
+    "plain": {"relationship_bias": False, "kernel_features": 0},
+    "bias": {"relationship_bias": True, "kernel_features": 0},
+    "default": {},
+}
+
+
+@pytest.fixture(params=list(ARCHITECTURES))
+def model(request):
     torch.manual_seed(0)
-    return PFN(ModelConfig(n_features=6, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32, num_buckets=10)).eval()
+    return PFN(ModelConfig(n_features=6, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32, num_buckets=10,
+                           **ARCHITECTURES[request.param])).eval()
 
 
 def test_targets_never_attend_to_each_other(model):
@@ -59,5 +67,65 @@ def test_bad_config_and_input(model):
         ModelConfig(emb_size=10, num_heads=3)
     with pytest.raises(ValidationError, match="input_norm"):
         ModelConfig(input_norm="both")
+    with pytest.raises(ValidationError, match="kernel_features"):
+        ModelConfig(kernel_features=-1)
     with pytest.raises(ValidationError, match="x must be"):
         model(torch.randn(1, 5, 7), torch.randn(1, 3))
+
+
+def test_kernel_features_are_leave_one_out_softmax_means():
+    torch.manual_seed(0)
+    m = PFN(ModelConfig(n_features=5, emb_size=8, num_layers=1, num_heads=2, hidden_dim=8, num_buckets=5,
+                        kernel_features=3)).eval()
+    x, y = torch.randn(2, 14, 5), torch.randn(2, 10)
+    xn = m.normalise(x, 10)
+    s = m.kernel_means(m.relationships(xn, 10), y)
+    assert s.shape == (2, 14, 3)
+    b = m.kernel_log_scale.exp()
+    for d in range(2):
+        for i in (0, 7, 12):  # two training individuals, one target
+            others = [j for j in range(10) if j != i]
+            r = xn[d, i] @ xn[d, others].T / 5
+            for k in range(3):
+                w = torch.softmax(b[k] * r, 0)
+                assert s[d, i, k].item() == pytest.approx((w * y[d, others]).sum().item(), abs=1e-5)
+    y2 = y.clone()
+    y2[:, 3] += 10.0  # a training individual's own phenotype never enters its own kernel features
+    s2 = m.kernel_means(m.relationships(xn, 10), y2)
+    torch.testing.assert_close(s[:, 3], s2[:, 3])
+    assert (s[:, 4] - s2[:, 4]).abs().min() > 1e-4
+
+
+def test_relationship_scales_get_gradients():
+    torch.manual_seed(0)
+    m = PFN(ModelConfig(n_features=5, emb_size=8, num_layers=2, num_heads=2, hidden_dim=8, num_buckets=5))
+    m(torch.randn(2, 12, 5), torch.randn(2, 8)).sum().backward()
+    for p in (m.kernel_log_scale, *(layer.rel_scale for layer in m.layers)):
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_files_from_before_the_options_load_as_plain_attention(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from gpfn_core.bar import BarDistribution
+    from gpfn_core.modelfile import load_model, save_model
+
+    torch.manual_seed(0)
+    plain = PFN(ModelConfig(n_features=4, emb_size=8, num_layers=1, num_heads=2, hidden_dim=8, num_buckets=5,
+                            relationship_bias=False, kernel_features=0))
+    path = tmp_path / "old.gpfn"
+    save_model(path, plain, BarDistribution(torch.linspace(-3, 3, 6)), {})
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    info = json.loads(meta["gpfn"])
+    for key in ("relationship_bias", "kernel_features"):
+        del info["architecture"][key]
+    save_file(state, str(path), metadata={**meta, "gpfn": json.dumps(info)})
+    loaded, _, _ = load_model(path)
+    assert not loaded.config.relationship_bias and loaded.config.kernel_features == 0
+    x, y = torch.randn(1, 9, 4), torch.randn(1, 6)
+    torch.testing.assert_close(loaded(x, y), plain.eval()(x, y))
