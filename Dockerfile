@@ -1,5 +1,6 @@
 # gpfn in a container: parse genotype files and predict breeding values.
 #   docker build -t gpfn .
+#   docker run --rm gpfn demo -o /tmp/demo      (the quick start: bundled example, shipped model)
 #   docker run --rm -v "$PWD:/data" gpfn parse genotypes.vcf.gz --phenotypes pheno.csv -o train.gpfn
 #   docker run --rm -v "$PWD:/data" gpfn predict --train train.gpfn --target target.gpfn -o out.csv   (shipped model)
 #   GPU: docker run --rm --gpus all -v "$PWD:/data" gpfn predict ... --device cuda   (build with a CUDA torch, see README)
@@ -21,7 +22,8 @@ COPY cli ./cli
 RUN python -m pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
  && python -m pip install . \
  && mkdir -p "${GPFN_MODELS}" \
- && gpfn --version && gpfn plugins
+ && gpfn --version && gpfn plugins && gpfn models --brief \
+ && gpfn demo -o /tmp/gpfn-demo && rm -rf /tmp/gpfn-demo /tmp/gpfn-cache
 
 # Shipped models come inside the package (gpfn_core/models); more can be mounted or
 # copied into $GPFN_MODELS, which `gpfn predict --population-type` searches first.

@@ -91,8 +91,9 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
-from gpfn_cli import fit_cmd, generate_cmd, parse_cmd, predict_cmd, prior_cmd  # noqa: E402
+from gpfn_cli import demo_cmd, fit_cmd, generate_cmd, parse_cmd, predict_cmd, prior_cmd  # noqa: E402
 
+main.add_command(demo_cmd.demo)
 main.add_command(parse_cmd.parse)
 main.add_command(predict_cmd.predict)
 main.add_command(predict_cmd.evaluate)

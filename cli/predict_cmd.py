@@ -44,7 +44,9 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 
 @click.command("evaluate")
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
-@click.option("--model", "model", required=True, type=click.Path(path_type=Path), help="Model file.")
+@click.option("--model", "model", default=None, type=click.Path(path_type=Path),
+              help="Model file; default: the shipped model for --population-type.")
+@click.option("--population-type", default="nam", show_default=True, help="Which shipped model to use without --model.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds over DATASET.")
 @click.option("--train", "train", type=click.Path(path_type=Path), default=None, help="Training Dataset (instead of folds).")
 @click.option("--target", "target", type=click.Path(path_type=Path), default=None,
@@ -54,11 +56,16 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the per-fold results as JSON.")
-def evaluate(dataset, model, folds, train, target, phenotype, png, seed, device, as_json) -> None:
+def evaluate(dataset, model, population_type, folds, train, target, phenotype, png, seed, device, as_json) -> None:
     """Compare GPFN with GBLUP and ridge regression on the same folds (Pearson, Spearman, RMSE, time)."""
     import json
 
     from gpfn_core.evaluate import METHODS, evaluate as run, plot
+    from gpfn_core.models import find_model
+
+    if model is None:
+        model = find_model(population_type)
+        click.echo(f"model: {model} (shipped, population type {population_type})", err=True)
 
     res = run(model, dataset=dataset, folds=folds, train=train, target=target, phenotype=phenotype, seed=seed,
               device=device)
@@ -74,18 +81,20 @@ def evaluate(dataset, model, folds, train, target, phenotype, png, seed, device,
 
 
 @click.command("models")
-def models() -> None:
+@click.option("--brief", is_flag=True, help="One line per model instead of its card.")
+def models(brief) -> None:
     """List the shipped (and $GPFN_MODELS) models with their cards."""
-    from gpfn_core.models import list_models, model_dirs
+    from gpfn_core.models import POPULATION_TYPES, card, list_models, model_dirs
 
     found = list_models()
     if not found:
         click.echo(f"no models installed in {', '.join(map(str, model_dirs()))}")
         return
     for path, meta in found:
-        tr = meta.get("training", {})
-        val = tr.get("validation", {})
-        click.echo(f"{path.name}: prior {meta.get('prior')}, {meta.get('n_parameters', 0) / 1e6:.1f} M parameters, "
-                   f"{meta.get('feature_selection')} {meta.get('n_features')} features, {tr.get('draws_seen')} draws, "
-                   f"{tr.get('seconds', 0) / 3600:.1f} h on {tr.get('hardware')}; held-out r {val.get('model_r', float('nan')):.3f} "
-                   f"vs GBLUP {val.get('gblup_r', float('nan')):.3f} on {val.get('draws')} draws")
+        if brief:
+            h = meta.get("heldout") or meta.get("training", {}).get("validation") or {}
+            types = ",".join(t for t, p in POPULATION_TYPES.items() if p == meta.get("prior"))
+            click.echo(f"{path}  prior {meta.get('prior')} ({types})  {meta.get('n_parameters', 0) / 1e6:.2f} M parameters  "
+                       f"held-out r {h.get('model_r', float('nan')):.3f} vs GBLUP {h.get('gblup_r', float('nan')):.3f}")
+        else:
+            click.echo(card(path, meta))

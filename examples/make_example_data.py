@@ -1,6 +1,6 @@
 """Make the bundled example data with gpfn's own simulator (a NAM prior draw).
 
-Writes, next to this script, in data/:
+Writes into gpfn_core/example_data/ (package data, used by `gpfn demo`):
   train.hmp.txt            HapMap (two-letter calls) of the training population
   train_phenotypes.csv     taxon,yield for the training population
   target.hmp.txt           HapMap of the target population (no phenotypes)
@@ -17,7 +17,7 @@ import numpy as np
 
 from gpfn_core.registry import get_registry
 
-OUT = Path(__file__).parent / "data"
+OUT = Path(__file__).resolve().parents[1] / "gpfn_core" / "example_data"  # package data: gpfn demo uses it
 FIXED = "+\tNA\tNA\tNA\tNA\tNA\tNA"
 HEADER = "rs#\talleles\tchrom\tpos\tstrand\tassembly#\tcenter\tprotLSID\tassayLSID\tpanelLSID\tQCcode"
 

@@ -204,10 +204,11 @@ class StepSampler(Sampler):
 class Validation:
     """Held-out prior draws: mean Pearson r of the model and of GBLUP on the same draws."""
 
-    def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig) -> None:
+    def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, start: int = VALIDATION_INDEX,
+                 draws: int | None = None) -> None:
         self.items, self.gblup_r = [], []
-        for j in range(cfg.val_draws):
-            i = VALIDATION_INDEX + j
+        for j in range(cfg.val_draws if draws is None else draws):
+            i = start + j
             try:  # the population size the model is trained for; the prior's own split
                 raw = prior.draw(i, fixed={"pop_size": cfg.pop_max_size})
             except TypeError:
@@ -221,11 +222,21 @@ class Validation:
             self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], truth[nt:]))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
 
-    def evaluate(self, model: PFN, bar: BarDistribution) -> dict[str, float]:
-        rs = [_pearson(predict_features(model, bar, ft, yt, fv)["mean"], truth) for ft, yt, fv, truth in self.items]
-        return {"model_r": float(np.nanmean(rs)), "model_r_sd": float(np.nanstd(rs)),
-                "gblup_r": float(np.nanmean(self.gblup_r)), "gblup_r_sd": float(np.nanstd(self.gblup_r)),
-                "draws": len(rs)}
+    def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False) -> dict[str, Any]:
+        """Mean and sd over draws of Pearson r (model, GBLUP), and the paired difference
+        model - GBLUP with its standard error; ``per_draw`` adds both lists."""
+        rs = np.array([_pearson(predict_features(model, bar, ft, yt, fv)["mean"], truth)
+                       for ft, yt, fv, truth in self.items])
+        gs = np.array(self.gblup_r)
+        diff = (rs - gs)[np.isfinite(rs - gs)]
+        out = {"model_r": float(np.nanmean(rs)), "model_r_sd": float(np.nanstd(rs)),
+               "gblup_r": float(np.nanmean(gs)), "gblup_r_sd": float(np.nanstd(gs)),
+               "diff": float(diff.mean()) if diff.size else float("nan"),
+               "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan"),
+               "draws": len(rs)}
+        if per_draw:
+            out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
+        return out
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

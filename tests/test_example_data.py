@@ -7,10 +7,11 @@ from click.testing import CliRunner
 
 from gpfn_cli.main import main
 from gpfn_core.dataset import read_dataset
+from gpfn_core.example_data import FILES
 from gpfn_core.gblup import gblup
 from gpfn_core.predict import align
 
-DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+DATA = FILES["train"].parent
 
 
 def test_example_data_parses_and_gblup_finds_the_signal(tmp_path):

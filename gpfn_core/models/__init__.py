@@ -1,4 +1,11 @@
-"""Shipped models: lookup by population type, and their cards."""
+"""Shipped models: lookup by population type, held-out accuracy, and their cards.
+
+A model card is written from the model file's own metadata (``card``), so the card
+that ``gpfn models`` prints and the ``.md`` file beside a shipped model cannot drift
+from the weights.  ``heldout`` measures a model and GBLUP on fresh draws of the
+model's prior (indices from ``HELDOUT_INDEX``: never used for training, bucket borders
+or the fit's own validation) and ``record_heldout`` stores the result in the file.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from gpfn_core.errors import GpfnError
+
+HELDOUT_INDEX = 5_000_000_000  # model-card draws: disjoint from training, borders (3e9) and validation (4e9)
 
 # population type (as breeders say it) -> prior the model was fitted on
 POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "silva", "ril": "ril",
@@ -42,3 +51,92 @@ def find_model(population_type: str) -> Path:
             return path
     raise GpfnError(f"no shipped model for population type '{population_type}' (prior '{prior}') in "
                     f"{', '.join(map(str, model_dirs()))}; give --model FILE (see `gpfn models`)")
+
+
+def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> dict[str, Any]:
+    """Mean (sd) Pearson r of the model and of GBLUP (REML, all markers) against the true
+    genetic values of the targets of ``draws`` fresh draws of the model's prior, at the
+    population size it was fitted for, and their paired difference (with its SE)."""
+    import torch
+
+    from gpfn_core.modelfile import load_model
+    from gpfn_core.train import FitConfig, Validation, build
+
+    model, bar, meta = load_model(path)
+    fit_config = dict(meta.get("fit_config") or {})
+    if not fit_config.get("prior"):
+        raise GpfnError(f"{path}: the model file does not say which prior it was fitted on")
+    known = set(FitConfig.__dataclass_fields__)
+    cfg = FitConfig(**{k: v for k, v in fit_config.items() if k in known})
+    prior, selector_cls = build(cfg)
+    with torch.no_grad():
+        res = Validation(prior, selector_cls, cfg, start=start, draws=draws).evaluate(model, bar, per_draw=True)
+    return {**res, "start_index": start, "pop_size": cfg.pop_max_size}
+
+
+def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
+    """Store a :func:`heldout` result in the model file (rewritten atomically, weights unchanged)."""
+    from safetensors import safe_open
+
+    from gpfn_core.modelfile import load_model, save_model
+
+    model, bar, meta = load_model(path)
+    with safe_open(str(path), framework="pt") as f:
+        dtype = f.get_tensor(next(iter(f.keys()))).dtype
+    info = {k: v for k, v in meta.items()
+            if k not in ("format", "gpfn_version", "preprocessing_version", "architecture", "borders")}
+    save_model(path, model, bar, {**info, "heldout": result}, dtype=dtype)
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) else "?"
+
+
+def card(path: str | Path, meta: dict[str, Any]) -> str:
+    """The model card (markdown) of a model file, from its metadata."""
+    path = Path(path)
+    tr, arch, fc = meta.get("training", {}), meta.get("architecture", {}), meta.get("fit_config", {})
+    types = [t for t, p in POPULATION_TYPES.items() if p == meta.get("prior")]
+    size = path.stat().st_size / 2**20 if path.exists() else float("nan")
+    lines = [
+        f"## {path.name}: prior `{meta.get('prior')}` (population type {', '.join(types) or '-'})",
+        "",
+        f"- **Prior**: `{meta.get('prior')}`, seed {meta.get('prior_seed')}, {meta.get('founders')} founders; "
+        f"populations of up to {meta.get('pop_max_size')} individuals, training sets of "
+        f"{fc.get('min_training_samples')}-{fc.get('max_training_samples')}; predicts the true genetic value "
+        f"(`--target {meta.get('target')}`).",
+        "- **Hyperparameter ranges** (uniform per draw; population size and training share are set by the fit, "
+        "above): " + ", ".join(f"{k} {lo}-{hi}" if lo != hi else f"{k} {lo}"
+                               for k, (lo, hi) in sorted(meta.get("prior_hyperparameters", {}).items())
+                               if k not in ("pop_size", "train_fraction")) + ".",
+        f"- **Preprocessing**: `{meta.get('feature_selection')}` selector, {meta.get('n_features')} features "
+        f"(preprocessing version {meta.get('preprocessing_version')}).",
+        f"- **Architecture**: {arch.get('num_layers')} layers, embedding {arch.get('emb_size')}, "
+        f"{arch.get('num_heads')} heads, feed-forward {arch.get('hidden_dim')}, {arch.get('num_buckets')} buckets, "
+        f"relationship bias {'on' if arch.get('relationship_bias') else 'off'}, "
+        f"{arch.get('kernel_features', 0)} kernel features, input norm {arch.get('input_norm')}; "
+        f"**{meta.get('n_parameters', 0):,} parameters**, file {size:.1f} MiB.",
+        f"- **Training**: {tr.get('draws_seen', 0):,} draws in {tr.get('steps', 0):,} steps "
+        f"(batch {fc.get('batch_size')}, lr {fc.get('lr')}, {fc.get('loss_function')} loss), "
+        f"{_fmt(tr.get('seconds', 0) / 3600, '.2f')} h on {tr.get('hardware')}.",
+    ]
+    val = tr.get("validation")
+    if val:
+        lines.append(f"- **Validation during fit** ({val.get('draws')} draws): model r {_fmt(val.get('model_r'))} "
+                     f"vs GBLUP {_fmt(val.get('gblup_r'))}.")
+    h = meta.get("heldout")
+    if h:
+        lines += [
+            f"- **Held-out accuracy** ({h.get('draws')} fresh draws of `{meta.get('prior')}` from index "
+            f"{h.get('start_index')}, populations of {h.get('pop_size')}; Pearson r with the targets' true genetic "
+            f"values, mean ± sd over draws):",
+            "",
+            "  | method | mean r | sd |",
+            "  | --- | --- | --- |",
+            f"  | GPFN (this model) | {_fmt(h.get('model_r'))} | {_fmt(h.get('model_r_sd'))} |",
+            f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
+            f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
+        ]
+    else:
+        lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
+    return "\n".join(lines) + "\n"
