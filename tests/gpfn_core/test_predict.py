@@ -2,11 +2,13 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from gpfn_cli.main import main
 from gpfn_core import GenotypeTable, GpfnError
 from gpfn_core.dataset import Dataset, write_dataset
+from gpfn_core.modelfile import load_model
 from gpfn_core.predict import predict
 from gpfn_core.registry import get_registry
 from gpfn_core.train import FitConfig, fit
@@ -171,9 +173,35 @@ def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, mon
     monkeypatch.setenv("GPFN_MODELS", str(models))
     assert find_model("ril") == models / "ril.gpfn" and [p.name for p, _ in list_models()] == ["ril.gpfn"]
     r = CliRunner().invoke(main, ["models"])
-    assert r.exit_code == 0 and "ril.gpfn: prior ril" in r.output
+    assert r.exit_code == 0 and "## ril.gpfn: prior `ril`" in r.output and "Held-out accuracy**: not measured" in r.output
+    r = CliRunner().invoke(main, ["models", "--brief"])
+    assert r.exit_code == 0 and str(models / "ril.gpfn") in r.output and "prior ril (ril)" in r.output
     tr, tg, _ = setup(tmp_path, draw, n_train=50)
     r = CliRunner().invoke(main, ["predict", "--population-type", "ril", "--train", str(tr), "--target", str(tg),
                                   "-o", str(tmp_path / "p.csv")])
     assert r.exit_code == 0, r.output
     assert len(read(tmp_path / "p.csv")) == draw.n - 50
+
+
+def test_heldout_accuracy_is_recorded_in_the_file_and_shown_on_its_card(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.models import HELDOUT_INDEX, card, heldout, record_heldout
+
+    path = tmp_path / "ril.gpfn"
+    shutil.copy(model_path, path)
+    res = heldout(path, draws=3)
+    assert res["draws"] == 3 and res["start_index"] == HELDOUT_INDEX and res["pop_size"] == 60
+    m, g = np.array(res["model_r_per_draw"]), np.array(res["gblup_r_per_draw"])
+    assert res["model_r"] == pytest.approx(np.nanmean(m)) and res["gblup_r"] == pytest.approx(np.nanmean(g))
+    assert res["diff"] == pytest.approx(np.nanmean(m - g))
+    assert heldout(path, draws=3)["model_r_per_draw"] == res["model_r_per_draw"]  # fixed draws: reproducible
+    before, _, _ = load_model(path)
+    record_heldout(path, res)
+    after, _, meta = load_model(path)
+    for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
+        torch.testing.assert_close(v, w, msg=k)  # weights untouched
+    assert meta["heldout"]["model_r"] == res["model_r"] and meta["prior"] == "ril" and "training" in meta
+    text = card(path, meta)
+    assert f"| GPFN (this model) | {res['model_r']:.3f} |" in text and f"| {res['gblup_r']:.3f} |" in text
+    assert "3 fresh draws of `ril`" in text and "n_qtl" in text and "pop_size" not in text
