@@ -171,7 +171,9 @@ def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, mon
     shutil.copy(model_path, models / "ril.gpfn")
     (models / "broken.gpfn").write_bytes(b"junk")  # unreadable files are skipped
     monkeypatch.setenv("GPFN_MODELS", str(models))
-    assert find_model("ril") == models / "ril.gpfn" and [p.name for p, _ in list_models()] == ["ril.gpfn"]
+    names = [p.name for p, _ in list_models()]
+    assert find_model("ril") == models / "ril.gpfn" and names[0] == "ril.gpfn"  # $GPFN_MODELS first
+    assert "broken.gpfn" not in names and names[1:] == ["nam.gpfn"]  # then the shipped NAM model
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0 and "## ril.gpfn: prior `ril`" in r.output and "Held-out accuracy**: not measured" in r.output
     r = CliRunner().invoke(main, ["models", "--brief"])
