@@ -84,7 +84,7 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
 @click.option("--brief", is_flag=True, help="One line per model instead of its card.")
 def models(brief) -> None:
     """List the shipped (and $GPFN_MODELS) models with their cards."""
-    from gpfn_core.models import POPULATION_TYPES, card, list_models, model_dirs
+    from gpfn_core.models import card, list_models, model_dirs, population_types
 
     found = list_models()
     if not found:
@@ -93,7 +93,7 @@ def models(brief) -> None:
     for path, meta in found:
         if brief:
             h = meta.get("heldout") or meta.get("training", {}).get("validation") or {}
-            types = ",".join(t for t, p in POPULATION_TYPES.items() if p == meta.get("prior"))
+            types = ",".join(population_types(meta.get("prior")))
             click.echo(f"{path}  prior {meta.get('prior')} ({types})  {meta.get('n_parameters', 0) / 1e6:.2f} M parameters  "
                        f"held-out r {h.get('model_r', float('nan')):.3f} vs GBLUP {h.get('gblup_r', float('nan')):.3f}")
         else:

@@ -91,6 +91,11 @@ class FitConfig:
         if self.max_training_samples is None:
             self.max_training_samples = self.pop_max_size - 10
 
+    def model_config(self) -> ModelConfig:
+        """The architecture these options describe."""
+        return ModelConfig(self.feature_max_size, self.emb_size, self.num_layers, self.num_heads, self.hidden_dim,
+                           self.dropout, self.num_buckets, self.input_norm, self.relationship_bias, self.kernel_features)
+
     @property
     def total_steps(self) -> int:
         """Optimiser steps over ``num_samples`` draws (one rank's view times world size)."""
@@ -275,8 +280,7 @@ def build(cfg: FitConfig) -> tuple[Prior, type]:
             f"feature_max_size ({cfg.feature_max_size}) is above the smallest marker panel the prior draws "
             f"(n_markers from {space['n_markers'].low}); lower it or --set n_markers=..."
         )
-    ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim, cfg.dropout,
-                cfg.num_buckets, cfg.input_norm, cfg.relationship_bias, cfg.kernel_features)  # validates the architecture
+    cfg.model_config()  # validates the architecture
     return prior, selector_cls
 
 
@@ -310,8 +314,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
     torch.manual_seed(cfg.seed)
 
-    model = PFN(ModelConfig(cfg.feature_max_size, cfg.emb_size, cfg.num_layers, cfg.num_heads, cfg.hidden_dim,
-                            cfg.dropout, cfg.num_buckets, cfg.input_norm, cfg.relationship_bias, cfg.kernel_features))
+    model = PFN(cfg.model_config())
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
     live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)

@@ -22,6 +22,11 @@ POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "s
                     "recurrent": "recurrent"}
 
 
+def population_types(prior: str | None) -> list[str]:
+    """The population types (``--population-type``) served by a model of ``prior``."""
+    return [t for t, p in POPULATION_TYPES.items() if p == prior]
+
+
 def model_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("GPFN_MODELS", "").split(os.pathsep) if p]
     return dirs + [Path(__file__).parent]
@@ -96,7 +101,7 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
     """The model card (markdown) of a model file, from its metadata."""
     path = Path(path)
     tr, arch, fc = meta.get("training", {}), meta.get("architecture", {}), meta.get("fit_config", {})
-    types = [t for t, p in POPULATION_TYPES.items() if p == meta.get("prior")]
+    types = population_types(meta.get("prior"))
     size = path.stat().st_size / 2**20 if path.exists() else float("nan")
     lines = [
         f"## {path.name}: prior `{meta.get('prior')}` (population type {', '.join(types) or '-'})",
