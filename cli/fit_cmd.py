@@ -34,6 +34,8 @@ def opt(name: str, *aliases: str, **kw):
 @opt("num_samples", type=int, default=100_000, help="Prior draws to train on (sets the number of steps).")
 @opt("pop_max_size", type=int, default=1000, help="Individuals per draw (training + evaluation).")
 @opt("feature_selection", default="pca", help="Feature selector (`gpfn plugins --kind selector`).")
+@opt("smoothers", default="gblup,sparse", help="Closed-form predictions from all markers appended to the features: "
+     "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel); comma-separated, '' for none.")
 @opt("num_layers", type=int, default=6, help="Transformer layers.")
 @opt("hidden_dim", type=int, default=1024, help="Width of the feed-forward layers.")
 @opt("num_heads", type=int, default=4, help="Attention heads.")
@@ -63,6 +65,9 @@ def opt(name: str, *aliases: str, **kw):
 @opt("log_steps", type=int, default=10, help="Log every this many optimiser steps.")
 @opt("checkpoint_steps", type=int, default=0, help="Checkpoint every this many steps (0: only at the end if set).")
 @opt("checkpoint_path", default=None, help="Checkpoint file (default SAVE_PATH.ckpt).")
+@opt("init_from", default=None, type=click.Path(exists=True, dir_okay=False),
+     help="Start from this model file's weights (its architecture and preprocessing; fresh optimiser); the new "
+          "file keeps the whole training history.")
 @opt("resume", default=None, type=click.Path(exists=True, dir_okay=False), help="Continue exactly from a checkpoint.")
 @opt("val_draws", type=int, default=50, help="Held-out prior draws for validation (model vs GBLUP).")
 @opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")

@@ -30,6 +30,18 @@ fixed-form attention step whose values are the raw phenotypes; it gives the deco
 direct path to a predictor correlated with the breeding value from the first step, so
 the gradient signal does not have to pass through a randomly initialised attention
 stack first.  Everything stays one forward pass; nothing is fitted per prediction.
+
+Smoother features (``smoother_features`` = s, preprocessing version 2): the last s
+columns of ``x`` are closed-form predictions computed in
+:func:`~gpfn_core.preprocess.prepare` from all markers and all training phenotypes
+(GBLUP at a grid of h2 and a marker-weighted kernel, leave-one-out or cross-fitted for
+training rows; see :mod:`gpfn_core.gblup`).  They are already on the standardised
+phenotype scale, so they bypass the feature normalisation and get their own encoder,
+and a linear read-out of them (``smoother_skip``) is added to the decoder's input:
+the model starts from "a weighted average of the smoothers" and learns from the prior
+how to weigh them (the h2 to trust, sparse against polygenic) from how well each
+predicts the training individuals it can see.  This is how every training individual
+reaches every target when the training set exceeds the transformer's context.
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ class ModelConfig:
     input_norm: str = "global"  # "global", "feature" or "none"
     relationship_bias: bool = True  # add beta_h * x_i.x_j / F to the attention logits
     kernel_features: int = 8  # relationship-weighted phenotype means fed to every token (0: none)
+    smoother_features: int = 0  # trailing columns of x that are smoother predictions (see prepare())
 
     def __post_init__(self) -> None:
         for name in ("n_features", "emb_size", "num_layers", "num_heads", "hidden_dim", "num_buckets"):
@@ -67,6 +80,8 @@ class ModelConfig:
             self.input_norm = "global" if self.input_norm else "none"
         if self.input_norm not in ("global", "feature", "none"):
             raise ValidationError(f"input_norm must be 'global', 'feature' or 'none', got {self.input_norm!r}")
+        if int(self.smoother_features) < 0:
+            raise ValidationError(f"smoother_features must be >= 0, got {self.smoother_features!r}")
         if int(self.kernel_features) < 0:
             raise ValidationError(f"kernel_features must be >= 0, got {self.kernel_features!r}")
         if not 0 <= self.dropout < 1:
@@ -128,6 +143,10 @@ class PFN(nn.Module):
         if c.kernel_features:
             self.kernel_log_scale = nn.Parameter(torch.linspace(math.log(0.25), math.log(16.0), c.kernel_features))
             self.kernel_encoder = nn.Linear(c.kernel_features, c.emb_size)
+        if c.smoother_features:
+            self.smoother_encoder = nn.Sequential(nn.Linear(c.smoother_features, c.emb_size), nn.GELU(),
+                                                  nn.Linear(c.emb_size, c.emb_size))
+            self.smoother_skip = nn.Linear(c.smoother_features, c.emb_size)
         self.layers = nn.ModuleList(Layer(c) for _ in range(c.num_layers))
         self.norm = nn.LayerNorm(c.emb_size)
         self.decoder = nn.Sequential(nn.Linear(c.emb_size, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.num_buckets))
@@ -181,20 +200,28 @@ class PFN(nn.Module):
         return torch.nan_to_num(s.transpose(1, 2))  # one training individual: no others, 0
 
     def forward(self, x: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 3 or x.shape[-1] != self.config.n_features:
-            raise ValidationError(f"x must be [batch, individuals, {self.config.n_features}], got {tuple(x.shape)}")
+        c = self.config
+        width = c.n_features + c.smoother_features
+        if x.ndim != 3 or x.shape[-1] != width:
+            raise ValidationError(f"x must be [batch, individuals, {width}], got {tuple(x.shape)}")
         n_train = y_train.shape[1]
         if not 0 < n_train <= x.shape[1]:
             raise ValidationError(f"need 1..{x.shape[1]} training individuals, got {n_train}")
+        x, sm = x[..., : c.n_features], x[..., c.n_features :]
         xn = self.normalise(x, n_train)
-        c = self.config
         rel = self.relationships(xn, n_train) if c.relationship_bias or c.kernel_features else None
         h = self.x_encoder(xn)
         if c.kernel_features:
             h = h + self.kernel_encoder(self.kernel_means(rel, y_train).to(h.dtype))
+        if c.smoother_features:
+            sm = sm.clamp(-20, 20).to(h.dtype)
+            h = h + self.smoother_encoder(sm)
         if not c.relationship_bias:
             rel = None
         h = torch.cat([h[:, :n_train] + self.y_encoder(y_train.unsqueeze(-1).to(h.dtype)), h[:, n_train:]], dim=1)
         for layer in self.layers:
             h = layer(h, n_train, rel)
-        return self.decoder(self.norm(h[:, n_train:]))
+        out = self.norm(h[:, n_train:])
+        if c.smoother_features:
+            out = out + self.smoother_skip(sm[:, n_train:])
+        return self.decoder(out)

@@ -7,7 +7,8 @@
    preprocessing as in training (:func:`gpfn_core.preprocess.prepare`).
 3. The model predicts targets in chunks (they never attend to each other).  When the
    training population is larger than the model's context, an ensemble over random
-   training subsets is averaged (mixture mean and variance; quantiles averaged).
+   subsets of the training tokens is averaged (mixture mean and variance; quantiles
+   averaged); the smoother columns still come from every training individual.
 4. Results go back to the phenotype's scale and are written atomically as CSV.
 """
 
@@ -103,7 +104,13 @@ def predict(
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
                    normalized: bool = False, ensemble: int | None = None, seed: int = 0,
                    chunk: int = 1000) -> dict[str, Any]:
-    """Predictive mean, sd, q05, q95 of targets from aligned dosages and training phenotypes."""
+    """Predictive mean, sd, q05, q95 of targets from aligned dosages and training phenotypes.
+
+    Preprocessing (features and smoothers) runs once on *every* training individual, so
+    the smoother columns carry all of them to every target.  When the training set is
+    larger than the model's context, the transformer sees random subsets of the
+    training tokens (an ensemble; mixture mean and variance, quantiles averaged).
+    """
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
@@ -112,12 +119,13 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     members = 1 if n <= CONTEXT_SLACK * context else int(ensemble or max(4, int(np.ceil(2 * n / context))))
     rng = np.random.default_rng(seed)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
+    p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
+    scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
     means, second, q05, q95 = [], [], [], []
-    for k in range(members):
+    for _ in range(members):
         rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
-        p = prepare(x_train[rows], y[rows], x_target, selector_cls(int(meta["n_features"]), seed=seed + k))
-        out = predict_features(model, bar, p.train, p.y_train, p.target, chunk=chunk, quantiles=(0.05, 0.95))
-        scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
+        out = predict_features(model, bar, p.train[rows], p.y_train[rows], p.target, chunk=chunk,
+                               quantiles=(0.05, 0.95))
         m, s = out["mean"] * scale + shift, out["sd"] * scale
         means.append(m)
         second.append(s**2 + m**2)

@@ -7,8 +7,13 @@
    that predictions go back to the phenotype's own scale.
 3. A :class:`~gpfn_core.interfaces.FeatureSelector` fitted on the encoded training
    individuals (and standardised phenotypes), applied to training and target alike.
+4. Smoother features (``smoothers``, preprocessing version 2): closed-form predictions
+   from *all* markers and *all* training phenotypes, appended after the selector's
+   columns: ``gblup`` (GBLUP at a fixed grid of h2, leave-one-out for training rows)
+   and ``sparse`` (the same with a marker-weighted kernel, cross-fitted); see
+   :mod:`gpfn_core.gblup`.  Each adds ``2 * len(H2_GRID)`` columns.
 
-:func:`prepare` runs all three; :func:`preprocess_draw` applies it to a prior draw.
+:func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
 The original GPFN re-encoded alleles to major/minor only during training; here there
 is no other path.
 """
@@ -23,7 +28,8 @@ from gpfn_core.errors import ValidationError
 from gpfn_core.interfaces import FeatureSelector
 from gpfn_core.types import Draw
 
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2
+SMOOTHERS = ("gblup", "sparse")
 
 
 def alt_frequency(dosage: np.ndarray) -> np.ndarray:
@@ -95,28 +101,55 @@ class Prepared:
     encoding: Encoding
 
 
+def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``"gblup,sparse"`` (or a sequence) -> ``("gblup", "sparse")``, checked; ``""``/None: none."""
+    names = tuple(n.strip() for n in (spec.split(",") if isinstance(spec, str) else (spec or ())) if n.strip())
+    bad = [n for n in names if n not in SMOOTHERS]
+    if bad or len(set(names)) != len(names):
+        raise ValidationError(f"smoothers must be distinct names among {', '.join(SMOOTHERS)}, got {spec!r}")
+    return names
+
+
+def smoother_width(spec) -> int:
+    """Number of columns the smoothers ``spec`` append to the selector's features."""
+    from gpfn_core.gblup import H2_GRID
+
+    return 2 * len(H2_GRID) * len(parse_smoothers(spec))
+
+
 def prepare(
-    dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector
+    dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector,
+    smoothers: str | tuple[str, ...] = (),
 ) -> Prepared:
-    """Encode, standardise and select features; every statistic comes from the training rows."""
+    """Encode, standardise, select features and append the smoothers' columns; every
+    statistic comes from the training rows."""
     if len(y_train) != len(dosage_train):
         raise ValidationError(f"{len(dosage_train)} training genotypes but {len(y_train)} phenotypes")
     enc = Encoding.fit(dosage_train)
     scale = Standardizer.fit(y_train)
     z = scale.transform(y_train)
-    x_train = enc.transform(dosage_train)
+    x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
     f_train = np.asarray(selector.fit(x_train, z).transform(x_train), dtype=np.float32)
-    f_target = np.asarray(selector.transform(enc.transform(dosage_target)), dtype=np.float32)
+    f_target = np.asarray(selector.transform(x_target), dtype=np.float32)
     for name, f in (("training", f_train), ("target", f_target)):
         if f.shape[1] != selector.n_features or not np.isfinite(f).all():
             raise ValidationError(
                 f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
                 f"(expected {selector.n_features} finite columns)"
             )
+    names = parse_smoothers(smoothers)
+    if names:
+        from gpfn_core.gblup import smoother_features, sparse_smoother_features
+
+        fns = {"gblup": smoother_features, "sparse": sparse_smoother_features}
+        cols = [fns[n](x_train, z, x_target) for n in names]
+        f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
+        f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
     return Prepared(f_train, f_target, z, scale, enc)
 
 
-def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g") -> Draw:
+def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",
+                    smoothers: str | tuple[str, ...] = ()) -> Draw:
     """A raw prior draw as the model sees it: features ``[n, F]`` and standardised values.
 
     Training rows carry standardised phenotypes; evaluation rows carry the quantity to
@@ -126,7 +159,7 @@ def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g") ->
     if target not in ("g", "y"):
         raise ValidationError(f"target must be 'g' or 'y', got {target!r}")
     nt = draw.n_train
-    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector)
+    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector, smoothers)
     goal = draw.g if target == "g" and draw.g is not None else draw.y
     y = np.concatenate([p.y_train, p.scale.transform(goal[nt:])])
     return Draw(np.concatenate([p.train, p.target]), y, nt, dict(draw.params), None, draw.index, draw.seed)

@@ -33,11 +33,14 @@ COMMON_HYPERPARAMETERS: tuple[HyperParam, ...] = (
     HyperParam("train_fraction", 0.5, 0.9, "float", "share of the individuals that are phenotyped (training)",
                minimum=0.0, maximum=1.0, open_minimum=True),
     HyperParam("n_markers", 7000, 36000, "int", "SNP panel size (capped by the segregating loci available)", minimum=1),
-    HyperParam("n_qtl", 5, 100, "int", "number of QTL, drawn among all loci", minimum=1),
+    HyperParam("n_qtl", 5, 200, "int", "number of QTL, drawn among all loci", minimum=1),
+    HyperParam("poly_share", 0.0, 0.9, "float", "share of the genetic variance from a polygenic background "
+               "(normal effects on poly_qtl further loci)", minimum=0.0, maximum=0.99),
+    HyperParam("poly_qtl", 2000, 2000, "int", "loci of the polygenic background", minimum=1),
     HyperParam("h2", 0.2, 0.8, "float", "narrow-sense heritability in the training population",
                minimum=0.0, maximum=1.0, open_minimum=True),
     HyperParam("dom_p", 0.0, 0.25, "float", "fraction of QTL with a dominance effect", minimum=0.0, maximum=1.0),
-    HyperParam("gamma_alpha", 0.1, 0.3, "float", "shape of the Gamma distribution of |additive effects|", **_POS),
+    HyperParam("gamma_alpha", 0.1, 0.5, "float", "shape of the Gamma distribution of |additive effects|", **_POS),
     HyperParam("gamma_beta", 1.0, 9.5, "float", "scale of the Gamma distribution of |additive effects|", **_POS),
     HyperParam("recomb_scale", 0.5, 2.5, "float", "genetic map length multiplier (recombination rate)", **_POS),
     HyperParam("uo_ratio", 0.0, 0.0, "float", "fraction of panel markers unobserved (set missing)",
@@ -104,13 +107,18 @@ class GenericPrior(Prior):
         n_loci = founders.n_loci
         panel = np.sort(rng.choice(n_loci, min(params["n_markers"], n_loci), replace=False))
         qtl = np.sort(rng.choice(n_loci, min(params["n_qtl"], n_loci), replace=False))
-        loci = np.union1d(panel, qtl)
+        background = (np.sort(rng.choice(n_loci, min(params["poly_qtl"], n_loci), replace=False))
+                      if params["poly_share"] > 0 else np.zeros(0, np.int64))
+        loci = np.union1d(np.union1d(panel, qtl), background)
         pop = founders.select_loci(loci)
         pop = pop.with_map(pop.genetic_map.scaled(params["recomb_scale"]))
         trait = Trait.sample(
             np.searchsorted(loci, qtl), rng, h2=params["h2"], gamma_alpha=params["gamma_alpha"],
             gamma_beta=params["gamma_beta"], dom_p=params["dom_p"],
-        ).calibrate(pop)
+        )
+        if background.size:
+            trait = trait.with_background(np.searchsorted(loci, background), params["poly_share"], pop, rng)
+        trait = trait.calibrate(pop)
         train, ev = self.scheme.forward(pop, trait, rng, **params)
         if len(train) < 1 or len(ev) < 1 or len(train) + len(ev) > params["pop_size"]:
             raise ValidationError(
@@ -124,7 +132,7 @@ class GenericPrior(Prior):
         x = both.dosage(np.searchsorted(loci, panel))
         if params["uo_ratio"] > 0:
             x[:, unobserved_mask(x.shape[1], params["uo_ratio"], params["uo_mask_size"], rng)] = -1
-        record = dict(params, n_markers=int(panel.size), n_qtl=int(qtl.size), scheme=self.name,
+        record = dict(params, n_markers=int(panel.size), n_qtl=int(qtl.size), poly_qtl=int(background.size), scheme=self.name,
                       founders=self.founders.name, genetic_variance=float(np.var(g[: len(train)])),
                       environmental_variance=float(trait.ve))
         return Draw(x=x, y=y.astype(np.float32), n_train=len(train), params=record,

@@ -5,7 +5,8 @@ Layout of a store directory::
     zarr.json                 root group; attributes = the store's metadata (format,
                               prior, seed, overrides, preprocessing, schedule, shard size)
     shards/00000000/          one Zarr group per shard of K consecutive draws:
-        x        float16 [K, n_max, F]   features (zero-padded past n)
+        x        float16 [K, n_max, F]   features (zero-padded past n): the selector's, then
+                                          the smoothers' (see gpfn_core.preprocess)
         y        float32 [K, n_max]      standardised targets
         n_train  int32 [K], n int32 [K]
         attrs    params (one JSON object per draw)
@@ -35,7 +36,8 @@ from gpfn_core.errors import GpfnError
 STORE_FORMAT = "gpfn-draw-store"
 STORE_VERSION = 1
 _META_FIELDS = ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size", "pop_max_size",
-                "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "batch_size", "target")
+                "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "batch_size", "target", "smoothers")
+_META_DEFAULTS = {"smoothers": ""}  # stores written before a field existed: its value then
 
 
 def store_metadata(cfg, num_draws: int, shard_size: int) -> dict[str, Any]:
@@ -46,7 +48,7 @@ def store_metadata(cfg, num_draws: int, shard_size: int) -> dict[str, Any]:
 
 def settings(meta: dict[str, Any]) -> dict[str, Any]:
     """The FitConfig fields a store was made with (prior, preprocessing, schedule, batch size)."""
-    return {k: meta[k] for k in _META_FIELDS}
+    return {k: meta[k] if k in meta else _META_DEFAULTS[k] for k in _META_FIELDS}
 
 
 def create_store(path: str | Path, meta: dict[str, Any]) -> Path:

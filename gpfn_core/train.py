@@ -29,7 +29,7 @@ from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig
 from gpfn_core.modelfile import save_model
-from gpfn_core.preprocess import preprocess_draw
+from gpfn_core.preprocess import Standardizer, preprocess_draw, smoother_width
 from gpfn_core.registry import get_registry
 
 BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
@@ -57,6 +57,8 @@ class FitConfig:
     input_norm: str = "global"
     relationship_bias: bool = True
     kernel_features: int = 8
+    smoothers: str = "gblup,sparse"  # closed-form predictions appended to the features ("" for none)
+    init_from: str | None = None  # start from this model file's weights (its architecture and preprocessing)
     emb_size: int = 256
     dropout: float = 0.0
     min_training_samples: int | None = None
@@ -94,7 +96,13 @@ class FitConfig:
     def model_config(self) -> ModelConfig:
         """The architecture these options describe."""
         return ModelConfig(self.feature_max_size, self.emb_size, self.num_layers, self.num_heads, self.hidden_dim,
-                           self.dropout, self.num_buckets, self.input_norm, self.relationship_bias, self.kernel_features)
+                           self.dropout, self.num_buckets, self.input_norm, self.relationship_bias, self.kernel_features,
+                           smoother_width(self.smoothers))
+
+    @property
+    def input_width(self) -> int:
+        """Columns of a preprocessed draw: the selector's features, then the smoothers'."""
+        return self.feature_max_size + smoother_width(self.smoothers)
 
     @property
     def total_steps(self) -> int:
@@ -153,7 +161,8 @@ class DrawDataset(Dataset):
                 rng = np.random.default_rng([self.cfg.seed, i, 0xD1CE])
                 order = np.concatenate([rng.permutation(raw.n_train), raw.n_train + rng.permutation(raw.n_eval)])
                 raw.x, raw.y, raw.g = raw.x[order], raw.y[order], None if raw.g is None else raw.g[order]
-                d = preprocess_draw(raw, self.selector_cls(self.cfg.feature_max_size, seed=i), self.cfg.target)
+                d = preprocess_draw(raw, self.selector_cls(self.cfg.feature_max_size, seed=i), self.cfg.target,
+                                    self.cfg.smoothers)
                 return d.x, d.y, d.n_train, json.loads(json.dumps(d.params, default=str))
             except ValidationError as exc:
                 last = exc
@@ -191,6 +200,15 @@ def collate(items: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[torch.Tens
     return torch.from_numpy(x), torch.from_numpy(y[:, :nt]), torch.from_numpy(y[:, nt:])
 
 
+def _worker_init(_: int) -> None:
+    """One BLAS thread per DataLoader worker: the workers are the parallelism.  Without
+    this every worker's numpy starts a thread pool as wide as the machine, and draw
+    generation on 2 cores ran at a quarter of its single-thread speed."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 class StepSampler(Sampler):
     """Indices of micro-steps ``start..stop`` for this rank: step s, rank r, slot b -> s*B*W + r*B + b."""
 
@@ -221,24 +239,32 @@ class Validation:
             truth = raw.g if raw.g is not None else raw.y
             nt = raw.n_train
             try:
-                d = preprocess_draw(raw, selector_cls(cfg.feature_max_size, seed=i), cfg.target)
+                d = preprocess_draw(raw, selector_cls(cfg.feature_max_size, seed=i), cfg.target, cfg.smoothers)
             except ValidationError:
                 continue
-            self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], truth[nt:]))
+            # true values on the standardised scale of the training phenotypes (as the model predicts them)
+            self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], Standardizer.fit(raw.y[:nt]).transform(truth[nt:])))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
 
     def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False) -> dict[str, Any]:
-        """Mean and sd over draws of Pearson r (model, GBLUP), and the paired difference
-        model - GBLUP with its standard error; ``per_draw`` adds both lists."""
-        rs = np.array([_pearson(predict_features(model, bar, ft, yt, fv)["mean"], truth)
-                       for ft, yt, fv, truth in self.items])
+        """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
+        model - GBLUP with its standard error, and the share of targets whose true value
+        lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists."""
+        rs, inside, total = [], 0, 0
+        for ft, yt, fv, truth in self.items:
+            p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
+            rs.append(_pearson(p["mean"], truth))
+            inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
+            total += len(truth)
+        rs = np.array(rs)
         gs = np.array(self.gblup_r)
         diff = (rs - gs)[np.isfinite(rs - gs)]
         out = {"model_r": float(np.nanmean(rs)), "model_r_sd": float(np.nanstd(rs)),
                "gblup_r": float(np.nanmean(gs)), "gblup_r_sd": float(np.nanstd(gs)),
                "diff": float(diff.mean()) if diff.size else float("nan"),
                "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan"),
-               "draws": len(rs)}
+               "draws": len(rs), "coverage90": inside / total if total else float("nan"),
+               "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
         return out
@@ -300,6 +326,9 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
         cfg = follow_store(cfg)
     elif cfg.store:
         cfg = config_from_store(cfg)
+    init = None
+    if cfg.init_from:
+        cfg, init = config_from_model(cfg)
     prior, selector_cls = build(cfg)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not torch.distributed.is_initialized():
@@ -315,6 +344,10 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
 
     model = PFN(cfg.model_config())
+    lineage: list[dict[str, Any]] = []
+    if init is not None:
+        model.load_state_dict(init[0].state_dict())
+        lineage = init[2]
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
     live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
@@ -322,7 +355,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     total = cfg.total_steps
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.warmup_steps, total))
-    step, history, seconds_before = 0, [], 0.0
+    step, history, seconds_before, state_draws = 0, [], 0.0, 0
     if cfg.resume:
         state = torch.load(cfg.resume, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -332,7 +365,11 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
         borders = state["borders"].numpy()
         step, history = int(state["step"]), json.loads(state["history"])
         seconds_before = float(state["seconds"])
+        state_draws = int(state.get("draws", 0))
         log(f"resumed from {cfg.resume} at step {step}")
+    elif init is not None:
+        borders = init[1].borders.numpy()
+        log(f"starting from {cfg.init_from} ({sum(r.get('draws', 0) for r in lineage):,} draws of training so far)")
     else:
         values = []
         for j in range(cfg.border_draws):
@@ -353,6 +390,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     acc = cfg.accumulation_steps
     loader = DataLoader(data, batch_size=cfg.batch_size, sampler=StepSampler(step * acc, stop * acc, cfg.batch_size, rank, world),
                         num_workers=cfg.num_workers, collate_fn=collate, persistent_workers=False,
+                        worker_init_fn=_worker_init if cfg.num_workers else None,
                         prefetch_factor=4 if cfg.num_workers else None,
                         # its own generator: creating the iterator must not consume the global RNG (dropout)
                         generator=torch.Generator().manual_seed(cfg.seed))
@@ -398,7 +436,8 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                 writer.add_scalar("val/gblup_r", v["gblup_r"], step)
             log(f"step {step}: validation r model {v['model_r']:.3f} vs GBLUP {v['gblup_r']:.3f} ({v['draws']} draws)")
         if rank == 0 and cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0:
-            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + time.perf_counter() - t0)
+            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + time.perf_counter() - t0,
+                            state_draws + draws)
         if step >= stop:
             break
     if bar_iter is not None:
@@ -414,6 +453,15 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
             "final_loss": float(np.mean(running["loss"][-50:])) if running["loss"] else None,
             "history": history,
         }
+        this_run = {"prior": cfg.prior, "draws": draws + state_draws,
+                    "steps": step, "seconds": stats["seconds"], "hardware": stats["hardware"],
+                    "finished": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "init_from": Path(cfg.init_from).name if cfg.init_from else None}
+        runs = lineage + [this_run]
+        stats["cumulative"] = {"runs": len(runs), "draws": sum(r["draws"] for r in runs),
+                               "steps": sum(r["steps"] for r in runs),
+                               "hours": sum(r["seconds"] for r in runs) / 3600,
+                               "hardware": sorted({r["hardware"] for r in runs})}
         if validation:
             stats["validation"] = validation.evaluate(model, bar)
             log(f"final validation r: model {stats['validation']['model_r']:.3f} vs GBLUP "
@@ -423,16 +471,47 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
             "prior_hyperparameters": {p.name: [p.low, p.high] for p in prior.hyperparameter_space()},
             "feature_selection": cfg.feature_selection, "n_features": cfg.feature_max_size,
             "pop_max_size": cfg.pop_max_size, "target": cfg.target, "fit_config": _jsonable(asdict(cfg)),
-            "n_parameters": model.n_parameters(), "training": stats,
+            "n_parameters": model.n_parameters(), "training": stats, "lineage": runs,
         }
         save_model(cfg.save_path, model, bar, info)
         if cfg.checkpoint_steps:
-            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + seconds)
+            save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds_before + seconds, state_draws + draws)
         if writer:
             writer.close()
     if distributed:
         torch.distributed.barrier()
     return stats
+
+
+ARCHITECTURE_FIELDS = ("emb_size", "num_layers", "num_heads", "hidden_dim", "dropout", "num_buckets", "input_norm",
+                       "relationship_bias", "kernel_features")
+
+
+def config_from_model(cfg: FitConfig) -> tuple[FitConfig, tuple[PFN, BarDistribution, list[dict[str, Any]]]]:
+    """``--init-from``: ``cfg`` with the model file's architecture and preprocessing, and the
+    model, its bucket borders and its training lineage (every earlier run, for the card)."""
+    from dataclasses import replace
+
+    from gpfn_core.modelfile import load_model
+
+    model, bar, meta = load_model(cfg.init_from)
+    arch, fc = meta["architecture"], meta.get("fit_config") or {}
+    new = replace(cfg, feature_selection=meta["feature_selection"], feature_max_size=int(arch["n_features"]),
+                  smoothers=fc.get("smoothers", ""), **{k: arch[k] for k in ARCHITECTURE_FIELDS if k in arch})
+    if new.model_config() != model.config:
+        raise ValidationError(f"{cfg.init_from}: its architecture {model.config} cannot be rebuilt from its "
+                              f"fit settings ({new.model_config()})")
+    changed = [f"{k} {getattr(cfg, k)!r} -> {getattr(new, k)!r}" for k in ("feature_selection", "feature_max_size",
+               "smoothers", *ARCHITECTURE_FIELDS) if getattr(cfg, k) != getattr(new, k)]
+    if changed:
+        print(f"--init-from {cfg.init_from}: using its settings ({'; '.join(changed)})")
+    lineage = meta.get("lineage")
+    if lineage is None:  # a file from before lineages: its one run
+        tr = meta.get("training", {})
+        lineage = [{"prior": meta.get("prior"), "draws": tr.get("draws_seen", 0), "steps": tr.get("steps", 0),
+                    "seconds": tr.get("seconds", 0.0), "hardware": tr.get("hardware"), "finished": None,
+                    "init_from": None}]
+    return new, (model.cpu(), bar.cpu(), list(lineage))
 
 
 def config_from_store(cfg: FitConfig) -> FitConfig:
@@ -478,14 +557,14 @@ def checkpoint_path(cfg: FitConfig) -> Path:
     return Path(cfg.checkpoint_path or f"{cfg.save_path}.ckpt")
 
 
-def save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds) -> Path:
+def save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds, draws=0) -> Path:
     """Everything needed to continue exactly; loads with ``torch.load(weights_only=True)``."""
     path = checkpoint_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                 "rng": torch.get_rng_state(), "borders": torch.as_tensor(np.asarray(borders)), "step": step,
-                "history": json.dumps(history), "seconds": seconds, "config": json.dumps(_jsonable(asdict(cfg)))}, tmp)
+                "history": json.dumps(history), "seconds": seconds, "draws": int(draws), "config": json.dumps(_jsonable(asdict(cfg)))}, tmp)
     os.replace(tmp, path)
     return path
 

@@ -57,6 +57,25 @@ class Trait:
         dominance = np.where(dominant, rng.random(q) * size, 0.0)
         return cls(qtl, additive, dominance, float(h2))
 
+    def with_background(self, loci: np.ndarray, share: float, reference: Population,
+                        rng: np.random.Generator) -> Trait:
+        """A copy with a polygenic background: N(0, 1) additive effects on ``loci``, scaled so
+        that it carries ``share`` of the genetic variance in ``reference`` (the rest stays
+        with the QTL; a reference where the QTL do not segregate gets the background alone)."""
+        if not 0 <= share < 1:
+            raise ValidationError(f"poly_share must be in [0, 1), got {share!r}")
+        loci = np.asarray(loci, dtype=np.int64)
+        if share == 0 or loci.size == 0:
+            return self
+        a = rng.standard_normal(loci.size)
+        bg = Trait(loci, a, np.zeros(loci.size), self.h2)
+        v_major = float(np.var(self.genetic_values(reference))) if len(reference) > 1 else 0.0
+        v_bg = float(np.var(bg.genetic_values(reference))) if len(reference) > 1 else 0.0
+        if v_bg > 0 and v_major > 0:
+            a = a * np.sqrt(share / (1 - share) * v_major / v_bg)
+        return replace(self, qtl=np.concatenate([self.qtl, loci]), additive=np.concatenate([self.additive, a]),
+                       dominance=np.concatenate([self.dominance, np.zeros(loci.size)]))
+
     def genetic_values(self, pop: Population) -> np.ndarray:
         """float64 ``[n]`` genetic values of ``pop``'s individuals."""
         dos = pop.dosage(self.qtl).astype(np.float64)

@@ -310,20 +310,23 @@ class Downsample(_Selector):
 
 
 class PCA(_Selector):
-    """Principal components of the training individuals (randomized, deterministic)."""
+    """Principal components of the training individuals (randomized, deterministic).
+
+    A training set whose genotypes have rank below ``n_features`` (fewer individuals
+    than features, e.g. 42 phenotyped lines and 100 features) gets all of its
+    components and zero columns for the rest: a component with no variance, which is
+    what the missing directions are.
+    """
 
     name = "pca"
     description = "principal components fitted on the training individuals"
 
     def _fit(self, x, y, rng):
         rank = min(x.shape[0] - 1, int(self.polymorphic_.sum()))
-        if self.n_features > rank:
-            raise ValidationError(
-                f"{self.name}: n_features={self.n_features} exceeds the rank of the training genotypes ({rank}: "
-                f"{x.shape[0]} individuals, {int(self.polymorphic_.sum())} polymorphic markers)"
-            )
         self.mean_ = x.mean(0)
-        self.components_ = _top_components(x, self.n_features, rng)
+        k = min(self.n_features, max(rank, 0))
+        comps = _top_components(x, k, rng) if k else np.zeros((x.shape[1], 0), np.float32)
+        self.components_ = np.concatenate([comps, np.zeros((x.shape[1], self.n_features - k), np.float32)], axis=1)
 
     def _transform(self, x):
         return x @ self.components_ - self.mean_ @ self.components_

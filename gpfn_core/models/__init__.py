@@ -68,7 +68,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> d
     from gpfn_core.train import FitConfig, Validation, build
 
     model, bar, meta = load_model(path)
-    fit_config = dict(meta.get("fit_config") or {})
+    fit_config = {"smoothers": "", **(meta.get("fit_config") or {})}  # files from before smoothers had none
     if not fit_config.get("prior"):
         raise GpfnError(f"{path}: the model file does not say which prior it was fitted on")
     known = set(FitConfig.__dataclass_fields__)
@@ -121,10 +121,21 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         f"relationship bias {'on' if arch.get('relationship_bias') else 'off'}, "
         f"{arch.get('kernel_features', 0)} kernel features, input norm {arch.get('input_norm')}; "
         f"**{meta.get('n_parameters', 0):,} parameters**, file {size:.1f} MiB.",
+        f"- **Smoothers**: {fc.get('smoothers') or 'none'} (closed-form predictions from all markers, "
+        f"{arch.get('smoother_features', 0)} input columns).",
         f"- **Training**: {tr.get('draws_seen', 0):,} draws in {tr.get('steps', 0):,} steps "
         f"(batch {fc.get('batch_size')}, lr {fc.get('lr')}, {fc.get('loss_function')} loss), "
         f"{_fmt(tr.get('seconds', 0) / 3600, '.2f')} h on {tr.get('hardware')}.",
     ]
+    runs = meta.get("lineage") or []
+    if len(runs) > 1:
+        cum = tr.get("cumulative", {})
+        lines.append(f"- **Training history** ({len(runs)} runs, each continuing the last with `--init-from`; "
+                     f"{cum.get('draws', 0):,} draws, {cum.get('steps', 0):,} steps, "
+                     f"{_fmt(cum.get('hours', 0), '.2f')} h in all):")
+        lines += [f"  {i + 1}. {r.get('finished') or 'before lineages'}: {r.get('draws', 0):,} draws, "
+                  f"{r.get('steps', 0):,} steps, {_fmt(r.get('seconds', 0) / 3600, '.2f')} h on {r.get('hardware')}"
+                  for i, r in enumerate(runs)]
     val = tr.get("validation")
     if val:
         lines.append(f"- **Validation during fit** ({val.get('draws')} draws): model r {_fmt(val.get('model_r'))} "
@@ -141,6 +152,10 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
             f"  | GPFN (this model) | {_fmt(h.get('model_r'))} | {_fmt(h.get('model_r_sd'))} |",
             f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
             f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
+            "",
+            f"  GPFN is ahead on {_fmt(100 * h['wins'] if isinstance(h.get('wins'), float) else None, '.0f')}% of "
+            f"the draws; its 90% intervals [q05, q95] hold the true genetic value for "
+            f"{_fmt(100 * h['coverage90'] if isinstance(h.get('coverage90'), float) else None, '.1f')}% of targets.",
         ]
     else:
         lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")

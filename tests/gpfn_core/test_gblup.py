@@ -45,3 +45,56 @@ def test_gblup_rejects_constant_phenotype(rng):
     d = rng.integers(0, 3, (10, 20)).astype(np.int8)
     with pytest.raises(ValidationError, match="constant"):
         gblup(d[:8], np.ones(8), d[8:])
+
+
+def _loo_brute_force(k, y, delta, i):
+    o = np.delete(np.arange(len(y)), i)
+    a = np.linalg.solve(k[np.ix_(o, o)] + delta * np.eye(len(o)), np.column_stack([y[o], k[o, i]]))
+    return k[i, o] @ a[:, 0], k[i, i] - k[i, o] @ a[:, 1]
+
+
+@pytest.mark.parametrize("markers", [25, 300])  # fewer markers than individuals: the thin-SVD path
+def test_smoother_features_are_exact_gblup_and_leave_one_out(rng, markers):
+    from gpfn_core.gblup import smoother_features
+
+    d = rng.integers(0, 3, (50, markers)).astype(np.int8)
+    enc = Encoding.fit(d[:35])
+    xt, xv = enc.transform(d[:35]), enc.transform(d[35:])
+    y = rng.standard_normal(35)
+    y = (y - y.mean()) / y.std()
+    grid = (0.2, 0.7)
+    ft, fv = smoother_features(xt, y, xv, grid)
+    assert ft.shape == (35, 4) and fv.shape == (15, 4)
+    k_tt, k_vt = relationship(xt.astype(np.float64), xv.astype(np.float64))
+    scale = (xt.astype(np.float64) ** 2).sum() / 35
+    k_vv = (xv.astype(np.float64) ** 2).sum(1) / scale
+    for j, h2 in enumerate(grid):
+        delta = (1 - h2) / h2
+        inv = np.linalg.inv(k_tt + delta * np.eye(35))
+        np.testing.assert_allclose(fv[:, j], k_vt @ inv @ y, atol=1e-4)
+        post = k_vv - np.einsum("ij,jk,ik->i", k_vt, inv, k_vt)
+        np.testing.assert_allclose(fv[:, 2 + j], np.sqrt(h2 * np.maximum(post, 0)), atol=1e-4)
+        for i in (0, 17, 34):
+            mean, var = _loo_brute_force(k_tt, y, delta, i)
+            assert ft[i, j] == pytest.approx(mean, abs=1e-4)
+            assert ft[i, 2 + j] == pytest.approx(np.sqrt(h2 * max(var, 0)), abs=1e-4)
+
+
+def test_sparse_smoother_finds_a_large_qtl_and_never_sees_its_own_phenotype(rng):
+    from gpfn_core.gblup import marker_weights, smoother_features, sparse_smoother_features
+
+    x = (rng.integers(0, 3, (300, 2000)) - 1).astype(np.float32)
+    g = 2.0 * x[:, 123] + 0.2 * x[:, :50].sum(1)
+    y = g + rng.standard_normal(300)
+    idx, w = marker_weights(x[:200], y[:200], top=100)
+    assert idx[np.argmax(w)] == 123
+    z = (y[:200] - y[:200].mean()) / y[:200].std()
+    ft, fv = sparse_smoother_features(x[:200], z, x[200:], (0.5,), top=100)
+    plain = smoother_features(x[:200], z, x[200:], (0.5,))[1]
+    assert np.corrcoef(fv[:, 0], g[200:])[0, 1] > np.corrcoef(plain[:, 0], g[200:])[0, 1] + 0.1
+    # cross-fitting: changing one training phenotype leaves that individual's own features unchanged
+    z2 = z.copy()
+    z2[7] += 5.0
+    ft2, _ = sparse_smoother_features(x[:200], z2, x[200:], (0.5,), top=100)
+    np.testing.assert_allclose(ft2[7], ft[7], atol=1e-5)
+    assert not np.allclose(ft2[8], ft[8])

@@ -9,7 +9,12 @@ ARCHITECTURES = {  # plain attention (the original's), relationship-biased, bias
     "plain": {"relationship_bias": False, "kernel_features": 0},
     "bias": {"relationship_bias": True, "kernel_features": 0},
     "default": {},
+    "smoothers": {"smoother_features": 4},  # 4 trailing smoother columns (preprocessing version 2)
 }
+
+
+def width(m):
+    return m.config.n_features + m.config.smoother_features
 
 
 @pytest.fixture(params=list(ARCHITECTURES))
@@ -20,7 +25,7 @@ def model(request):
 
 
 def test_targets_never_attend_to_each_other(model):
-    x, y = torch.randn(1, 25, 6), torch.randn(1, 15)
+    x, y = torch.randn(1, 25, width(model)), torch.randn(1, 15)
     out = model(x, y)
     x2 = x.clone()
     x2[0, 20] += 5.0  # change one target
@@ -31,14 +36,14 @@ def test_targets_never_attend_to_each_other(model):
 
 
 def test_chunked_prediction_equals_full(model):
-    x, y = torch.randn(2, 40, 6), torch.randn(2, 30)
+    x, y = torch.randn(2, 40, width(model)), torch.randn(2, 30)
     full = model(x, y)
     chunks = torch.cat([model(torch.cat([x[:, :30], x[:, 30 + i : 30 + i + 4]], 1), y) for i in range(0, 10, 4)], 1)
     torch.testing.assert_close(full, chunks, atol=1e-5, rtol=1e-5)
 
 
 def test_training_tokens_matter(model):
-    x, y = torch.randn(1, 25, 6), torch.randn(1, 15)
+    x, y = torch.randn(1, 25, width(model)), torch.randn(1, 15)
     assert (model(x, y) - model(x, -y)).abs().max() > 1e-3
 
 
@@ -129,3 +134,16 @@ def test_files_from_before_the_options_load_as_plain_attention(tmp_path):
     assert not loaded.config.relationship_bias and loaded.config.kernel_features == 0
     x, y = torch.randn(1, 9, 4), torch.randn(1, 6)
     torch.testing.assert_close(loaded(x, y), plain.eval()(x, y))
+
+
+def test_smoother_columns_reach_the_targets_directly():
+    """A target's own smoother columns move its prediction, and bypass the feature normalisation."""
+    torch.manual_seed(0)
+    m = PFN(ModelConfig(n_features=6, emb_size=16, num_layers=1, num_heads=2, hidden_dim=32, num_buckets=10,
+                        smoother_features=4)).eval()
+    x, y = torch.randn(1, 25, 10), torch.randn(1, 15)
+    x2 = x.clone()
+    x2[0, 20, 6:] += 1.0
+    assert (m(x, y) - m(x2, y)).abs()[0, 5].max() > 1e-3
+    with pytest.raises(ValidationError, match="10"):
+        m(x[..., :6], y)

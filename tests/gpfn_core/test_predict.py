@@ -101,6 +101,24 @@ def test_large_training_set_uses_an_ensemble(tmp_path, model_path, draw):
     assert "averaged" in r.output and len(read(tmp_path / "e.csv")) == draw.n - nt
 
 
+def test_every_training_individual_reaches_the_targets_beyond_the_context(model_path, draw):
+    """120 training individuals, a context of 50: phenotypes outside the transformer's subset still
+    move every prediction (through the smoother columns, computed from all of them)."""
+    from gpfn_core.predict import predict_arrays
+
+    model, bar, meta = load_model(model_path)
+    nt = draw.n_train
+    x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    base = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
+    assert base["members"] == 1 and base["context"] < nt
+    seen = np.sort(np.random.default_rng(0).choice(nt, base["context"], replace=False))  # the subset it drew
+    unseen = np.setdiff1d(np.arange(nt), seen)
+    y2 = y.copy()
+    y2[unseen] += 2.0 * y.std() * np.where(np.arange(unseen.size) % 2, 1, -1)
+    moved = predict_arrays(model, bar, meta, x, y2, xv, ensemble=1, seed=0)["mean"]
+    assert np.all(np.abs(moved - base["mean"]) > 1e-6)
+
+
 def test_bad_input_is_refused_and_nothing_written(tmp_path, model_path, draw):
     tr, tg, nt = setup(tmp_path, draw, n_train=50)
     out = tmp_path / "bad.csv"

@@ -66,3 +66,20 @@ def test_preprocess_draw_targets_genetic_values_on_the_phenotype_scale():
     np.testing.assert_allclose(d.y[nt:], s.transform(raw.g[nt:]), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValidationError, match="target"):
         preprocess_draw(raw, sel, target="z")
+
+
+def test_prepare_appends_smoothers_and_takes_training_sets_below_the_feature_count(rng):
+    """42 lines and 100 PCA features: all 41 components, zero columns for the rest, no rank error."""
+    from gpfn_core.preprocess import parse_smoothers, smoother_width
+
+    d = rng.integers(0, 3, (60, 500)).astype(np.int8)
+    y = rng.standard_normal(60)
+    sel = get_registry().get("selector", "pca")(100, seed=1)
+    p = prepare(d[:42], y[:42], d[42:], sel, "gblup,sparse")
+    w = smoother_width("gblup,sparse")
+    assert p.train.shape == (42, 100 + w) and p.target.shape == (18, 100 + w)
+    assert np.isfinite(p.train).all() and np.isfinite(p.target).all()
+    pcs = p.train[:, :100]
+    assert (np.abs(pcs).max(0) > 1e-3).sum() == 41 and np.all(pcs[:, 41:] == 0)
+    with pytest.raises(ValidationError, match="smoothers"):
+        parse_smoothers("gblup,bayes")

@@ -35,9 +35,27 @@ def test_tiny_model_loss_falls_and_model_file_round_trips(tmp_path):
     assert meta["prior"] == "ril" and meta["feature_selection"] == "pca" and meta["n_features"] == 8
     assert meta["training"]["steps"] == 40 and len(meta["borders"]) == 21
     assert meta["n_parameters"] == model.n_parameters()
-    x, y = torch.randn(1, 30, 8), torch.randn(1, 20)
+    x, y = torch.randn(1, 30, 8 + model.config.smoother_features), torch.randn(1, 20)
+    assert model.config.smoother_features == 32  # gblup + sparse at 8 heritabilities, mean and sd each
     reloaded, _, _ = load_model(cfg.save_path)
     torch.testing.assert_close(model(x, y), reloaded(x, y))
+
+
+def test_init_from_continues_a_model_and_keeps_its_history(tmp_path):
+    a = tiny(tmp_path, save_path=str(tmp_path / "a.gpfn"), max_steps=4, val_draws=0)
+    fit(a, progress=False, log=quiet)
+    # its architecture and preprocessing are adopted; a near-zero learning rate leaves its weights
+    b = tiny(tmp_path, save_path=str(tmp_path / "b.gpfn"), max_steps=3, val_draws=0, lr=1e-12, emb_size=32,
+             init_from=str(tmp_path / "a.gpfn"))
+    fit(b, progress=False, log=quiet)
+    wa, wb = load_file(str(tmp_path / "a.gpfn")), load_file(str(tmp_path / "b.gpfn"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-6)
+    meta = read_metadata(tmp_path / "b.gpfn")
+    assert meta["architecture"]["emb_size"] == 16 and meta["borders"] == read_metadata(tmp_path / "a.gpfn")["borders"]
+    assert [r["steps"] for r in meta["lineage"]] == [4, 3] and meta["lineage"][1]["init_from"] == "a.gpfn"
+    assert meta["training"]["cumulative"]["steps"] == 7 and meta["training"]["cumulative"]["draws"] == 7 * 4
 
 
 def test_resume_is_exact(tmp_path):

@@ -28,3 +28,17 @@ def test_bad_trait_parameters_are_named(rng, kw, name):
     args = dict(h2=0.5, gamma_alpha=0.2, gamma_beta=2.0, dom_p=0.1) | kw
     with pytest.raises(ValidationError, match=name):
         Trait.sample(np.arange(5), rng, **args)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.8])
+def test_polygenic_background_carries_its_share_of_the_genetic_variance(rng, share):
+    gm = GeneticMap.uniform(3000, 2, 1.0, rng)
+    pop = Population.from_haplotypes(rng.integers(0, 2, (2000, 2, 3000)).astype(np.uint8), gm)
+    major = Trait.sample(np.arange(0, 30), rng, h2=0.5, gamma_alpha=0.2, gamma_beta=2.0, dom_p=0.0)
+    both = major.with_background(np.arange(1000, 3000), share, pop, rng)
+    assert both.qtl.size == 30 + 2000
+    v_major, v_all = np.var(major.genetic_values(pop)), np.var(both.genetic_values(pop))
+    assert 1 - v_major / v_all == pytest.approx(share, abs=0.05)  # the two parts are nearly independent
+    assert major.with_background(np.arange(1000, 3000), 0.0, pop, rng) is major
+    with pytest.raises(ValidationError, match="poly_share"):
+        major.with_background(np.arange(10), 1.0, pop, rng)
