@@ -49,7 +49,7 @@ def opt(name: str, *aliases: str, **kw):
      help="Relationship-weighted phenotype means given to every individual (0: none, the original's).")
 @opt("emb_size", type=int, default=256, help="Token embedding size.")
 @opt("dropout", "--dropout_p", type=float, default=0.0, help="Dropout probability.")
-@opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")
+@opt("min_training_samples", type=int, default=None, help="Smallest training set (default 20, or pop_max_size/2 if less).")
 @opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
 @opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets (weight 1/evaluation size).")
 @opt("batch_size", type=int, default=8, help="Draws per micro-batch.")

@@ -27,7 +27,7 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 @opt("smoothers", default="gblup,sparse", help="Closed-form predictions from all markers appended to the features: "
      "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel); comma-separated, '' for none.")
 @opt("pop_max_size", type=int, default=1000, help="Individuals per draw.")
-@opt("min_training_samples", type=int, default=None, help="Smallest training set (default pop_max_size/2).")
+@opt("min_training_samples", type=int, default=None, help="Smallest training set (default 20, or pop_max_size/2 if less).")
 @opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
 @opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets.")
 @opt("batch_size", type=int, default=8, help="The trainer's batch size (the split schedule is per batch).")

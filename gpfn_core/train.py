@@ -89,7 +89,7 @@ class FitConfig:
 
     def __post_init__(self) -> None:
         if self.min_training_samples is None:
-            self.min_training_samples = self.pop_max_size // 2
+            self.min_training_samples = min(20, self.pop_max_size // 2)  # breeding programs phenotype 20+ lines
         if self.max_training_samples is None:
             self.max_training_samples = self.pop_max_size - 10
 

@@ -1,0 +1,171 @@
+"""Accuracy of the shipped models against GBLUP, in one run: the table issue 13 asks for.
+
+Sections (each a table; every GPFN figure has GBLUP measured on the same data beside it):
+
+1. **Held-out prior draws**, per model: ``--draws`` fresh draws of the model's prior
+   (indices from 5e9, never used in fitting), Pearson r with the targets' true genetic
+   values, the paired difference GPFN - GBLUP with its SE, the share of draws GPFN wins,
+   and the coverage of its 90% intervals.
+2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
+   10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields.
+3. **Training-set sizes**: draws of the NAM prior with about 30 and about 3,000 training
+   individuals (true genetic values as the truth), GPFN and GBLUP.
+4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
+   individuals x 50,000 markers (benchmarks/bench_predict.py).
+
+    python benchmarks/bench_accuracy.py [--models nam.gpfn ...] [--draws 200] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gpfn_core.evaluate import ridge  # noqa: E402
+from gpfn_core.gblup import gblup  # noqa: E402
+from gpfn_core.modelfile import load_model  # noqa: E402
+from gpfn_core.models import heldout, list_models  # noqa: E402
+from gpfn_core.predict import predict_arrays  # noqa: E402
+from gpfn_core.registry import get_registry  # noqa: E402
+
+WHEAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wheat599"
+
+
+def r(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+
+
+def paired(name: str, gp: list[float], gb: list[float], extra: str = "") -> str:
+    gp, gb = np.asarray(gp), np.asarray(gb)
+    ok = np.isfinite(gp) & np.isfinite(gb)
+    d = gp[ok] - gb[ok]
+    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+    return (f"| {name} | {ok.sum()} | {gp[ok].mean():.3f} | {gb[ok].mean():.3f} | {d.mean():+.3f} ± {se:.3f} | "
+            f"{np.mean(d > 0):.0%} |{extra}")
+
+
+def section_heldout(models: list[Path], draws: int) -> None:
+    print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)\n")
+    print("| model (prior) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for path in models:
+        t = time.perf_counter()
+        h = heldout(path, draws=draws)
+        print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']})",
+                     h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
+        print(f"<!-- {time.perf_counter() - t:.0f} s -->")
+
+
+def read_wheat(folder: Path):
+    geno = np.genfromtxt(folder / "genotypes.csv", delimiter=",", skip_header=1, dtype=float)[:, 1:]
+    with open(folder / "genotypes.csv") as f:
+        f.readline()
+        taxa_g = [line.split(",", 1)[0] for line in f]
+    ph = np.genfromtxt(folder / "phenotypes.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    order = {t: i for i, t in enumerate(taxa_g)}
+    rows = np.array([order[t] for t in ph["taxon"]])
+    envs = [n for n in ph.dtype.names if n.startswith("yield")]
+    return geno[rows].astype(np.int8), {e: ph[e].astype(float) for e in envs}, ph["fold"].astype(int)
+
+
+def section_wheat(model: Path, folder: Path) -> None:
+    print(f"\n## 2. wheat599 ({folder}): 4 environments x its 10 folds, r with observed yield\n")
+    if not (folder / "genotypes.csv").exists():
+        print(f"(skipped: {folder} not found)")
+        return
+    m, bar, meta = load_model(model)
+    x, envs, fold = read_wheat(folder)
+    print(f"model {model.name}; {x.shape[0]} lines x {x.shape[1]} markers\n")
+    print("| environment | folds | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | ridge | GPFN 90% coverage of y |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    all_gp, all_gb, all_rr = [], [], []
+    for env, y in envs.items():
+        gp, gb, rr, inside, total = [], [], [], 0, 0
+        for k in np.unique(fold):
+            tr, te = fold != k, fold == k
+            res = predict_arrays(m, bar, meta, x[tr], y[tr], x[te])
+            gp.append(r(res["mean"], y[te]))
+            gb.append(r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
+            rr.append(r(ridge(x[tr], y[tr], x[te]), y[te]))
+            inside += int(((res["q05"] <= y[te]) & (y[te] <= res["q95"])).sum())
+            total += int(te.sum())
+        print(paired(env, gp, gb, f" {np.mean(rr):.3f} | {inside / total:.3f} |"))
+        all_gp += gp
+        all_gb += gb
+        all_rr += rr
+    print(paired("**all**", all_gp, all_gb, f" {np.mean(all_rr):.3f} | |"))
+    print("\n(Coverage here is of the *phenotype*, which includes noise the intervals for the genetic value "
+          "leave out: it is expected below 90%.)")
+
+
+def section_sizes(model: Path, sizes: list[tuple[int, int, int]]) -> None:
+    print("\n## 3. Training-set sizes (NAM prior draws; r with true genetic values)\n")
+    m, bar, meta = load_model(model)
+    prior = get_registry().make_prior("nam", seed=1, founders="msprime")
+    print("| training individuals (mean) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | s per draw GPFN / GBLUP |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for pop, n_train, draws in sizes:
+        gp, gb, nts, tg, tb = [], [], [], 0.0, 0.0
+        for i in range(draws):
+            d = prior.draw(6_000_000_000 + i, fixed={"pop_size": pop, "train_fraction": n_train / pop})
+            nt = d.n_train
+            if nt < 3 or d.n - nt < 3 or np.ptp(d.y[:nt]) == 0:
+                continue
+            t = time.perf_counter()
+            p = predict_arrays(m, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])["mean"]
+            tg += time.perf_counter() - t
+            t = time.perf_counter()
+            q = gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction
+            tb += time.perf_counter() - t
+            gp.append(r(p, d.g[nt:]))
+            gb.append(r(q, d.g[nt:]))
+            nts.append(nt)
+        print(paired(f"{np.mean(nts):.0f} (pop {pop})", gp, gb, f" {tg / len(gp):.2f} / {tb / len(gp):.2f} |"))
+
+
+def section_time(model: Path) -> None:
+    from bench_predict import time_predict
+
+    print("\n## 4. Prediction time: 1,000 training + 1,000 targets x 50,000 markers, end to end\n")
+    t = time_predict(model, 1000, 1000, 50_000, repeats=2)
+    print("| what | seconds | vs GBLUP |\n| --- | --- | --- |")
+    print(f"| GBLUP (REML), baseline | {t['gblup']:.2f} | 1.00 |")
+    print(f"| gpfn predict ({model.name}) | {t['gpfn']:.2f} | {t['gpfn'] / t['gblup']:.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=Path, nargs="*", help="Model files (default: every shipped model).")
+    ap.add_argument("--draws", type=int, default=200, help="Held-out draws per model.")
+    ap.add_argument("--wheat", type=Path, default=WHEAT)
+    ap.add_argument("--small-draws", type=int, default=100, help="Draws with ~30 training individuals.")
+    ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
+    ap.add_argument("--sections", default="1234", help="Which sections to run (e.g. 23).")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    models = a.models or [p for p, _ in list_models()]
+    nam = next((p for p in models if load_model(p)[2].get("prior") == "nam"), models[0])
+    t = time.perf_counter()
+    print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
+    if "1" in a.sections:
+        section_heldout(models, a.draws)
+    if "2" in a.sections:
+        section_wheat(nam, a.wheat)
+    if "3" in a.sections:
+        section_sizes(nam, [(300, 30, a.small_draws), (4000, 3000, a.large_draws)])
+    if "4" in a.sections:
+        section_time(nam)
+    print(f"\n# {time.perf_counter() - t:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
