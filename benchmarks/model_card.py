@@ -42,7 +42,7 @@ def main() -> None:
     print(f"{'GPFN':28} {res['model_r']:8.3f} {res['model_r_sd']:7.3f} {np.median(m[ok]):8.3f} "
           f"{res['model_r'] / res['gblup_r']:7.2f}")
     print(f"paired difference GPFN - GBLUP: {res['diff']:+.3f} (SE {res['diff_se']:.3f}); "
-          f"GPFN ahead on {np.mean(m[ok] > g[ok]):.0%} of draws")
+          f"GPFN ahead on {np.mean(m[ok] > g[ok]):.0%} of draws; 90% intervals cover {res['coverage90']:.1%} of targets")
     if not a.no_record:
         record_heldout(a.model, res)
         md = a.model.with_suffix(".md")

@@ -250,12 +250,14 @@ class Validation:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
         model - GBLUP with its standard error, and the share of targets whose true value
         lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists."""
-        rs, inside, total = [], 0, 0
+        rs, inside, total, width_ratio = [], 0, 0, []
         for ft, yt, fv, truth in self.items:
             p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
             rs.append(_pearson(p["mean"], truth))
             inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
             total += len(truth)
+            # (q95 - q05) / (2 * 1.645 sd): 1 when sd and quantiles tell the same (normal) story
+            width_ratio.append(np.median((p["q0.95"] - p["q0.05"]) / np.maximum(3.2897 * p["sd"], 1e-12)))
         rs = np.array(rs)
         gs = np.array(self.gblup_r)
         diff = (rs - gs)[np.isfinite(rs - gs)]
@@ -264,6 +266,7 @@ class Validation:
                "diff": float(diff.mean()) if diff.size else float("nan"),
                "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan"),
                "draws": len(rs), "coverage90": inside / total if total else float("nan"),
+               "interval_to_sd": float(np.mean(width_ratio)) if width_ratio else float("nan"),
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
@@ -328,7 +331,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
         cfg = config_from_store(cfg)
     init = None
     if cfg.init_from:
-        cfg, init = config_from_model(cfg)
+        cfg, init = config_from_model(cfg, log)
     prior, selector_cls = build(cfg)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not torch.distributed.is_initialized():
@@ -487,7 +490,7 @@ ARCHITECTURE_FIELDS = ("emb_size", "num_layers", "num_heads", "hidden_dim", "dro
                        "relationship_bias", "kernel_features")
 
 
-def config_from_model(cfg: FitConfig) -> tuple[FitConfig, tuple[PFN, BarDistribution, list[dict[str, Any]]]]:
+def config_from_model(cfg: FitConfig, log=print) -> tuple[FitConfig, tuple[PFN, BarDistribution, list[dict[str, Any]]]]:
     """``--init-from``: ``cfg`` with the model file's architecture and preprocessing, and the
     model, its bucket borders and its training lineage (every earlier run, for the card)."""
     from dataclasses import replace
@@ -504,7 +507,7 @@ def config_from_model(cfg: FitConfig) -> tuple[FitConfig, tuple[PFN, BarDistribu
     changed = [f"{k} {getattr(cfg, k)!r} -> {getattr(new, k)!r}" for k in ("feature_selection", "feature_max_size",
                "smoothers", *ARCHITECTURE_FIELDS) if getattr(cfg, k) != getattr(new, k)]
     if changed:
-        print(f"--init-from {cfg.init_from}: using its settings ({'; '.join(changed)})")
+        log(f"--init-from {cfg.init_from}: using its settings ({'; '.join(changed)})")
     lineage = meta.get("lineage")
     if lineage is None:  # a file from before lineages: its one run
         tr = meta.get("training", {})

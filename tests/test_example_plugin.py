@@ -1,6 +1,7 @@
 """The example third-party plugin, installed into a fresh virtual environment."""
 
 import json
+import site
 import subprocess
 import sys
 import venv
@@ -14,10 +15,18 @@ EXAMPLE = ROOT / "examples" / "gpfn-example-plugin"
 
 @pytest.fixture(scope="module")
 def plugin_env(tmp_path_factory):
-    """A venv that sees the installed gpfn (system site-packages) plus the example plugin."""
+    """A venv that sees the installed gpfn plus the example plugin.
+
+    gpfn may live in the base interpreter or in a virtual environment the tests run
+    in; a nested venv's "system" packages are only the base interpreter's, so a .pth
+    file adds this interpreter's own site-packages as well."""
     env = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env)
     py = env / "bin" / "python"
+    nested = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 capture_output=True, text=True, check=True).stdout.strip())
+    # an "import" line, so the .pth files there (an editable install's finder) are processed too
+    (nested / "outer.pth").write_text(f"import site; [site.addsitedir(p) for p in {site.getsitepackages()!r}]\n")
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--no-index", str(EXAMPLE)],

@@ -155,7 +155,9 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
             "",
             f"  GPFN is ahead on {_fmt(100 * h['wins'] if isinstance(h.get('wins'), float) else None, '.0f')}% of "
             f"the draws; its 90% intervals [q05, q95] hold the true genetic value for "
-            f"{_fmt(100 * h['coverage90'] if isinstance(h.get('coverage90'), float) else None, '.1f')}% of targets.",
+            f"{_fmt(100 * h['coverage90'] if isinstance(h.get('coverage90'), float) else None, '.1f')}% of targets "
+            f"(nominal 90%); the interval is {_fmt(h.get('interval_to_sd'), '.2f')} × the width the reported sd "
+            f"implies (2 × 1.645 sd).",
         ]
     else:
         lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
