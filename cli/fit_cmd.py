@@ -65,6 +65,8 @@ def opt(name: str, *aliases: str, **kw):
 @opt("log_steps", type=int, default=10, help="Log every this many optimiser steps.")
 @opt("checkpoint_steps", type=int, default=0, help="Checkpoint every this many steps (0: only at the end if set).")
 @opt("checkpoint_path", default=None, help="Checkpoint file (default SAVE_PATH.ckpt).")
+@click.option("--smoother-stats/--no-smoother-stats", "smoother_stats", default=True, show_default=True,
+              help="Give every token each smoother's leave-one-out fit to the training phenotypes (MSE, r).")
 @opt("init_from", default=None, type=click.Path(exists=True, dir_okay=False),
      help="Start from this model file's weights (its architecture and preprocessing; fresh optimiser); the new "
           "file keeps the whole training history.")

@@ -181,7 +181,7 @@ def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.nd
     idx, w = marker_weights(xt, y, top)
     sw = np.sqrt(w)
     f_train, f_target = smoother_features(xt[:, idx] * sw, y, xv[:, idx] * sw, h2_grid)
-    k = min(folds, nt // 2)
+    k = min(folds, nt)  # small training sets: leave-one-out weights
     if k >= 2:
         fold = np.random.default_rng(nt).permutation(nt) % k
         for f in range(k):

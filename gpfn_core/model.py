@@ -42,6 +42,13 @@ the model starts from "a weighted average of the smoothers" and learns from the 
 how to weigh them (the h2 to trust, sparse against polygenic) from how well each
 predicts the training individuals it can see.  This is how every training individual
 reaches every target when the training set exceeds the transformer's context.
+
+Smoother statistics (``smoother_stats``): how well each smoother column predicts the
+training phenotypes, computed in the forward pass from the training rows' leave-one-out
+values (mean squared error and correlation, the quantities cross-validation would
+choose by) and added to every token through a zero-initialised encoder, so the model
+can weigh the heritability grid and sparse against polygenic per population directly,
+instead of having to rediscover these averages through attention.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class ModelConfig:
     relationship_bias: bool = True  # add beta_h * x_i.x_j / F to the attention logits
     kernel_features: int = 8  # relationship-weighted phenotype means fed to every token (0: none)
     smoother_features: int = 0  # trailing columns of x that are smoother predictions (see prepare())
+    smoother_stats: bool = False  # add each smoother column's leave-one-out fit to the training phenotypes
 
     def __post_init__(self) -> None:
         for name in ("n_features", "emb_size", "num_layers", "num_heads", "hidden_dim", "num_buckets"):
@@ -147,6 +155,10 @@ class PFN(nn.Module):
             self.smoother_encoder = nn.Sequential(nn.Linear(c.smoother_features, c.emb_size), nn.GELU(),
                                                   nn.Linear(c.emb_size, c.emb_size))
             self.smoother_skip = nn.Linear(c.smoother_features, c.emb_size)
+            if c.smoother_stats:  # zero-initialised: a model grown from one without them starts unchanged
+                self.smoother_stats_encoder = nn.Linear(2 * c.smoother_features, c.emb_size)
+                nn.init.zeros_(self.smoother_stats_encoder.weight)
+                nn.init.zeros_(self.smoother_stats_encoder.bias)
         self.layers = nn.ModuleList(Layer(c) for _ in range(c.num_layers))
         self.norm = nn.LayerNorm(c.emb_size)
         self.decoder = nn.Sequential(nn.Linear(c.emb_size, c.hidden_dim), nn.GELU(), nn.Linear(c.hidden_dim, c.num_buckets))
@@ -199,6 +211,16 @@ class PFN(nn.Module):
         s = (w @ y_train.float().view(y_train.shape[0], 1, n_train, 1)).squeeze(-1)  # [B, m, n]
         return torch.nan_to_num(s.transpose(1, 2))  # one training individual: no others, 0
 
+    @staticmethod
+    def smoother_fit(sm_train: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
+        """``[B, 1, 2s]``: per smoother column, the mean squared error and the Pearson r of the
+        training rows' (leave-one-out) values against their phenotypes."""
+        s, y = sm_train.float(), y_train.float().unsqueeze(-1)
+        mse = (s - y).pow(2).mean(1)
+        sc, yc = s - s.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+        r = (sc * yc).sum(1) / (sc.pow(2).sum(1).sqrt() * yc.pow(2).sum(1).sqrt() + 1e-6)
+        return torch.cat([mse.clamp(max=10.0), r], dim=-1).unsqueeze(1)
+
     def forward(self, x: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
         c = self.config
         width = c.n_features + c.smoother_features
@@ -216,6 +238,8 @@ class PFN(nn.Module):
         if c.smoother_features:
             sm = sm.clamp(-20, 20).to(h.dtype)
             h = h + self.smoother_encoder(sm)
+            if c.smoother_stats:
+                h = h + self.smoother_stats_encoder(self.smoother_fit(sm[:, :n_train], y_train).to(h.dtype))
         if not c.relationship_bias:
             rel = None
         h = torch.cat([h[:, :n_train] + self.y_encoder(y_train.unsqueeze(-1).to(h.dtype)), h[:, n_train:]], dim=1)

@@ -58,6 +58,7 @@ class FitConfig:
     relationship_bias: bool = True
     kernel_features: int = 8
     smoothers: str = "gblup,sparse"  # closed-form predictions appended to the features ("" for none)
+    smoother_stats: bool = True  # each smoother's leave-one-out fit, given to every token
     init_from: str | None = None  # start from this model file's weights (its architecture and preprocessing)
     emb_size: int = 256
     dropout: float = 0.0
@@ -97,7 +98,7 @@ class FitConfig:
         """The architecture these options describe."""
         return ModelConfig(self.feature_max_size, self.emb_size, self.num_layers, self.num_heads, self.hidden_dim,
                            self.dropout, self.num_buckets, self.input_norm, self.relationship_bias, self.kernel_features,
-                           smoother_width(self.smoothers))
+                           smoother_width(self.smoothers), self.smoother_stats and bool(smoother_width(self.smoothers)))
 
     @property
     def input_width(self) -> int:
@@ -349,7 +350,13 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     model = PFN(cfg.model_config())
     lineage: list[dict[str, Any]] = []
     if init is not None:
-        model.load_state_dict(init[0].state_dict())
+        missing, unexpected = model.load_state_dict(init[0].state_dict(), strict=False)
+        grown = {k for k in missing if k.startswith("smoother_stats_encoder.")}  # zero-initialised: same function
+        if unexpected or set(missing) - grown:
+            raise ValidationError(f"{cfg.init_from}: weights do not fit the architecture (missing "
+                                  f"{sorted(set(missing) - grown)}, unexpected {sorted(unexpected)})")
+        if grown:
+            log(f"--init-from {cfg.init_from}: adding smoother statistics (zero-initialised)")
         lineage = init[2]
     schedule = Schedule(cfg)
     per_step = cfg.batch_size * world
@@ -501,7 +508,9 @@ def config_from_model(cfg: FitConfig, log=print) -> tuple[FitConfig, tuple[PFN, 
     arch, fc = meta["architecture"], meta.get("fit_config") or {}
     new = replace(cfg, feature_selection=meta["feature_selection"], feature_max_size=int(arch["n_features"]),
                   smoothers=fc.get("smoothers", ""), **{k: arch[k] for k in ARCHITECTURE_FIELDS if k in arch})
-    if new.model_config() != model.config:
+    # smoother_stats may be switched on for a file without them (the model grows, starting as the file's)
+    new.smoother_stats = cfg.smoother_stats if not model.config.smoother_stats else True
+    if replace(new.model_config(), smoother_stats=model.config.smoother_stats) != model.config:
         raise ValidationError(f"{cfg.init_from}: its architecture {model.config} cannot be rebuilt from its "
                               f"fit settings ({new.model_config()})")
     changed = [f"{k} {getattr(cfg, k)!r} -> {getattr(new, k)!r}" for k in ("feature_selection", "feature_max_size",

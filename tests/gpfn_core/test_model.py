@@ -10,6 +10,7 @@ ARCHITECTURES = {  # plain attention (the original's), relationship-biased, bias
     "bias": {"relationship_bias": True, "kernel_features": 0},
     "default": {},
     "smoothers": {"smoother_features": 4},  # 4 trailing smoother columns (preprocessing version 2)
+    "smoother_stats": {"smoother_features": 4, "smoother_stats": True},
 }
 
 
@@ -20,8 +21,11 @@ def width(m):
 @pytest.fixture(params=list(ARCHITECTURES))
 def model(request):
     torch.manual_seed(0)
-    return PFN(ModelConfig(n_features=6, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32, num_buckets=10,
-                           **ARCHITECTURES[request.param])).eval()
+    m = PFN(ModelConfig(n_features=6, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32, num_buckets=10,
+                        **ARCHITECTURES[request.param])).eval()
+    if m.config.smoother_stats:  # zero-initialised; give it weights so the tests see its effect
+        torch.nn.init.normal_(m.smoother_stats_encoder.weight)
+    return m
 
 
 def test_targets_never_attend_to_each_other(model):
@@ -147,3 +151,11 @@ def test_smoother_columns_reach_the_targets_directly():
     assert (m(x, y) - m(x2, y)).abs()[0, 5].max() > 1e-3
     with pytest.raises(ValidationError, match="10"):
         m(x[..., :6], y)
+
+
+def test_smoother_statistics_are_the_training_rows_fit():
+    s = torch.tensor([[[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]]])
+    y = torch.tensor([[1.0, 2.0, 4.0]])
+    st = PFN.smoother_fit(s, y)[0, 0]
+    assert st[0].item() == pytest.approx(1 / 3) and st[1].item() == pytest.approx((1 + 1 + 16) / 3)
+    assert st[2].item() == pytest.approx(float(torch.corrcoef(torch.stack([s[0, :, 0], y[0]]))[0, 1]), abs=1e-5)

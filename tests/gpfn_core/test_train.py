@@ -42,16 +42,18 @@ def test_tiny_model_loss_falls_and_model_file_round_trips(tmp_path):
 
 
 def test_init_from_continues_a_model_and_keeps_its_history(tmp_path):
-    a = tiny(tmp_path, save_path=str(tmp_path / "a.gpfn"), max_steps=4, val_draws=0)
+    a = tiny(tmp_path, save_path=str(tmp_path / "a.gpfn"), max_steps=4, val_draws=0, smoother_stats=False)
     fit(a, progress=False, log=quiet)
-    # its architecture and preprocessing are adopted; a near-zero learning rate leaves its weights
+    # its architecture and preprocessing are adopted (the smoother statistics are added, starting at
+    # zero); a near-zero learning rate leaves its weights
     b = tiny(tmp_path, save_path=str(tmp_path / "b.gpfn"), max_steps=3, val_draws=0, lr=1e-12, emb_size=32,
              init_from=str(tmp_path / "a.gpfn"))
     fit(b, progress=False, log=quiet)
     wa, wb = load_file(str(tmp_path / "a.gpfn")), load_file(str(tmp_path / "b.gpfn"))
-    assert wa.keys() == wb.keys()
+    assert set(wb) - set(wa) == {"smoother_stats_encoder.weight", "smoother_stats_encoder.bias"}
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-6)
+    assert float(wb["smoother_stats_encoder.weight"].abs().max()) < 1e-6
     meta = read_metadata(tmp_path / "b.gpfn")
     assert meta["architecture"]["emb_size"] == 16 and meta["borders"] == read_metadata(tmp_path / "a.gpfn")["borders"]
     assert [r["steps"] for r in meta["lineage"]] == [4, 3] and meta["lineage"][1]["init_from"] == "a.gpfn"
