@@ -456,7 +456,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     stats: dict[str, Any] = {}
     if rank == 0:
         stats = {
-            "steps": step, "draws_seen": draws, "seconds": seconds_before + seconds,
+            "steps": step, "draws_seen": draws + state_draws, "seconds": seconds_before + seconds,
             "draws_per_second": draws / seconds if seconds > 0 else None,
             "device": str(device) + (f" x{world}" if world > 1 else ""),
             "hardware": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",

@@ -74,6 +74,9 @@ def test_resume_is_exact(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # the draws counted before the interruption are not lost
+    seen = [read_metadata(tmp_path / f)["training"]["draws_seen"] for f in ("whole.gpfn", "part.gpfn")]
+    assert seen == [12 * 2 * 4, 12 * 2 * 4]
 
 
 def test_data_does_not_depend_on_workers(tmp_path):
