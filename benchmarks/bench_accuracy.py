@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gpfn_core.evaluate import ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
-from gpfn_core.models import heldout, list_models  # noqa: E402
+from gpfn_core.modelfile import read_metadata  # noqa: E402
+from gpfn_core.models import card, heldout, list_models, record_heldout  # noqa: E402
 from gpfn_core.predict import predict_arrays  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
@@ -52,7 +53,7 @@ def paired(name: str, gp: list[float], gb: list[float], extra: str = "") -> str:
             f"{np.mean(d > 0):.0%} |{extra}")
 
 
-def section_heldout(models: list[Path], draws: int) -> None:
+def section_heldout(models: list[Path], draws: int, record: bool = False) -> None:
     print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)\n")
     print("| model (prior) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -62,6 +63,9 @@ def section_heldout(models: list[Path], draws: int) -> None:
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
+        if record:  # the same numbers into the model file and its card (benchmarks/model_card.py does this alone)
+            record_heldout(path, h)
+            path.with_suffix(".md").write_text(card(path, read_metadata(path)))
 
 
 def read_wheat(folder: Path):
@@ -150,6 +154,8 @@ def main() -> None:
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
     ap.add_argument("--sections", default="1234", help="Which sections to run (e.g. 23).")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--record", action="store_true", help="Store section 1's result in each model file and "
+                    "rewrite its card (MODEL.md).")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     models = a.models or [p for p, _ in list_models()]
@@ -157,7 +163,7 @@ def main() -> None:
     t = time.perf_counter()
     print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
     if "1" in a.sections:
-        section_heldout(models, a.draws)
+        section_heldout(models, a.draws, a.record)
     if "2" in a.sections:
         section_wheat(nam, a.wheat)
     if "3" in a.sections:

@@ -46,7 +46,8 @@ def demo(out, model, population_type, device) -> None:
                f"{tg.table.n_taxa} targets x {tr.table.n_markers} markers into {out}/", err=True)
     report = predict(model, train, target, csv_path, device=device, overwrite=True)
     with open(csv_path, newline="") as f:
-        pred = {row["taxon"]: float(row["mean"]) for row in csv.DictReader(f)}
+        rows = {row["taxon"]: row for row in csv.DictReader(f)}
+    pred = {t: float(row["mean"]) for t, row in rows.items()}
     with open(FILES["truth"], newline="") as f:
         truth = {row["taxon"]: float(row["genetic_value"]) for row in csv.DictReader(f)}
     taxa = list(tg.table.taxa)
@@ -58,4 +59,9 @@ def demo(out, model, population_type, device) -> None:
                f"(columns: taxon, mean, sd, q05, q95 on the phenotype's scale)", err=True)
     click.echo(f"accuracy against the simulated true genetic values (Pearson r): "
                f"GPFN {r_gpfn:.3f}, GBLUP {r_gblup:.3f}", err=True)
+    q05, q95 = (np.array([float(rows[t][q]) for t in taxa]) for q in ("q05", "q95"))
+    sd = np.array([float(rows[t]["sd"]) for t in taxa])
+    click.echo(f"uncertainty: the 90% intervals [q05, q95] hold {int(((q05 <= g) & (g <= q95)).sum())} of "
+               f"{len(g)} true values; mean reported sd {sd.mean():.2f} (sd of the true values {g.std():.2f}, "
+               f"of the prediction errors {np.std(np.array([pred[t] for t in taxa]) - g):.2f})", err=True)
     click.echo(f"predictions: {csv_path}")

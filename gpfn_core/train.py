@@ -463,7 +463,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
             "final_loss": float(np.mean(running["loss"][-50:])) if running["loss"] else None,
             "history": history,
         }
-        this_run = {"prior": cfg.prior, "draws": draws + state_draws,
+        this_run = {"prior": cfg.prior, "seed": cfg.seed, "draws": draws + state_draws,
                     "steps": step, "seconds": stats["seconds"], "hardware": stats["hardware"],
                     "finished": time.strftime("%Y-%m-%d", time.gmtime()),
                     "init_from": Path(cfg.init_from).name if cfg.init_from else None}

@@ -119,7 +119,8 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         f"- **Architecture**: {arch.get('num_layers')} layers, embedding {arch.get('emb_size')}, "
         f"{arch.get('num_heads')} heads, feed-forward {arch.get('hidden_dim')}, {arch.get('num_buckets')} buckets, "
         f"relationship bias {'on' if arch.get('relationship_bias') else 'off'}, "
-        f"{arch.get('kernel_features', 0)} kernel features, input norm {arch.get('input_norm')}; "
+        f"{arch.get('kernel_features', 0)} kernel features, smoother statistics "
+        f"{'on' if arch.get('smoother_stats') else 'off'}, input norm {arch.get('input_norm')}; "
         f"**{meta.get('n_parameters', 0):,} parameters**, file {size:.1f} MiB.",
         f"- **Smoothers**: {fc.get('smoothers') or 'none'} (closed-form predictions from all markers, "
         f"{arch.get('smoother_features', 0)} input columns).",
