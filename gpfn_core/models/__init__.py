@@ -81,6 +81,19 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> d
 
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
     """Store a :func:`heldout` result in the model file (rewritten atomically, weights unchanged)."""
+    record_metadata(path, {"heldout": result})
+
+
+def record_benchmark(path: str | Path, name: str, result: dict[str, Any]) -> None:
+    """Store one benchmark's result (``{"data", "gpfn", "gblup", "diff", "diff_se", "wins", "n"}``)
+    under ``benchmarks[name]`` in the model file; the card lists them."""
+    from gpfn_core.modelfile import read_metadata
+
+    record_metadata(path, {"benchmarks": {**read_metadata(path).get("benchmarks", {}), name: result}})
+
+
+def record_metadata(path: str | Path, update: dict[str, Any]) -> None:
+    """Rewrite the model file atomically with ``update`` merged into its metadata; weights unchanged."""
     from safetensors import safe_open
 
     from gpfn_core.modelfile import load_model, save_model
@@ -90,7 +103,7 @@ def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
         dtype = f.get_tensor(next(iter(f.keys()))).dtype
     info = {k: v for k, v in meta.items()
             if k not in ("format", "gpfn_version", "preprocessing_version", "architecture", "borders")}
-    save_model(path, model, bar, {**info, "heldout": result}, dtype=dtype)
+    save_model(path, model, bar, {**info, **update}, dtype=dtype)
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:
@@ -162,4 +175,17 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         ]
     else:
         lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
+    bench = meta.get("benchmarks") or {}
+    if bench:
+        lines += ["- **Other data** (`python benchmarks/bench_accuracy.py --record`; GBLUP on the same splits):", "",
+                  "  | data | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN ahead |", "  | --- | --- | --- | --- | --- |"]
+        lines += [f"  | {b.get('data')} | {_fmt(b.get('gpfn'))} | {_fmt(b.get('gblup'))} | "
+                  f"{_fmt(b.get('diff'), '+.3f')} ± {_fmt(b.get('diff_se'))} | "
+                  f"{_fmt(100 * b['wins'] if isinstance(b.get('wins'), float) else None, '.0f')}% of {b.get('n')} |"
+                  for b in bench.values()]
+        if "predict_time" in meta:
+            t = meta["predict_time"]
+            lines += ["", f"  `gpfn predict` on {t.get('train')} + {t.get('target')} individuals × {t.get('markers')} "
+                          f"markers: {_fmt(t.get('gpfn'), '.2f')} s against GBLUP's {_fmt(t.get('gblup'), '.2f')} s "
+                          f"({_fmt(t.get('gpfn') / t.get('gblup') if t.get('gblup') else None, '.2f')}×)."]
     return "\n".join(lines) + "\n"

@@ -225,3 +225,21 @@ def test_heldout_accuracy_is_recorded_in_the_file_and_shown_on_its_card(tmp_path
     text = card(path, meta)
     assert f"| GPFN (this model) | {res['model_r']:.3f} |" in text and f"| {res['gblup_r']:.3f} |" in text
     assert "3 fresh draws of `ril`" in text and "n_qtl" in text and "pop_size" not in text
+    assert 0 <= res["coverage90"] <= 1 and f"{100 * res['coverage90']:.1f}% of targets" in text
+
+
+def test_benchmark_results_are_recorded_beside_each_other_and_on_the_card(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.models import card, record_benchmark
+    from gpfn_core.modelfile import read_metadata
+
+    path = tmp_path / "m.gpfn"
+    shutil.copy(model_path, path)
+    a = {"data": "wheat", "gpfn": 0.46, "gblup": 0.464, "diff": -0.004, "diff_se": 0.006, "wins": 0.48, "n": 40}
+    record_benchmark(path, "wheat", a)
+    record_benchmark(path, "small", {**a, "data": "30 lines", "diff": 0.01})
+    meta = read_metadata(path)
+    assert meta["benchmarks"]["wheat"] == a and meta["benchmarks"]["small"]["diff"] == 0.01  # the first kept
+    text = card(path, meta)
+    assert "| wheat | 0.460 | 0.464 | -0.004 ± 0.006 | 48% of 40 |" in text and "| 30 lines |" in text
