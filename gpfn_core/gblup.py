@@ -30,10 +30,17 @@ class GblupResult:
 
 def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """K among training individuals ``[nt, nt]`` and target x training ``[nv, nt]``."""
-    scale = float((x_train.astype(np.float64) ** 2).sum() / max(len(x_train), 1))
+    scale = relationship_scale(x_train)
+    return (x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale
+
+
+def relationship_scale(x_train: np.ndarray) -> float:
+    """Mean diagonal of ``x x^T`` over the training individuals: the VanRaden scale that
+    gives K a mean diagonal of one."""
+    scale = float(np.einsum("ij,ij->", x_train, x_train, dtype=np.float64)) / max(len(x_train), 1)
     if not scale > 0:
         raise ValidationError("GBLUP: every marker is monomorphic in the training individuals")
-    return (x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale
+    return scale
 
 
 def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100) -> float:
@@ -115,9 +122,7 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
     xv = np.asarray(x_target, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
     nt = len(xt)
-    scale = float(np.einsum("ij,ij->", xt, xt, dtype=np.float64)) / max(nt, 1)
-    if not scale > 0:
-        raise ValidationError("every marker is monomorphic in the training individuals")
+    scale = relationship_scale(xt)
     if xt.shape[1] < nt:  # K = U S^2 U^T has rank <= markers: thin SVD, the rest of the space has eigenvalue 0
         u, s, vt = np.linalg.svd(xt.astype(np.float64) / np.sqrt(scale), full_matrices=False)
         lam, kvu = s**2, (xv.astype(np.float64) / np.sqrt(scale)) @ vt.T * s

@@ -509,7 +509,7 @@ def config_from_model(cfg: FitConfig, log=print) -> tuple[FitConfig, tuple[PFN, 
     new = replace(cfg, feature_selection=meta["feature_selection"], feature_max_size=int(arch["n_features"]),
                   smoothers=fc.get("smoothers", ""), **{k: arch[k] for k in ARCHITECTURE_FIELDS if k in arch})
     # smoother_stats may be switched on for a file without them (the model grows, starting as the file's)
-    new.smoother_stats = cfg.smoother_stats if not model.config.smoother_stats else True
+    new.smoother_stats = cfg.smoother_stats or model.config.smoother_stats
     if replace(new.model_config(), smoother_stats=model.config.smoother_stats) != model.config:
         raise ValidationError(f"{cfg.init_from}: its architecture {model.config} cannot be rebuilt from its "
                               f"fit settings ({new.model_config()})")

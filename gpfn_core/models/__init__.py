@@ -110,6 +110,11 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
     return format(v, spec) if isinstance(v, (int, float)) else "?"
 
 
+def _pct(share: Any, spec: str) -> str:
+    """A share (0..1) as a percentage, or ``?`` when absent."""
+    return _fmt(100 * share if isinstance(share, float) else None, spec)
+
+
 def card(path: str | Path, meta: dict[str, Any]) -> str:
     """The model card (markdown) of a model file, from its metadata."""
     path = Path(path)
@@ -167,9 +172,9 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
             f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
             f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
             "",
-            f"  GPFN is ahead on {_fmt(100 * h['wins'] if isinstance(h.get('wins'), float) else None, '.0f')}% of "
+            f"  GPFN is ahead on {_pct(h.get('wins'), '.0f')}% of "
             f"the draws; its 90% intervals [q05, q95] hold the true genetic value for "
-            f"{_fmt(100 * h['coverage90'] if isinstance(h.get('coverage90'), float) else None, '.1f')}% of targets "
+            f"{_pct(h.get('coverage90'), '.1f')}% of targets "
             f"(nominal 90%); the interval is {_fmt(h.get('interval_to_sd'), '.2f')} × the width the reported sd "
             f"implies (2 × 1.645 sd).",
         ]
@@ -181,7 +186,7 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   "  | data | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN ahead |", "  | --- | --- | --- | --- | --- |"]
         lines += [f"  | {b.get('data')} | {_fmt(b.get('gpfn'))} | {_fmt(b.get('gblup'))} | "
                   f"{_fmt(b.get('diff'), '+.3f')} ± {_fmt(b.get('diff_se'))} | "
-                  f"{_fmt(100 * b['wins'] if isinstance(b.get('wins'), float) else None, '.0f')}% of {b.get('n')} |"
+                  f"{_pct(b.get('wins'), '.0f')}% of {b.get('n')} |"
                   for b in bench.values()]
         if "predict_time" in meta:
             t = meta["predict_time"]
