@@ -112,7 +112,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
     """
     fit_cfg = meta.get("fit_config", {})
-    context = int(fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
+    context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
     # Up to 10% beyond the largest training set seen in fitting is still one pass (attention
     # takes any number of tokens); beyond that, average random subsets of the context's size.

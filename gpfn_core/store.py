@@ -36,8 +36,8 @@ from gpfn_core.errors import GpfnError
 STORE_FORMAT = "gpfn-draw-store"
 STORE_VERSION = 1
 _META_FIELDS = ("prior", "seed", "overrides", "founders", "feature_selection", "feature_max_size", "pop_max_size",
-                "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "batch_size", "target", "smoothers")
-_META_DEFAULTS = {"smoothers": ""}  # stores written before a field existed: its value then
+                "min_training_samples", "max_training_samples", "nonuniform_eval_pos", "batch_size", "target", "smoothers", "size_distribution", "context")
+_META_DEFAULTS = {"smoothers": "", "size_distribution": "uniform", "context": None}  # stores written before a field existed: its value then
 
 
 def store_metadata(cfg, num_draws: int, shard_size: int) -> dict[str, Any]:

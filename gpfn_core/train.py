@@ -65,6 +65,8 @@ class FitConfig:
     min_training_samples: int | None = None
     max_training_samples: int | None = None
     nonuniform_eval_pos: bool = False
+    size_distribution: str = "uniform"  # training-set sizes: "uniform" or "loguniform" (as many 20-40 as 500-1000)
+    context: int | None = None  # most training (and target) tokens per draw; None: the whole draw
     batch_size: int = 8
     lr: float = 1e-4
     warmup_steps: int = 100
@@ -118,18 +120,36 @@ def _world() -> tuple[int, int]:
 
 
 class Schedule:
-    """The training-set size of each step, the same in every worker and rank."""
+    """The training-set size (and population size) of each step, the same in every worker and rank.
+
+    Without a ``context`` every draw has ``pop_max_size`` individuals.  With one, the
+    population grows with the training set (``n_train / f``, f uniform in 0.5-0.9, at least
+    ``context + 10``, at most ``pop_max_size``): a NAM with 1,000 phenotyped lines has
+    larger families than one with 100, as in real programs.  Preprocessing then sees the
+    whole draw and the transformer at most ``context`` training (and target) tokens of it,
+    which is exactly what ``predict`` does with a training set beyond the model's context.
+    """
 
     def __init__(self, cfg: FitConfig) -> None:
         self.lo, self.hi, self.seed = int(cfg.min_training_samples), int(cfg.max_training_samples), cfg.seed
+        self.pop_max, self.context = int(cfg.pop_max_size), cfg.context
         sizes = np.arange(self.lo, self.hi + 1)
-        # Nonuniform, as PFN's weighted sampler: weight 1 / (number of evaluation individuals).
-        w = 1.0 / (cfg.pop_max_size - sizes) if cfg.nonuniform_eval_pos else np.ones(sizes.size)
+        w = 1.0 / sizes if cfg.size_distribution == "loguniform" else np.ones(sizes.size)
+        if cfg.nonuniform_eval_pos:  # as PFN's weighted sampler: weight 1 / (number of evaluation individuals)
+            w = w / (cfg.pop_max_size - sizes)
         self.sizes, self.p = sizes, w / w.sum()
 
-    def n_train(self, step: int) -> int:
+    def split(self, step: int) -> tuple[int, int]:
+        """``(n_train, pop_size)`` of the draws of optimiser step ``step``."""
         rng = np.random.default_rng([self.seed, int(step), 0x5EED])
-        return int(rng.choice(self.sizes, p=self.p))
+        n = int(rng.choice(self.sizes, p=self.p))
+        if self.context is None:
+            return n, self.pop_max
+        pop = round(n / rng.uniform(0.5, 0.9))
+        return n, int(min(self.pop_max, max(self.context + 10, pop)))
+
+    def n_train(self, step: int) -> int:
+        return self.split(step)[0]
 
 
 class DrawDataset(Dataset):
@@ -141,8 +161,9 @@ class DrawDataset(Dataset):
     def __len__(self) -> int:
         return 2**62
 
-    def raw(self, index: int, n_train: int):
-        fixed = {"pop_size": self.cfg.pop_max_size, "train_fraction": n_train / self.cfg.pop_max_size}
+    def raw(self, index: int, n_train: int, pop_size: int | None = None):
+        pop_size = pop_size or self.cfg.pop_max_size
+        fixed = {"pop_size": pop_size, "train_fraction": n_train / pop_size}
         try:
             return self.prior.draw(index, fixed=fixed)
         except TypeError:  # a plugin prior without per-draw values: its own split, trimmed by collate
@@ -153,18 +174,23 @@ class DrawDataset(Dataset):
 
     def item(self, index: int) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
         """Draw ``index`` preprocessed: features, standardised targets, n_train, hyperparameters."""
-        n_train = self.schedule.n_train(index // self.per_step)
+        n_train, pop_size = self.schedule.split(index // self.per_step)
         last: Exception | None = None
         for attempt in range(5):  # a degenerate draw (e.g. too few polymorphic markers) is replaced, deterministically
             i = index + attempt * 10**9 * 7
             try:
-                raw = self.raw(i, n_train)
+                raw = self.raw(i, n_train, pop_size)
                 rng = np.random.default_rng([self.cfg.seed, i, 0xD1CE])
                 order = np.concatenate([rng.permutation(raw.n_train), raw.n_train + rng.permutation(raw.n_eval)])
                 raw.x, raw.y, raw.g = raw.x[order], raw.y[order], None if raw.g is None else raw.g[order]
                 d = preprocess_draw(raw, self.selector_cls(self.cfg.feature_max_size, seed=i), self.cfg.target,
                                     self.cfg.smoothers)
-                return d.x, d.y, d.n_train, json.loads(json.dumps(d.params, default=str))
+                x, y, nt = d.x, d.y, d.n_train
+                if self.cfg.context is not None:  # rows are in random order: the first ones are a random subset
+                    kt, ke = min(nt, self.cfg.context), min(len(y) - nt, self.cfg.context)
+                    keep = np.r_[0:kt, nt : nt + ke]
+                    x, y, nt = x[keep], y[keep], kt
+                return x, y, nt, json.loads(json.dumps(d.params, default=str))
             except ValidationError as exc:
                 last = exc
         raise GpfnError(f"draw {index} and its replacements all failed preprocessing: {last}")
@@ -233,8 +259,8 @@ class Validation:
         self.items, self.gblup_r = [], []
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
-            try:  # the population size the model is trained for; the prior's own split
-                raw = prior.draw(i, fixed={"pop_size": cfg.pop_max_size})
+            try:  # the population size the model is trained for (its context's); the prior's own split
+                raw = prior.draw(i, fixed={"pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10})
             except TypeError:
                 raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y
@@ -296,6 +322,9 @@ def build(cfg: FitConfig) -> tuple[Prior, type]:
         (cfg.loss_function in ("bar", "bar_mse"), f"loss_function must be 'bar' or 'bar_mse', got {cfg.loss_function!r}"),
         (cfg.num_buckets >= 2, f"num_buckets must be >= 2, got {cfg.num_buckets}"),
         (cfg.pop_max_size >= 4, f"pop_max_size must be >= 4, got {cfg.pop_max_size}"),
+        (cfg.size_distribution in ("uniform", "loguniform"),
+         f"size_distribution must be 'uniform' or 'loguniform', got {cfg.size_distribution!r}"),
+        (cfg.context is None or cfg.context >= 2, f"context must be >= 2 tokens, got {cfg.context}"),
         (1 <= cfg.min_training_samples <= cfg.max_training_samples < cfg.pop_max_size,
          f"a batch cannot hold a training/evaluation split: need 1 <= min_training_samples "
          f"({cfg.min_training_samples}) <= max_training_samples ({cfg.max_training_samples}) "

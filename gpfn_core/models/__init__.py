@@ -76,7 +76,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> d
     prior, selector_cls = build(cfg)
     with torch.no_grad():
         res = Validation(prior, selector_cls, cfg, start=start, draws=draws).evaluate(model, bar, per_draw=True)
-    return {**res, "start_index": start, "pop_size": cfg.pop_max_size}
+    return {**res, "start_index": start, "pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10}
 
 
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
@@ -126,7 +126,10 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         "",
         f"- **Prior**: `{meta.get('prior')}`, seed {meta.get('prior_seed')}, {meta.get('founders')} founders; "
         f"populations of up to {meta.get('pop_max_size')} individuals, training sets of "
-        f"{fc.get('min_training_samples')}-{fc.get('max_training_samples')}; predicts the true genetic value "
+        f"{fc.get('min_training_samples')}-{fc.get('max_training_samples')}"
+        + (f" ({fc['size_distribution']})" if fc.get("size_distribution", "uniform") != "uniform" else "")
+        + (f", at most {fc['context']} training tokens per draw (the smoothers see all)" if fc.get("context") else "")
+        + f"; predicts the true genetic value "
         f"(`--target {meta.get('target')}`).",
         "- **Hyperparameter ranges** (uniform per draw; population size and training share are set by the fit, "
         "above): " + ", ".join(f"{k} {lo}-{hi}" if lo != hi else f"{k} {lo}"

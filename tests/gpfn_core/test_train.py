@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from gpfn_core import GpfnError, UnknownPluginError, ValidationError
 from gpfn_core.modelfile import load_model, read_metadata
-from gpfn_core.train import FitConfig, Schedule, build, fit
+from gpfn_core.train import DrawDataset, FitConfig, Schedule, build, fit
 
 TINY = dict(prior="ril", founders="random", overrides={"n_markers": 300, "n_qtl": "5:20"}, feature_max_size=8,
             num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32,
@@ -100,12 +100,45 @@ def test_schedule_is_shared_and_within_bounds(tmp_path):
     assert np.mean(sizes) > 35  # nonuniform favours large training sets
 
 
+def test_loguniform_schedule_with_context_grows_the_population(tmp_path):
+    cfg = tiny(tmp_path, pop_max_size=400, min_training_samples=10, max_training_samples=300,
+               size_distribution="loguniform", context=40)
+    s = Schedule(cfg)
+    splits = [s.split(i) for i in range(400)]
+    sizes = np.array([n for n, _ in splits])
+    pops = np.array([p for _, p in splits])
+    assert 10 <= sizes.min() and sizes.max() <= 300
+    assert np.median(sizes) < 80  # log-uniform: median near sqrt(10 * 300) ~ 55, uniform's would be ~155
+    assert (pops >= 50).all() and (pops <= 400).all() and (pops > sizes).all()
+    big = sizes > 100
+    assert (pops[big] >= sizes[big] / 0.9 - 1).all()  # the population grows with the training set
+    assert Schedule(tiny(tmp_path)).split(3)[1] == 60  # without a context: always pop_max_size
+
+
+def test_context_keeps_the_draws_smoothers_and_caps_the_tokens(tmp_path):
+    cfg = tiny(tmp_path, pop_max_size=120, min_training_samples=60, max_training_samples=100, context=25)
+    prior, sel = build(cfg)
+    ds = DrawDataset(prior, sel, cfg, Schedule(cfg), 4)
+    x, y, nt = ds[0]
+    assert nt == 25 and len(y) - nt <= 25 and x.shape[1] == cfg.input_width
+    # the same draw uncapped (same split): the capped one is its first rows, smoother columns included,
+    # so the smoothers saw every training individual, not only the 25 tokens
+    from dataclasses import replace
+
+    x_all, y_all, nt_all = DrawDataset(prior, sel, replace(cfg, context=None), Schedule(cfg), 4)[0]
+    assert nt_all > 25
+    keep = np.r_[0:25, nt_all : nt_all + len(y) - nt]
+    assert np.array_equal(x, x_all[keep]) and np.array_equal(y, y_all[keep])
+
+
 @pytest.mark.parametrize("kw,err,match", [
     ({"prior": "nope"}, UnknownPluginError, "unknown prior 'nope'; available"),
     ({"feature_max_size": 500}, ValidationError, "feature_max_size"),
     ({"min_training_samples": 70}, ValidationError, "cannot hold a training/evaluation split"),
     ({"feature_selection": "nope"}, UnknownPluginError, "unknown feature selector"),
     ({"emb_size": 15}, ValidationError, "divisible"),
+    ({"size_distribution": "normal"}, ValidationError, "size_distribution"),
+    ({"context": 1}, ValidationError, "context must be >= 2"),
     ({"device": "cuda:7"} if not torch.cuda.is_available() else {"lr": -1}, ValidationError, "CUDA|lr"),
 ])
 def test_bad_options_fail_before_training(tmp_path, kw, err, match):
