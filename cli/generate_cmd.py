@@ -66,7 +66,16 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
     if mpi:
         report = generate_mpi(cfg, store, num_draws, shard_size=shard_size)
         if report["rank"] == 0:
+            _note_rounding(num_draws, shard_size)
             click.echo(json.dumps(report, indent=2))
         return
+    _note_rounding(num_draws, shard_size)
     report = run(cfg, store, num_draws, shard_size=shard_size, workers=workers, progress=not no_progress)
     click.echo(json.dumps(report, indent=2))
+
+
+def _note_rounding(num_draws: int, shard_size: int) -> None:
+    whole = -(-num_draws // shard_size) * shard_size
+    if whole != num_draws:
+        click.echo(f"note: --num-draws {num_draws} is rounded up to {whole} draws (whole shards of {shard_size}; "
+                   f"a smaller --shard-size rounds less)", err=True)

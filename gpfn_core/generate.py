@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Any
 
 from gpfn_core.store import clean_stale, committed_shards, create_store, store_metadata, write_shard
+from gpfn_core.threads import limit_threads, local_ranks, threads_for
 from gpfn_core.train import DrawDataset, FitConfig, Schedule, build
 
 _WORKER: dict[str, Any] = {}
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _init(cfg: FitConfig, store: str, shard_size: int) -> None:
-    if os.environ.get("OMP_NUM_THREADS") == "1":
-        import torch
-
-        torch.set_num_threads(1)
+def _init(cfg: FitConfig, store: str, shard_size: int, threads: int | None = None) -> None:
+    if threads:
+        limit_threads(threads)
     prior, selector_cls = build(cfg)
     _WORKER.update(data=DrawDataset(prior, selector_cls, cfg, Schedule(cfg), cfg.batch_size), cfg=cfg, store=store,
                    k=shard_size)
@@ -59,6 +56,9 @@ def generate_mpi(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: 
         raise GpfnError("--mpi needs mpi4py: pip install 'gpfn[mpi]' (and an MPI library, e.g. pip install mpich)") from None
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
+    # the ranks on this node share its cores: each gets its share of threads (or the user's setting)
+    threads, why = threads_for(local_ranks(comm))
+    limit_threads(threads)
     error = None
     if rank == 0:
         try:
@@ -74,6 +74,10 @@ def generate_mpi(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: 
         raise SystemExit(1)
     mine = list(range(rank, plan(num_draws, shard_size), size))
     report = generate(cfg, store, num_draws, shard_size=shard_size, workers=1, shards=mine, clean=False)
+    from threadpoolctl import threadpool_info
+
+    report.update(threads_per_rank=threads, threads_from=why,
+                  blas_threads=max((p["num_threads"] for p in threadpool_info()), default=None))
     written = comm.reduce(report["shards_written"], op=MPI.SUM, root=0)
     comm.Barrier()
     total = plan(num_draws, shard_size)
@@ -108,21 +112,13 @@ def generate(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int 
             if bar:
                 bar.update(1)
     else:
-        # One BLAS thread per worker: the workers are the parallelism (no oversubscription).
-        saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-        os.environ.update({v: "1" for v in _THREAD_VARS})
-        try:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(cfg, store, shard_size)) as pool:
-                for _ in pool.imap_unordered(_make_shard, todo):
-                    if bar:
-                        bar.update(1)
-        finally:
-            for v, val in saved.items():
-                if val is None:
-                    os.environ.pop(v, None)
-                else:
-                    os.environ[v] = val
+        # The workers are the parallelism: each gets its share of the cores (or the user's setting).
+        threads, _ = threads_for(workers)
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init, initargs=(cfg, store, shard_size, threads)) as pool:
+            for _ in pool.imap_unordered(_make_shard, todo):
+                if bar:
+                    bar.update(1)
     if bar:
         bar.close()
     return {"store": store, "shards_written": len(todo), "shards_already_there": len(wanted) - len(todo),

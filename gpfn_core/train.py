@@ -228,12 +228,13 @@ def collate(items: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple[torch.Tens
 
 
 def _worker_init(_: int) -> None:
-    """One BLAS thread per DataLoader worker: the workers are the parallelism.  Without
+    """DataLoader workers are the parallelism: each gets its share of the cores (one thread
+    per worker with as many workers as cores; a user's OMP_NUM_THREADS wins).  Without
     this every worker's numpy starts a thread pool as wide as the machine, and draw
     generation on 2 cores ran at a quarter of its single-thread speed."""
-    from threadpoolctl import threadpool_limits
+    from gpfn_core.threads import limit_threads, threads_for
 
-    threadpool_limits(1)
+    limit_threads(threads_for(torch.utils.data.get_worker_info().num_workers)[0])
 
 
 class StepSampler(Sampler):

@@ -1,0 +1,84 @@
+"""`gpfn generate` scaling: one process, worker processes and MPI ranks, end to end.
+
+Every row runs the real command (`gpfn generate ...` in a subprocess, start-up and store
+writes included) on a fresh store with the same draws.  Rows:
+
+- 1 process (the baseline);
+- ``--workers N``;
+- ``mpiexec -n 1 ... --mpi`` and ``mpiexec -n N ... --mpi`` with ``OMP_NUM_THREADS=1``;
+- ``mpiexec -n N ... --mpi`` with no thread variables set: the configuration that ran
+  47x slower before ranks took their share of the cores (gpfn_core.threads).
+
+Scaling efficiency = (draws/s / baseline draws/s) / processes.
+
+    python benchmarks/bench_generate.py [--prior nam] [--draws 32] [--processes 2] [--pop-max-size 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "SLURM_CPUS_PER_TASK")
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prior", default="nam")
+    ap.add_argument("--founders", default="msprime", choices=["msprime", "random"])
+    ap.add_argument("--draws", type=int, default=32)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--pop-max-size", type=int, default=300)
+    ap.add_argument("--feature-max-size", type=int, default=100)
+    ap.add_argument("--smoothers", default="gblup,sparse")
+    args = ap.parse_args()
+    n, k = args.processes, max(1, args.draws // (2 * args.processes))  # at least 2 shards per process
+    clean = {key: v for key, v in os.environ.items() if key not in THREAD_VARS}
+    one = dict(clean, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    gen = [sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", args.prior, "--founders", args.founders,
+           "--num-draws", str(args.draws), "--shard-size", str(k), "--pop-max-size", str(args.pop_max_size),
+           "--feature-max-size", str(args.feature_max_size), "--smoothers", args.smoothers, "--no-progress"]
+    rows: list[tuple[str, str, int, list[str] | None]] = [
+        ("1 process (baseline)", "unset", 1, gen),
+        (f"--workers {n}", "unset", n, gen + ["--workers", str(n)]),
+    ]
+    mpi = shutil.which("mpiexec")
+    if mpi:
+        rows += [("mpiexec -n 1 --mpi", "unset", 1, [mpi, "-n", "1", *gen, "--mpi"]),
+                 (f"mpiexec -n {n} --mpi", "OMP_NUM_THREADS=1", n, [mpi, "-n", str(n), *gen, "--mpi"]),
+                 (f"mpiexec -n {n} --mpi", "unset", n, [mpi, "-n", str(n), *gen, "--mpi"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        # warm the founder cache and the imports once, outside the timings
+        warm = [*gen[:8], "--num-draws", "1", "--shard-size", "1", *gen[12:], "--store", str(Path(tmp) / "warm")]
+        run(warm, clean)
+        results = []
+        for i, (name, threads, procs, cmd) in enumerate(rows):
+            seconds = run(cmd + ["--store", str(Path(tmp) / f"s{i}")], one if threads != "unset" else clean)
+            results.append((name, threads, procs, args.draws / seconds))
+    base = results[0][3]
+    print(f"# gpfn generate, prior {args.prior} ({args.founders} founders), pop {args.pop_max_size}, "
+          f"{args.feature_max_size} PCA features + smoothers '{args.smoothers}', {args.draws} draws in shards of {k}, "
+          f"{os.cpu_count()} cores; wall time of the whole command")
+    print(f"{'configuration':<24} {'thread variables':<18} {'draws/s':>8} {'s/draw':>7} {'speed-up':>9} {'efficiency':>11}")
+    for name, threads, procs, rate in results:
+        print(f"{name:<24} {threads:<18} {rate:8.2f} {1 / rate:7.3f} {rate / base:8.2f}x {rate / base / procs:10.0%}")
+    if not mpi:
+        print("# mpiexec not found: MPI rows skipped (pip install mpi4py mpich)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gpfn_core.threads import cores_owned, threads_for
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "SLURM_CPUS_PER_TASK")
+
+
+def test_threads_follow_the_cores_unless_the_user_says():
+    assert threads_for(2, environ={}, cores=16) == (8, "16 cores / 2 processes")
+    assert threads_for(64, environ={}, cores=16)[0] == 1  # never 0
+    assert threads_for(4, environ={"SLURM_CPUS_PER_TASK": "3"}, cores=64)[0] == 3
+    assert threads_for(4, environ={"OMP_NUM_THREADS": "5", "SLURM_CPUS_PER_TASK": "3"}, cores=64)[0] == 5
+    assert threads_for(4, environ={"OMP_NUM_THREADS": "junk"}, cores=8)[0] == 2  # unusable: ignored
+    assert cores_owned() >= 1
+
+
+class _Pools(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        from threadpoolctl import threadpool_info
+
+        np.ones((64, 64)) @ np.ones((64, 64))  # BLAS loaded and used
+        return max(p["num_threads"] for p in threadpool_info()), torch.get_num_threads()
+
+
+def test_fit_workers_start_with_their_share_of_the_cores(monkeypatch):
+    from gpfn_core.train import _worker_init
+
+    for v in THREAD_VARS:
+        monkeypatch.delenv(v, raising=False)
+    loader = torch.utils.data.DataLoader(_Pools(), batch_size=None, num_workers=2, worker_init_fn=_worker_init)
+    share = max(1, cores_owned() // 2)
+    for blas, torch_threads in loader:
+        assert blas <= share and torch_threads == share
+
+
+@pytest.mark.skipif(
+    not (__import__("shutil").which("mpiexec") and __import__("importlib").util.find_spec("mpi4py")),
+    reason="mpiexec and mpi4py (pip install mpi4py mpich; .ci/run installs them)",
+)
+def test_mpi_ranks_share_the_cores_with_no_thread_variables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    args = ["mpiexec", "-n", "2", sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", "ril", "--founders",
+            "random", "--set", "n_markers=300", "--store", str(tmp_path / "s"), "--num-draws", "8", "--shard-size",
+            "4", "--feature-max-size", "8", "--pop-max-size", "60", "--batch-size", "4", "--mpi"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    share = max(1, cores_owned() // 2)
+    assert rep["ranks"] == 2 and rep["threads_per_rank"] == share and rep["blas_threads"] <= share
+    assert rep["threads_from"] == f"{cores_owned()} cores / 2 processes"
