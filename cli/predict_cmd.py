@@ -56,24 +56,32 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the per-fold results as JSON.")
-def evaluate(dataset, model, population_type, folds, train, target, phenotype, png, seed, device, as_json) -> None:
-    """Compare GPFN with GBLUP and ridge regression on the same folds (Pearson, Spearman, RMSE, time)."""
+@click.option("--methods", default="gpfn,gblup,ridge", show_default=True,
+              help="Comma-separated among gpfn, gblup, ridge, bayesb, bayescpi (the Bayesian samplers take minutes "
+                   "on large sets).")
+@click.option("--iterations", type=int, default=6000, show_default=True, help="BayesB/BayesCπ Gibbs iterations.")
+@click.option("--burn-in", type=int, default=1000, show_default=True, help="BayesB/BayesCπ iterations discarded.")
+def evaluate(dataset, model, population_type, folds, train, target, phenotype, png, seed, device, as_json, methods,
+             iterations, burn_in) -> None:
+    """Compare GPFN with GBLUP, ridge regression and optionally BayesB/BayesCπ on the same folds
+    (Pearson, Spearman, RMSE, time)."""
     import json
 
-    from gpfn_core.evaluate import METHODS, evaluate as run, plot
+    from gpfn_core.evaluate import evaluate as run, parse_methods, plot
     from gpfn_core.models import find_model
 
-    if model is None:
+    methods = parse_methods(methods)
+    if model is None and "GPFN" in methods:
         model = find_model(population_type)
         click.echo(f"model: {model} (shipped, population type {population_type})", err=True)
 
     res = run(model, dataset=dataset, folds=folds, train=train, target=target, phenotype=phenotype, seed=seed,
-              device=device)
+              device=device, methods=methods, iterations=iterations, burn_in=burn_in)
     if as_json:
         click.echo(json.dumps({"summary": res["summary"], "folds": res["folds"]}, indent=2))
     else:
         click.echo(f"{'method':8}  {'pearson':>8}  {'spearman':>8}  {'rmse':>10}  {'seconds':>8}")
-        for m in METHODS:
+        for m in methods:
             s = res["summary"][m]
             click.echo(f"{m:8}  {s['pearson']:8.3f}  {s['spearman']:8.3f}  {s['rmse']:10.4g}  {s['seconds']:8.2f}")
     if png:

@@ -1,4 +1,4 @@
-"""`gpfn evaluate`: GPFN against GBLUP and ridge regression on the same folds."""
+"""`gpfn evaluate`: GPFN against GBLUP, ridge regression, BayesB and BayesCπ on the same folds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from gpfn_core.bayes import bayes
 from gpfn_core.dataset import read_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup, relationship
@@ -16,7 +17,22 @@ from gpfn_core.modelfile import load_model
 from gpfn_core.predict import align, predict_arrays
 from gpfn_core.preprocess import Encoding
 
-METHODS = ("GPFN", "GBLUP", "ridge")
+METHODS = ("GPFN", "GBLUP", "ridge", "BayesB", "BayesCpi")  # every method evaluate knows, in table order
+DEFAULT_METHODS = ("GPFN", "GBLUP", "ridge")
+
+
+def parse_methods(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """``"gpfn,gblup,bayesb"`` (any case) -> ``("GPFN", "GBLUP", "BayesB")``, checked, in table order."""
+    if spec is None:
+        return DEFAULT_METHODS
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    by_key = {m.lower(): m for m in METHODS}
+    bad = [n for n in names if n.lower() not in by_key]
+    if bad or not names:
+        raise ValidationError(f"--methods: unknown {', '.join(bad) or '(none given)'}; choose among "
+                              f"{', '.join(m.lower() for m in METHODS)}")
+    wanted = {by_key[n.lower()] for n in names}
+    return tuple(m for m in METHODS if m in wanted)
 
 
 def ridge(dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray) -> np.ndarray:
@@ -58,10 +74,15 @@ def metrics(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
 
 def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds: int = 5,
              train: str | Path | None = None, target: str | Path | None = None, phenotype: str | None = None,
-             seed: int = 0, device: str = "auto") -> dict[str, Any]:
-    """Per-fold metrics and pooled predictions of each method."""
+             seed: int = 0, device: str = "auto", methods: str | tuple[str, ...] | None = None,
+             iterations: int = 6000, burn_in: int = 1000) -> dict[str, Any]:
+    """Per-fold metrics and pooled predictions of each method (``iterations``/``burn_in``: the
+    Bayesian samplers')."""
+    methods = parse_methods(methods)
+    if any(m.startswith("Bayes") for m in methods) and not 0 <= burn_in < iterations:
+        raise ValidationError(f"need 0 <= --burn-in ({burn_in}) < --iterations ({iterations})")
     dev = resolve_device(device)
-    model, bar, meta = load_model(model_path, dev)
+    model, bar, meta = load_model(model_path, dev) if "GPFN" in methods else (None, None, None)
     splits = []
     if dataset is not None:
         if train is not None or target is not None:
@@ -85,23 +106,26 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
         splits.append((al.train[ok], y_tr[ok], al.target, y_tg))
     else:
         raise ValidationError("give DATASET (cross-validation with --folds) or both --train and --target")
-    runs: dict[str, list] = {m: [] for m in METHODS}
-    pooled: dict[str, list] = {m: [] for m in METHODS}
+    runs: dict[str, list] = {m: [] for m in methods}
+    pooled: dict[str, list] = {m: [] for m in methods}
     observed: list = []
     for x_tr, y_tr, x_tg, y_tg in splits:
         observed.append(y_tg)
-        for method in METHODS:
+        for method in methods:
             t0 = time.perf_counter()
             if method == "GPFN":
                 pred = predict_arrays(model, bar, meta, x_tr, y_tr, x_tg, seed=seed)["mean"]
             elif method == "GBLUP":
                 pred = gblup(x_tr, y_tr, x_tg).prediction
-            else:
+            elif method == "ridge":
                 pred = ridge(x_tr, y_tr, x_tg)
+            else:
+                pred = bayes(x_tr, y_tr, x_tg, method.lower(), iterations=iterations, burn_in=burn_in,
+                             seed=seed).prediction
             runs[method].append({**metrics(pred, y_tg), "seconds": time.perf_counter() - t0})
             pooled[method].append(pred)
     summary = {m: {k: float(np.nanmean([r[k] for r in runs[m]])) for k in ("pearson", "spearman", "rmse", "seconds")}
-               for m in METHODS}
+               for m in methods}
     return {"summary": summary, "folds": runs, "observed": np.concatenate(observed),
             "predicted": {m: np.concatenate(v) for m, v in pooled.items()}}
 
@@ -114,15 +138,18 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     obs = result["observed"]
-    fig, axes = plt.subplots(1, len(METHODS) + 1, figsize=(4 * (len(METHODS) + 1), 4))
-    for ax, m in zip(axes, METHODS):
+    methods = list(result["summary"])
+    fig, axes = plt.subplots(1, len(methods) + 1, figsize=(4 * (len(methods) + 1), 4))
+    for ax, m in zip(axes, methods):
         pred = result["predicted"][m]
         ax.scatter(obs, pred, s=8, alpha=0.6)
         ax.set_title(f"{m}  r = {result['summary'][m]['pearson']:.3f}")
         ax.set_xlabel("observed")
         ax.set_ylabel("predicted")
-    rs = [result["summary"][m]["pearson"] for m in METHODS]
-    axes[-1].bar(METHODS, rs, color=["tab:green", "tab:blue", "tab:gray"])
+    rs = [result["summary"][m]["pearson"] for m in methods]
+    colours = {"GPFN": "tab:green", "GBLUP": "tab:blue", "ridge": "tab:gray", "BayesB": "tab:orange",
+               "BayesCpi": "tab:purple"}
+    axes[-1].bar(methods, rs, color=[colours[m] for m in methods])
     axes[-1].set_ylabel("mean Pearson r")
     axes[-1].set_title("accuracy")
     fig.tight_layout()

@@ -174,6 +174,25 @@ def test_evaluate_cli_folds_and_png(tmp_path, model_path, draw):
     assert r.exit_code == 1 and "give DATASET" in r.output
 
 
+def test_evaluate_with_the_bayesian_methods(tmp_path, model_path, draw):
+    import json
+
+    tr, _, _ = setup(tmp_path, draw)
+    png = tmp_path / "eval.png"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--folds", "2", "--methods", "GBLUP,bayesb,BayesCpi",
+                                  "--iterations", "300", "--burn-in", "100", "--json", "--png", str(png)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[: r.output.rindex("}") + 1])
+    assert list(out["summary"]) == ["GBLUP", "BayesB", "BayesCpi"]  # no model needed without gpfn
+    for m in ("BayesB", "BayesCpi"):
+        assert len(out["folds"][m]) == 2 and out["summary"][m]["pearson"] > 0.1 and out["summary"][m]["seconds"] > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--methods", "gblup,bayesz"])
+    assert r.exit_code == 1 and "unknown bayesz" in r.output
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--methods", "bayesb", "--iterations", "10", "--burn-in", "10"])
+    assert r.exit_code == 1 and "burn-in" in r.output
+
+
 def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, monkeypatch):
     import shutil
 
