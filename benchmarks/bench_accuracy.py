@@ -7,7 +7,8 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
    values, the paired difference GPFN - GBLUP with its SE, the share of draws GPFN wins,
    and the coverage of its 90% intervals.
 2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
-   10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields.
+   10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields; with
+   ``--bayes ITERATIONS`` also BayesB, BayesCπ and the best classical method.
 3. **Training-set sizes**: draws of the NAM prior with about 30 and about 3,000 training
    individuals (true genetic values as the truth), GPFN and GBLUP.
 4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
@@ -28,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from gpfn_core.bayes import bayes  # noqa: E402
 from gpfn_core.evaluate import ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
@@ -88,7 +90,7 @@ def read_wheat(folder: Path):
     return geno[rows].astype(np.int8), {e: ph[e].astype(float) for e in envs}, ph["fold"].astype(int)
 
 
-def section_wheat(model: Path, folder: Path) -> None:
+def section_wheat(model: Path, folder: Path, bayes_iterations: int = 0) -> None:
     print(f"\n## 2. wheat599 ({folder}): 4 environments x its 10 folds, r with observed yield\n")
     if not (folder / "genotypes.csv").exists():
         print(f"(skipped: {folder} not found)")
@@ -96,27 +98,54 @@ def section_wheat(model: Path, folder: Path) -> None:
     m, bar, meta = load_model(model)
     x, envs, fold = read_wheat(folder)
     print(f"model {model.name}; {x.shape[0]} lines x {x.shape[1]} markers\n")
-    print("| environment | folds | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | ridge | GPFN 90% coverage of y |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    all_gp, all_gb, all_rr = [], [], []
+    classical = ["GBLUP", "ridge"] + (["BayesB", "BayesCpi"] if bayes_iterations else [])
+    head = "| environment | folds | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | ridge |"
+    head += " BayesB | BayesCπ | best classical | GPFN − best |" if bayes_iterations else ""
+    print(head + " GPFN 90% coverage of y |")
+    print("| --- " * (head.count("|")) + "|")
+    every: dict[str, list[float]] = {k: [] for k in ["GPFN", *classical]}
+    seconds = {k: 0.0 for k in classical}
     for env, y in envs.items():
-        gp, gb, rr, inside, total = [], [], [], 0, 0
+        rs: dict[str, list[float]] = {k: [] for k in every}
+        inside, total = 0, 0
         for k in np.unique(fold):
             tr, te = fold != k, fold == k
             res = predict_arrays(m, bar, meta, x[tr], y[tr], x[te])
-            gp.append(r(res["mean"], y[te]))
-            gb.append(r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
-            rr.append(r(ridge(x[tr], y[tr], x[te]), y[te]))
+            rs["GPFN"].append(r(res["mean"], y[te]))
+            for name in classical:
+                t = time.perf_counter()
+                if name == "GBLUP":
+                    pred = gblup(x[tr], y[tr], x[te]).prediction
+                elif name == "ridge":
+                    pred = ridge(x[tr], y[tr], x[te])
+                else:
+                    pred = bayes(x[tr], y[tr], x[te], name.lower(), iterations=bayes_iterations,
+                                 burn_in=bayes_iterations // 6).prediction
+                seconds[name] += time.perf_counter() - t
+                rs[name].append(r(pred, y[te]))
             inside += int(((res["q05"] <= y[te]) & (y[te] <= res["q95"])).sum())
             total += int(te.sum())
-        print(paired(env, gp, gb, f" {np.mean(rr):.3f} | {inside / total:.3f} |"))
-        all_gp += gp
-        all_gb += gb
-        all_rr += rr
-    print(paired("**all**", all_gp, all_gb, f" {np.mean(all_rr):.3f} | |", model,
-                 f"wheat599, 4 environments x its 10 folds (r with yield; ridge {np.mean(all_rr):.3f})"))
+        print(paired(env, rs["GPFN"], rs["GBLUP"], _classical_cells(rs, classical) + f" {inside / total:.3f} |"))
+        for key in every:
+            every[key] += rs[key]
+    print(paired("**all**", every["GPFN"], every["GBLUP"], _classical_cells(every, classical) + " |", model,
+                 f"wheat599, 4 environments x its 10 folds (r with yield; ridge {np.mean(every['ridge']):.3f})"))
+    print("\nseconds per fit: " + ", ".join(f"{k} {v / len(every['GBLUP']):.2f}" for k, v in seconds.items())
+          + (f" (Gibbs: {bayes_iterations} iterations, burn-in {bayes_iterations // 6})" if bayes_iterations else ""))
     print("\n(Coverage here is of the *phenotype*, which includes noise the intervals for the genetic value "
           "leave out: it is expected below 90%.)")
+
+
+def _classical_cells(rs: dict[str, list[float]], classical: list[str]) -> str:
+    """ridge (and BayesB, BayesCπ, the best classical method's mean r and GPFN's paired gap to it)."""
+    cells = f" {np.mean(rs['ridge']):.3f} |"
+    if len(classical) > 2:
+        means = {k: float(np.mean(rs[k])) for k in classical}
+        best = max(means, key=means.get)
+        d = np.asarray(rs["GPFN"]) - np.asarray(rs[best])
+        cells += (f" {means['BayesB']:.3f} | {means['BayesCpi']:.3f} | {best} {means[best]:.3f} | "
+                  f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f} |")
+    return cells
 
 
 def section_sizes(model: Path, sizes: list[tuple[int, int, int]]) -> None:
@@ -166,6 +195,9 @@ def main() -> None:
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
     ap.add_argument("--sections", default="1234", help="Which sections to run (e.g. 23).")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
+                    help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
+                         "6000) and the best classical method to section 2.")
     ap.add_argument("--record", action="store_true", help="Store section 1's result in each model file and "
                     "rewrite its card (MODEL.md).")
     a = ap.parse_args()
@@ -179,7 +211,7 @@ def main() -> None:
     if "1" in a.sections:
         section_heldout(models, a.draws, a.record)
     if "2" in a.sections:
-        section_wheat(nam, a.wheat)
+        section_wheat(nam, a.wheat, a.bayes)
     if "3" in a.sections:
         section_sizes(nam, [(300, 30, a.small_draws), (4000, 3000, a.large_draws)])
     if "4" in a.sections:
