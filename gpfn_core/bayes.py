@@ -50,7 +50,9 @@ class BayesResult:
 def _kernel():
     from numba import njit
 
-    @njit(cache=True, fastmath=False)
+    # reassociation lets the compiler vectorise the dot products (5x here); no flag that
+    # assumes finite values, since the prior log-odds may be +-inf (pi fixed at 1 or 0)
+    @njit(cache=True, fastmath={"reassoc", "contract"})
     def gibbs(xt, xx, y, n_iter, burn, seed, bayes_b, pi_a, pi_b, fixed_pi, df0, s0_b, s0_e, shape0, rate0):
         np.random.seed(seed)
         m, n = xt.shape

@@ -1,0 +1,138 @@
+"""BayesB and BayesCπ against GBLUP (and the shipped GPFN) by genetic architecture, and their cost.
+
+1. **Architectures**: ``--draws`` NAM prior draws with few large QTL (``n_qtl`` 5-10, no
+   polygenic background) and as many highly polygenic ones (200 QTL plus a background
+   carrying 90% of the genetic variance), population 300 (about 220 training
+   individuals), r with the targets' true genetic values.  Marker panels are 2,000-4,000
+   (``--set n_markers``) so that 4 x 50 Gibbs runs fit in a benchmark.  Paired
+   differences against GBLUP (REML), measured on the same draws.
+2. **Cost**: one BayesB run on 1,000 individuals x 50,000 markers at BGLR's default 6,000
+   iterations (``--timing-iterations``), against GBLUP on the same data.
+
+wheat599 with all methods is section 2 of ``bench_accuracy.py --bayes 6000``.
+
+    python benchmarks/bench_bayes.py [--draws 50] [--iterations 6000] [--workers 2] [--sections 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+import numpy as np
+
+ARCHITECTURES = {
+    "sparse (5-10 QTL)": {"n_qtl": "5:10", "poly_share": "0"},
+    "polygenic (200 QTL + 90% background)": {"n_qtl": "200", "poly_share": "0.9"},
+}
+METHODS = ("GBLUP", "BayesB", "BayesCpi", "GPFN")
+
+
+def _r(a, b) -> float:
+    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
+
+
+def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
+    from threadpoolctl import threadpool_limits
+
+    from gpfn_core.bayes import bayes
+    from gpfn_core.gblup import gblup
+    from gpfn_core.registry import get_registry
+
+    arch, index, iterations, model = job
+    threadpool_limits(1)
+    over = {**ARCHITECTURES[arch], "n_markers": "2000:4000"}
+    prior = get_registry().make_prior("nam", seed=11, overrides=over)
+    d = prior.draw(index, fixed={"pop_size": 300})
+    nt, truth = d.n_train, d.g[d.n_train:]
+    out = {}
+    t = time.perf_counter()
+    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+    out["GBLUP_s"] = time.perf_counter() - t
+    for m in ("BayesB", "BayesCpi"):
+        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6,
+                    seed=index)
+        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+    if model:
+        import torch
+
+        from gpfn_core.modelfile import load_model
+        from gpfn_core.predict import predict_arrays
+
+        torch.set_num_threads(1)
+        mdl, bar, meta = load_model(model)
+        t = time.perf_counter()
+        out["GPFN"] = _r(predict_arrays(mdl, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+        out["GPFN_s"] = time.perf_counter() - t
+    return out
+
+
+def section_architectures(draws: int, iterations: int, workers: int, model: str | None) -> None:
+    print(f"\n## 1. NAM draws by architecture ({draws} each, pop 300, 2,000-4,000 markers; r with true genetic "
+          f"values; Gibbs {iterations} iterations, burn-in {iterations // 6})\n")
+    methods = [m for m in METHODS if m != "GPFN" or model]
+    print("| architecture | draws | " + " | ".join(methods) + " | " +
+          " | ".join(f"{m} − GBLUP ± SE (wins)" for m in methods[1:]) + " | s per fit " + "/".join(methods) + " |")
+    print("| --- " * (3 + 2 * len(methods)) + "|")
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for arch in ARCHITECTURES:
+            rows = pool.map(_one, [(arch, 7_000_000_000 + i, iterations, model) for i in range(draws)])
+            r = {m: np.array([row[m] for row in rows]) for m in methods}
+            ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+            cells = [f"{r[m][ok].mean():.3f}" for m in methods]
+            for m in methods[1:]:
+                d = r[m][ok] - r["GBLUP"][ok]
+                cells.append(f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f} ({np.mean(d > 0):.0%})")
+            secs = "/".join(f"{np.mean([row[f'{m}_s'] for row in rows]):.2f}" for m in methods)
+            print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
+
+
+def section_cost(iterations: int) -> None:
+    from gpfn_core.bayes import bayes
+    from gpfn_core.gblup import gblup
+
+    print(f"\n## 2. Cost: 1,000 training + 100 targets x 50,000 markers, {iterations} iterations, one process\n")
+    rng = np.random.default_rng(0)
+    x = rng.binomial(2, rng.uniform(0.05, 0.5, 50_000), (1100, 50_000)).astype(np.int8)
+    beta = np.zeros(50_000)
+    beta[rng.choice(50_000, 50, replace=False)] = rng.normal(size=50)
+    g = (x - x.mean(0)) @ beta
+    y = g + rng.normal(0, g.std(), 1100)
+    bayes(x[:20, :20], y[:20], x[:2, :20], iterations=2, burn_in=1)  # compile (cached after the first run)
+    t = time.perf_counter()
+    gb = gblup(x[:1000], y[:1000], x[1000:])
+    tg = time.perf_counter() - t
+    print("| method | seconds | vs GBLUP | r with g (100 targets) |\n| --- | --- | --- | --- |")
+    print(f"| GBLUP (REML), baseline | {tg:.1f} | 1.0 | {_r(gb.prediction, g[1000:]):.3f} |")
+    for m in ("bayesb", "bayescpi"):
+        res = bayes(x[:1000], y[:1000], x[1000:], m, iterations=iterations, burn_in=iterations // 6)
+        print(f"| {m} | {res.seconds:.1f} | {res.seconds / tg:.0f} | {_r(res.prediction, g[1000:]):.3f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=50)
+    ap.add_argument("--iterations", type=int, default=6000)
+    ap.add_argument("--timing-iterations", type=int, default=6000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--model", default=None, help="GPFN model file for section 1 (default: the shipped nam.gpfn; "
+                    "'none' to leave GPFN out).")
+    ap.add_argument("--sections", default="12")
+    a = ap.parse_args()
+    model = a.model
+    if model is None:
+        from gpfn_core.models import find_model
+
+        model = str(find_model("nam"))
+    t = time.perf_counter()
+    print(f"# bench_bayes: {a.workers} worker processes, one thread each")
+    if "1" in a.sections:
+        section_architectures(a.draws, a.iterations, a.workers, None if model == "none" else model)
+    if "2" in a.sections:
+        section_cost(a.timing_iterations)
+    print(f"\n# {time.perf_counter() - t:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
