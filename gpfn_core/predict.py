@@ -103,8 +103,9 @@ def predict(
 
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
                    normalized: bool = False, ensemble: int | None = None, seed: int = 0,
-                   chunk: int = 1000) -> dict[str, Any]:
-    """Predictive mean, sd, q05, q95 of targets from aligned dosages and training phenotypes.
+                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95)) -> dict[str, Any]:
+    """Predictive mean, sd and ``quantiles`` (keys ``q05``, ``q95``, ...: ``f"q{100 q:02g}"``) of
+    targets from aligned dosages and training phenotypes.
 
     Preprocessing (features and smoothers) runs once on *every* training individual, so
     the smoother columns carry all of them to every target.  When the training set is
@@ -121,16 +122,22 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
-    means, second, q05, q95 = [], [], [], []
+    means, second = [], []
+    qs: dict[float, list[np.ndarray]] = {q: [] for q in quantiles}
     for _ in range(members):
         rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
         out = predict_features(model, bar, p.train[rows], p.y_train[rows], p.target, chunk=chunk,
-                               quantiles=(0.05, 0.95))
+                               quantiles=tuple(quantiles))
         m, s = out["mean"] * scale + shift, out["sd"] * scale
         means.append(m)
         second.append(s**2 + m**2)
-        q05.append(out["q0.05"] * scale + shift)
-        q95.append(out["q0.95"] * scale + shift)
+        for q in quantiles:
+            qs[q].append(out[f"q{q}"] * scale + shift)
     mean = np.mean(means, axis=0)
     return {"mean": mean, "sd": np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0)),
-            "q05": np.mean(q05, axis=0), "q95": np.mean(q95, axis=0), "members": members, "context": context}
+            **{quantile_key(q): np.mean(v, axis=0) for q, v in qs.items()}, "members": members, "context": context}
+
+
+def quantile_key(q: float) -> str:
+    """0.05 -> ``q05``, 0.95 -> ``q95``, 0.5 -> ``q50``, 0.025 -> ``q2.5``."""
+    return f"q{100 * q:02g}"

@@ -27,3 +27,17 @@ def test_example_data_parses_and_gblup_finds_the_signal(tmp_path):
     al = align(tr, tg)
     pred = gblup(al.train, tr.phenotype(), al.target).prediction
     assert np.corrcoef(pred, tg.phenotype())[0, 1] > 0.15  # 0.24 for this draw: unseen families are hard
+
+
+def test_estimator_example_runs(tmp_path):
+    """examples/estimator.py, as README shows it: GPFNRegressor on the example, and cross_val_score."""
+    import re
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "estimator.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    gp = float(re.search(r"GPFN  r with true genetic values: (-?[0-9.]+)", r.stdout).group(1))
+    assert gp > 0.1 and "210 training lines, 90 targets, 2000 markers" in r.stdout
+    assert re.search(r"cross-validated R\^2 on the training lines \(observed yields\): -?[0-9.]+", r.stdout)

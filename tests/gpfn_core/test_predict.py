@@ -262,3 +262,54 @@ def test_benchmark_results_are_recorded_beside_each_other_and_on_the_card(tmp_pa
     assert meta["benchmarks"]["wheat"] == a and meta["benchmarks"]["small"]["diff"] == 0.01  # the first kept
     text = card(path, meta)
     assert "| wheat | 0.460 | 0.464 | -0.004 ± 0.006 | 48% of 40 |" in text and "| 30 lines |" in text
+
+
+def test_estimator_equals_gpfn_predict_and_follows_sklearn(tmp_path, model_path, draw):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    from gpfn import GPFNRegressor
+
+    # beyond the tiny model's context of 50 (an ensemble of subsets), with missing calls
+    x = draw.x.copy()
+    x[::5, ::7] = -1
+    nt = draw.n_train
+    tr = dataset(tmp_path / "train.gpfn", x[:nt], [f"t{i}" for i in range(nt)], draw.y[:nt])
+    tg = dataset(tmp_path / "target.gpfn", x[nt:], [f"v{i}" for i in range(draw.n - nt)])
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    cli = read(tmp_path / "p.csv")
+    X = np.where(x < 0, np.nan, x).astype(float)
+    est = GPFNRegressor(model=str(model_path)).fit(X[:nt], draw.y[:nt])
+    mean, sd = est.predict(X[nt:], return_std=True)
+    q = est.predict_quantiles(X[nt:], [0.05, 0.5, 0.95])
+    for col, got in (("mean", mean), ("sd", sd), ("q05", q[:, 0]), ("q95", q[:, 2])):
+        np.testing.assert_allclose(got, [float(row[col]) for row in cli], rtol=2e-5, atol=1e-6)
+    assert q.shape == (draw.n - nt, 3) and (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+    assert np.array_equal(est.predict(X[nt:]), mean)
+    # scikit-learn conventions: clone keeps the parameters, cross_val_score runs the usual protocol
+    c = clone(est)
+    assert c.get_params() == est.get_params() and not hasattr(c, "X_train_")
+    scores = cross_val_score(GPFNRegressor(model=str(model_path)), X[:nt], draw.y[:nt], cv=3)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_estimator_rejects_bad_input(model_path):
+    from sklearn.exceptions import NotFittedError
+
+    from gpfn import GPFNRegressor
+    from gpfn_core import ValidationError
+
+    est = GPFNRegressor(model=str(model_path))
+    with pytest.raises(NotFittedError):
+        est.predict(np.zeros((2, 5)))
+    with pytest.raises(ValidationError, match="row 1, column 2 is 3.0"):
+        est.fit(np.array([[0, 1, 2], [0, 1, 3], [2, 2, 0]]), [1.0, 2.0, 3.0])
+    with pytest.raises(ValidationError, match="y has 2 values but X has 3"):
+        est.fit(np.zeros((3, 4)), [1.0, 2.0])
+    est.fit(np.array([[0, 1, 2, 1], [0, 1, 1, 2], [2, 2, 0, 1], [1, 0, 1, 1]]), [1.0, 2.0, 3.0, 1.5])
+    with pytest.raises(ValidationError, match="3 markers, but the training genotypes had 4"):
+        est.predict(np.zeros((2, 3)))
+    with pytest.raises(ValidationError, match="quantiles must be in"):
+        est.predict_quantiles(np.zeros((2, 4)), [0.0, 0.5])
