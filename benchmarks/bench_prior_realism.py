@@ -1,0 +1,176 @@
+"""Is the prior realistic?  Statistics that separate genetic architectures and population
+structures, over a prior's draws, with a real data set's values placed among them.
+
+For each prior, ``--draws`` draws with the real set's dimensions (population size and
+marker count fixed to the real set's; inbred or not as the scheme makes them), and for
+the real set (default ``../shared/data/wheat599``, each of its environments), the same
+statistics computed the same way, on phenotypes:
+
+- **REML h2**: GBLUP's REML heritability (gpfn_core.gblup), all individuals;
+- **EN − GBLUP**: 5-fold cross-validated r with the phenotype of an elastic net
+  (scikit-learn ElasticNetCV, l1_ratio 0.5, inner 3-fold CV) minus GBLUP's, same folds:
+  positive where the trait is sparse (a few large QTL), about 0 or below where polygenic;
+- **top eigenvalue share**: the largest eigenvalue of the genomic relationship matrix
+  over its trace (population structure);
+- **mean r² of random marker pairs**: genome-wide linkage disequilibrium (wheat599 has
+  no marker map, so LD decay with distance cannot be computed on it; this is the
+  map-free summary);
+- **PCs for 90% / n**: principal components carrying 90% of the marker variance, per
+  individual (effective dimension of the genotypes).
+
+The table gives each statistic's 10th/50th/90th percentile over the prior's draws and
+the percentile at which the real value falls (the median over environments for the
+phenotype statistics); ``inside`` when it is between the 10th and 90th.  ``--png`` draws
+the distributions with the real values marked.
+
+    python benchmarks/bench_prior_realism.py [--priors nam wild] [--draws 30] [--workers 2] [--png realism.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import numpy as np
+
+WHEAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wheat599"
+STATS = ("REML h2", "EN − GBLUP", "top eigenvalue share", "mean r² of marker pairs", "PCs for 90% / n")
+PHENOTYPE_STATS = STATS[:2]
+
+
+def _r(a, b) -> float:
+    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
+
+
+def genotype_stats(x: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Structure and LD statistics of an int8 dosage matrix (-1 missing)."""
+    from gpfn_core.preprocess import Encoding
+
+    xc = Encoding.fit(x).transform(x).astype(np.float64)
+    xc = xc[:, xc.std(0) > 0]
+    n, m = xc.shape
+    ev = np.clip(np.linalg.eigvalsh(xc @ xc.T), 0, None)[::-1]
+    share = np.cumsum(ev) / ev.sum()
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, m, 2000), rng.integers(0, m, 2000)
+    keep = a != b
+    z = (xc - xc.mean(0)) / xc.std(0)
+    r2 = ((z[:, a[keep]] * z[:, b[keep]]).mean(0)) ** 2
+    return {"top eigenvalue share": float(ev[0] / ev.sum()), "mean r² of marker pairs": float(r2.mean()),
+            "PCs for 90% / n": float((np.searchsorted(share, 0.9) + 1) / n)}
+
+
+def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """REML h2 and the 5-fold CV gap elastic net − GBLUP, on phenotypes."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import ElasticNetCV
+
+    from gpfn_core.gblup import gblup
+    from gpfn_core.preprocess import Encoding
+
+    h2 = gblup(x, y, x[:1]).h2
+    fold = np.random.default_rng(seed).permutation(len(y)) % 5
+    en, gb = [], []
+    for k in range(5):
+        tr, te = fold != k, fold == k
+        gb.append(_r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
+        enc = Encoding.fit(x[tr])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = ElasticNetCV(l1_ratio=0.5, alphas=20, cv=3, max_iter=2000, tol=1e-3).fit(enc.transform(x[tr]), y[tr])
+        en.append(_r(model.predict(enc.transform(x[te])), y[te]))
+    d = np.array(en) - np.array(gb)
+    return {"REML h2": float(h2), "EN − GBLUP": float(np.nanmean(d))}
+
+
+def _draw_stats(job: tuple[str, int, int, int]) -> dict[str, float]:
+    from threadpoolctl import threadpool_limits
+
+    from gpfn_core.registry import get_registry
+
+    prior_name, index, n, m = job
+    threadpool_limits(1)
+    prior = get_registry().make_prior(prior_name, seed=21)
+    try:
+        d = prior.draw(index, fixed={"pop_size": n, "n_markers": m})
+    except Exception as exc:  # a scheme that cannot make this size: reported, not fatal
+        return {"error": str(exc)}
+    return {**genotype_stats(d.x, index), **phenotype_stats(d.x, d.y, index)}
+
+
+def read_real(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    geno = np.genfromtxt(folder / "genotypes.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    names = geno.dtype.names
+    x = np.stack([geno[c] for c in names[1:]], axis=1).astype(np.int8)
+    ph = np.genfromtxt(folder / "phenotypes.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
+    order = {t: i for i, t in enumerate(geno[names[0]])}
+    rows = np.array([order[t] for t in ph["taxon"]])
+    envs = {c: ph[c].astype(float) for c in ph.dtype.names if c not in ("taxon", "fold")}
+    return x[rows], envs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--priors", nargs="*", default=["nam", "wild"])
+    ap.add_argument("--draws", type=int, default=30)
+    ap.add_argument("--data", type=Path, default=WHEAT)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--png", type=Path, default=None)
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    x, envs = read_real(a.data)
+    n, m = x.shape
+    real = genotype_stats(x)
+    per_env = [phenotype_stats(x, y) for y in envs.values()]
+    for s in PHENOTYPE_STATS:
+        real[s] = float(np.median([p[s] for p in per_env]))
+    print(f"# bench_prior_realism: {a.data.name} ({n} individuals x {m} markers, {len(envs)} phenotypes); "
+          f"{a.draws} draws per prior at the same size")
+    print("\n" + a.data.name + ": " + ", ".join(f"{s} {real[s]:.3f}" for s in STATS)
+          + "  (phenotype statistics per environment: "
+          + "; ".join(f"{e} h2 {p['REML h2']:.2f}, EN−GBLUP {p['EN − GBLUP']:+.3f}" for e, p in zip(envs, per_env)) + ")")
+    results = {}
+    with mp.get_context("spawn").Pool(a.workers) as pool:
+        for name in a.priors:
+            rows = pool.map(_draw_stats, [(name, 8_000_000_000 + i, n, m) for i in range(a.draws)])
+            ok = [r for r in rows if "error" not in r]
+            if not ok:
+                print(f"\n{name}: no draw at {n} x {m}: {rows[0]['error']}")
+                continue
+            results[name] = {s: np.array([r[s] for r in ok]) for s in STATS}
+    print("\n| prior | statistic | p10 | p50 | p90 | " + a.data.name + " | its percentile | inside 10-90 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, vals in results.items():
+        for s in STATS:
+            v = vals[s][np.isfinite(vals[s])]
+            p10, p50, p90 = np.percentile(v, [10, 50, 90])
+            pct = 100 * np.mean(v < real[s])
+            print(f"| {name} | {s} | {p10:.3f} | {p50:.3f} | {p90:.3f} | {real[s]:.3f} | {pct:.0f} | "
+                  f"{'yes' if 10 <= pct <= 90 else '**no**'} |")
+    if a.png and results:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(len(results), len(STATS), figsize=(3.2 * len(STATS), 2.6 * len(results)),
+                                 squeeze=False)
+        for i, (name, vals) in enumerate(results.items()):
+            for j, s in enumerate(STATS):
+                ax = axes[i, j]
+                ax.hist(vals[s][np.isfinite(vals[s])], bins=15, color="tab:blue", alpha=0.7)
+                ax.axvline(real[s], color="tab:red", lw=2)
+                ax.set_title(f"{name}: {s}", fontsize=8)
+        fig.suptitle(f"prior draws (blue) and {a.data.name} (red)")
+        fig.tight_layout()
+        fig.savefig(a.png, dpi=90)
+        print(f"\nplot: {a.png}")
+    print(f"\n# {time.perf_counter() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
