@@ -64,14 +64,14 @@ def paired(name: str, gp: list[float], gb: list[float], extra: str = "", model: 
             f"{np.mean(d > 0):.0%} |{extra}")
 
 
-def section_heldout(models: list[Path], draws: int, record: bool = False) -> None:
+def section_heldout(models: list[Path], draws: int, record: bool = False, seed: int | None = None) -> None:
     print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)\n")
     print("| model (prior) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for path in models:
         t = time.perf_counter()
-        h = heldout(path, draws=draws)
-        print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']})",
+        h = heldout(path, draws=draws, seed=seed)
+        print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
         if record:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
@@ -194,6 +194,9 @@ def main() -> None:
     ap.add_argument("--small-draws", type=int, default=100, help="Draws with ~30 training individuals.")
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
     ap.add_argument("--sections", default="1234", help="Which sections to run (e.g. 23).")
+    ap.add_argument("--heldout-seed", type=int, default=None,
+                    help="Prior seed of section 1's draws (default: each model file's own); give one to compare "
+                         "models on the same draws.")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
                     help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
@@ -209,7 +212,7 @@ def main() -> None:
     t = time.perf_counter()
     print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
     if "1" in a.sections:
-        section_heldout(models, a.draws, a.record)
+        section_heldout(models, a.draws, a.record, a.heldout_seed)
     if "2" in a.sections:
         section_wheat(nam, a.wheat, a.bayes)
     if "3" in a.sections:

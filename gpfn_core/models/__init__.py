@@ -58,10 +58,12 @@ def find_model(population_type: str) -> Path:
                     f"{', '.join(map(str, model_dirs()))}; give --model FILE (see `gpfn models`)")
 
 
-def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> dict[str, Any]:
+def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed: int | None = None) -> dict[str, Any]:
     """Mean (sd) Pearson r of the model and of GBLUP (REML, all markers) against the true
     genetic values of the targets of ``draws`` fresh draws of the model's prior, at the
-    population size it was fitted for, and their paired difference (with its SE)."""
+    population size it was fitted for, and their paired difference (with its SE).
+    ``seed``: the prior's seed (default the file's), so that models fitted with different
+    seeds can be compared on the same draws."""
     import torch
 
     from gpfn_core.modelfile import load_model
@@ -73,10 +75,13 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX) -> d
         raise GpfnError(f"{path}: the model file does not say which prior it was fitted on")
     known = set(FitConfig.__dataclass_fields__)
     cfg = FitConfig(**{k: v for k, v in fit_config.items() if k in known})
+    if seed is not None:
+        cfg.seed = int(seed)
     prior, selector_cls = build(cfg)
     with torch.no_grad():
         res = Validation(prior, selector_cls, cfg, start=start, draws=draws).evaluate(model, bar, per_draw=True)
-    return {**res, "start_index": start, "pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10}
+    return {**res, "start_index": start, "prior_seed": cfg.seed,
+            "pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10}
 
 
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
