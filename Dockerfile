@@ -7,19 +7,27 @@
 #
 # The install steps are those of .ci/run (torch first, then the project), so CI exercises them;
 # only the torch wheel's source differs (the CPU index here, local disk in CI).
-FROM python:3.11-slim
+#
+# Offline builds (no registry, no package index): `.ci/container` builds this file unchanged
+# with podman, from a local Debian base (--build-arg BASE=...) and a wheelhouse mounted at
+# /wheels (podman build -v WHEELHOUSE:/wheels), which pip then uses instead of the indexes.
+ARG BASE=python:3.11-slim
+FROM ${BASE}
 
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
-ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 GPFN_MODELS=/opt/gpfn/models GPFN_CACHE=/tmp/gpfn-cache
+ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 GPFN_MODELS=/opt/gpfn/models GPFN_CACHE=/tmp/gpfn-cache \
+    PATH=/opt/venv/bin:$PATH NUMBA_CACHE_DIR=/tmp/numba-cache
 
 WORKDIR /opt/gpfn/src
 COPY pyproject.toml README.md LICENSE ./
 COPY gpfn_core ./gpfn_core
 COPY plugins ./plugins
 COPY cli ./cli
-RUN python -m pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
+RUN python3 -m venv /opt/venv \
+ && if [ -d /wheels ]; then export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels; fi \
+ && python -m pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
  && python -m pip install . \
  && mkdir -p "${GPFN_MODELS}" \
  && gpfn --version && gpfn plugins && gpfn models --brief \
