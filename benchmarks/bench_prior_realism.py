@@ -103,14 +103,14 @@ def _draw_stats(job: tuple[str, int, int, int]) -> dict[str, float]:
 
 
 def read_real(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    geno = np.genfromtxt(folder / "genotypes.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
-    names = geno.dtype.names
-    x = np.stack([geno[c] for c in names[1:]], axis=1).astype(np.int8)
-    ph = np.genfromtxt(folder / "phenotypes.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
-    order = {t: i for i, t in enumerate(geno[names[0]])}
-    rows = np.array([order[t] for t in ph["taxon"]])
-    envs = {c: ph[c].astype(float) for c in ph.dtype.names if c not in ("taxon", "fold")}
-    return x[rows], envs
+    """wheat599's genotypes and phenotypes, read as bench_accuracy reads them."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_accuracy import read_wheat
+
+    x, envs, _ = read_wheat(folder)
+    return x, envs
 
 
 def main() -> None:
