@@ -6,7 +6,7 @@
    individuals), r with the targets' true genetic values.  Marker panels are 2,000-4,000
    (``--set n_markers``) so that 4 x 50 Gibbs runs fit in a benchmark.  Paired
    differences against GBLUP (REML), measured on the same draws.
-2. **Cost**: one BayesB run on 1,000 individuals x 50,000 markers at BGLR's default 6,000
+2. **Cost**: one BayesB run (``--cost-methods bayesb,bayescpi`` for both) on 1,000 individuals x 50,000 markers at BGLR's default 6,000
    iterations (``--timing-iterations``), against GBLUP on the same data.
 
 wheat599 with all methods is section 2 of ``bench_accuracy.py --bayes 6000``.
@@ -88,7 +88,7 @@ def section_architectures(draws: int, iterations: int, workers: int, model: str 
             print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
 
 
-def section_cost(iterations: int) -> None:
+def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> None:
     from gpfn_core.bayes import bayes
     from gpfn_core.gblup import gblup
 
@@ -105,7 +105,7 @@ def section_cost(iterations: int) -> None:
     tg = time.perf_counter() - t
     print("| method | seconds | vs GBLUP | r with g (100 targets) |\n| --- | --- | --- | --- |")
     print(f"| GBLUP (REML), baseline | {tg:.1f} | 1.0 | {_r(gb.prediction, g[1000:]):.3f} |")
-    for m in ("bayesb", "bayescpi"):
+    for m in methods:
         res = bayes(x[:1000], y[:1000], x[1000:], m, iterations=iterations, burn_in=iterations // 6)
         print(f"| {m} | {res.seconds:.1f} | {res.seconds / tg:.0f} | {_r(res.prediction, g[1000:]):.3f} |")
 
@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="GPFN model file for section 1 (default: the shipped nam.gpfn; "
                     "'none' to leave GPFN out).")
     ap.add_argument("--sections", default="12")
+    ap.add_argument("--cost-methods", default="bayesb", help="Section 2's samplers (bayesb,bayescpi).")
     a = ap.parse_args()
     model = a.model
     if model is None:
@@ -130,7 +131,7 @@ def main() -> None:
     if "1" in a.sections:
         section_architectures(a.draws, a.iterations, a.workers, None if model == "none" else model)
     if "2" in a.sections:
-        section_cost(a.timing_iterations)
+        section_cost(a.timing_iterations, tuple(a.cost_methods.split(",")))
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 
