@@ -170,7 +170,8 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
     h = meta.get("heldout")
     if h:
         lines += [
-            f"- **Held-out accuracy** ({h.get('draws')} fresh draws of `{meta.get('prior')}` from index "
+            f"- **Held-out accuracy** ({h.get('draws')} fresh draws of `{meta.get('prior')}`"
+            + (f" (prior seed {h['prior_seed']})" if "prior_seed" in h else "") + f" from index "
             f"{h.get('start_index')}, populations of {h.get('pop_size')}; Pearson r with the targets' true genetic "
             f"values, mean ± sd over draws):",
             "",
