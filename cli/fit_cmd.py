@@ -16,6 +16,16 @@ def opt(name: str, *aliases: str, **kw):
     return click.option(*names, *aliases, name, show_default=True, **kw)
 
 
+# the training-set schedule's options, shared with `gpfn generate` (a store records its schedule)
+size_distribution_option = opt(
+    "size_distribution", type=click.Choice(["uniform", "loguniform"]), default="uniform",
+    help="Training-set sizes between the smallest and largest: uniform, or log-uniform (as many small as large).")
+context_option = opt(
+    "context", type=int, default=None, help="Most training (and target) tokens the transformer sees per draw; the "
+    "population grows with the training set up to pop_max_size and the smoothers see all of it, as predict does "
+    "beyond the model's context (default: whole draws).")
+
+
 @click.command("fit")
 @click.option("--prior", default=None, help="Prior to train on (`gpfn prior list`); not needed with --store.")
 @click.option("--store", default=None, type=click.Path(file_okay=False),
@@ -52,11 +62,8 @@ def opt(name: str, *aliases: str, **kw):
 @opt("min_training_samples", type=int, default=None, help="Smallest training set (default 20, or pop_max_size/2 if less).")
 @opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
 @opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets (weight 1/evaluation size).")
-@opt("size_distribution", type=click.Choice(["uniform", "loguniform"]), default="uniform",
-     help="Training-set sizes between the smallest and largest: uniform, or log-uniform (as many small as large).")
-@opt("context", type=int, default=None, help="Most training (and target) tokens the transformer sees per draw; the "
-     "population grows with the training set up to pop_max_size and the smoothers see all of it, as predict does "
-     "beyond the model's context (default: whole draws).")
+@size_distribution_option
+@context_option
 @opt("batch_size", type=int, default=8, help="Draws per micro-batch.")
 @opt("lr", type=float, default=1e-4, help="Peak learning rate (AdamW, cosine schedule).")
 @opt("warmup_steps", type=int, default=100, help="Linear warm-up steps.")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gpfn_cli.fit_cmd import opt
+from gpfn_cli.fit_cmd import context_option, opt, size_distribution_option
 from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 
 
@@ -30,11 +30,8 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 @opt("min_training_samples", type=int, default=None, help="Smallest training set (default 20, or pop_max_size/2 if less).")
 @opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")
 @opt("nonuniform_eval_pos", is_flag=True, help="Favour large training sets.")
-@opt("size_distribution", type=click.Choice(["uniform", "loguniform"]), default="uniform",
-     help="Training-set sizes between the smallest and largest: uniform, or log-uniform (as many small as large).")
-@opt("context", type=int, default=None, help="Most training (and target) tokens the transformer sees per draw; the "
-     "population grows with the training set up to pop_max_size and the smoothers see all of it, as predict does "
-     "beyond the model's context (default: whole draws).")
+@size_distribution_option
+@context_option
 @opt("batch_size", type=int, default=8, help="The trainer's batch size (the split schedule is per batch).")
 @opt("target", type=click.Choice(["g", "y"]), default="g", help="Evaluation target: genetic value or phenotype.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -75,7 +72,9 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
 
 
 def _note_rounding(num_draws: int, shard_size: int) -> None:
-    whole = -(-num_draws // shard_size) * shard_size
+    from gpfn_core.generate import plan
+
+    whole = plan(num_draws, shard_size) * shard_size
     if whole != num_draws:
         click.echo(f"note: --num-draws {num_draws} is rounded up to {whole} draws (whole shards of {shard_size}; "
                    f"a smaller --shard-size rounds less)", err=True)

@@ -25,7 +25,7 @@ def _init(cfg: FitConfig, store: str, shard_size: int, threads: int | None = Non
 def _make_shard(s: int) -> int:
     data, cfg, k = _WORKER["data"], _WORKER["cfg"], _WORKER["k"]
     items = [data.item(i) for i in range(s * k, (s + 1) * k)]
-    write_shard(_WORKER["store"], s, items, cfg.pop_max_size, cfg.input_width)
+    write_shard(_WORKER["store"], s, items, cfg.draw_rows, cfg.input_width)
     return s
 
 

@@ -108,6 +108,17 @@ class FitConfig:
         return self.feature_max_size + smoother_width(self.smoothers)
 
     @property
+    def validation_pop_size(self) -> int:
+        """Population size of validation and held-out draws: the context's when there is one
+        (the setting the transformer sees whole), else ``pop_max_size``."""
+        return self.pop_max_size if self.context is None else self.context + 10
+
+    @property
+    def draw_rows(self) -> int:
+        """Most rows a preprocessed draw has: ``pop_max_size``, or two contexts of tokens."""
+        return self.pop_max_size if self.context is None else min(self.pop_max_size, 2 * self.context)
+
+    @property
     def total_steps(self) -> int:
         """Optimiser steps over ``num_samples`` draws (one rank's view times world size)."""
         return max(1, math.ceil(self.num_samples / (self.batch_size * self.accumulation_steps * _world()[1])))
@@ -261,7 +272,7 @@ class Validation:
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
             try:  # the population size the model is trained for (its context's); the prior's own split
-                raw = prior.draw(i, fixed={"pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10})
+                raw = prior.draw(i, fixed={"pop_size": cfg.validation_pop_size})
             except TypeError:
                 raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y

@@ -81,7 +81,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     with torch.no_grad():
         res = Validation(prior, selector_cls, cfg, start=start, draws=draws).evaluate(model, bar, per_draw=True)
     return {**res, "start_index": start, "prior_seed": cfg.seed,
-            "pop_size": cfg.pop_max_size if cfg.context is None else cfg.context + 10}
+            "pop_size": cfg.validation_pop_size}
 
 
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
