@@ -73,6 +73,14 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
         h = heldout(path, draws=draws, seed=seed)
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
+        share = np.asarray(h.get("poly_share_per_draw", []), float)
+        if share.size == len(h["model_r_per_draw"]) and np.isfinite(share).all() and share.size >= 3:
+            gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
+            cuts = np.quantile(share, [1 / 3, 2 / 3])
+            for name, sel in (("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
+                              ("polygenic third", share > cuts[1])):
+                lo, hi = share[sel].min(), share[sel].max()
+                print(paired(f"  {name} (polygenic share {lo:.2f}-{hi:.2f})", gp[sel], gb[sel], " |"))
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
         if record:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
             record_heldout(path, h)

@@ -17,14 +17,15 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     for item in pairs:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise ValidationError(f"--set expects NAME=VALUE or NAME=LOW:HIGH, got {item!r}")
+            raise ValidationError(f"--set expects NAME=VALUE, NAME=LOW:HIGH or NAME=LOW:HIGH:SCALE, got {item!r}")
         out[name.strip()] = value.strip()
     return out
 
 
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="NAME=VALUE",
-    help="Fix a hyperparameter (h2=0.5) or change its range (n_qtl=10:20). Repeatable.",
+    help="Fix a hyperparameter (h2=0.5), change its range (n_qtl=10:20, keeping its scale) or its range "
+         "and scale (poly_share=0:0.9:uniform; scales: uniform, log, log-complement). Repeatable.",
 )
 founders_option = click.option(
     "--founders", type=click.Choice(["msprime", "random"]), default="msprime", show_default=True,
@@ -71,7 +72,7 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
     if not as_json:
         click.echo(f"prior {name}: {pr.description}\n")
         _table(("hyperparameter", "type", "range", "meaning"),
-               [(p.name, p.kind, p.low if p.fixed else f"{p.low} .. {p.high}", p.help) for p in pr.hyperparameter_space()])
+               [(p.name, p.kind, p.low if p.fixed else f"{p.low} .. {p.high}" + ("" if p.scale == "uniform" else f" ({p.scale})"), p.help) for p in pr.hyperparameter_space()])
     if no_draw:
         return
     t0 = time.perf_counter()

@@ -22,16 +22,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from gpfn_core.types import Draw, GenotypeTable, Population
 
 Number = int | float | bool
+SCALES = ("uniform", "log", "log-complement")
 
 
 @dataclass(frozen=True)
 class HyperParam:
     """One hyperparameter of a prior: its valid bounds and the range draws sample from.
 
-    ``low``/``high`` give the prior's sampling range (uniform; integers inclusive;
-    booleans are True with probability one half when ``low != high``); equal values
-    fix the parameter.  ``minimum``/``maximum`` are the hard bounds any value or
-    override must respect (``open_minimum`` excludes the minimum itself).
+    ``low``/``high`` give the prior's sampling range (integers inclusive; booleans are
+    True with probability one half when ``low != high``); equal values fix the
+    parameter.  ``scale`` is how values spread over the range: ``uniform``; ``log``
+    (log-uniform, ``low > 0``: as many panels of 1-2k markers as of 10-20k); or
+    ``log-complement`` (``1 - value`` log-uniform, ``high < 1``: for a share that
+    should often come close to 1, such as the polygenic share of the genetic
+    variance).  ``minimum``/``maximum`` are the hard bounds any value or override must
+    respect (``open_minimum`` excludes the minimum itself).
     """
 
     name: str
@@ -42,6 +47,7 @@ class HyperParam:
     minimum: float = -math.inf
     maximum: float = math.inf
     open_minimum: bool = False
+    scale: str = "uniform"  # "uniform", "log" or "log-complement"
 
     def __post_init__(self) -> None:
         if self.kind not in ("float", "int", "bool"):
@@ -50,6 +56,16 @@ class HyperParam:
         self.check(self.high)
         if self.low > self.high:
             raise ValidationError(f"hyperparameter {self.name}: low {self.low} > high {self.high}")
+        if self.scale not in SCALES:
+            raise ValidationError(f"hyperparameter {self.name}: scale must be one of {', '.join(SCALES)}, "
+                                  f"got {self.scale!r}")
+        if self.scale != "uniform" and not self.fixed:
+            bad = (self.kind == "bool" or (self.scale == "log" and not self.low > 0)
+                   or (self.scale == "log-complement" and (self.kind != "float" or not self.high < 1)))
+            if bad:
+                need = "a range above 0" if self.scale == "log" else "a float range below 1"
+                raise ValidationError(f"{self.name}: the {self.scale} scale needs {need}, got {self.low}:{self.high}; "
+                                      f"give the range as {self.low}:{self.high}:uniform to sample it uniformly")
 
     @property
     def fixed(self) -> bool:
@@ -85,27 +101,38 @@ class HyperParam:
             return self.low
         if self.kind == "bool":
             return bool(rng.random() < 0.5)
+        if self.scale == "log":  # one uniform number per draw whatever the scale: streams stay aligned
+            v = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return min(max(int(round(v)), int(self.low)), int(self.high)) if self.kind == "int" else float(v)
+        if self.scale == "log-complement":
+            return float(1.0 - math.exp(rng.uniform(math.log(1.0 - self.high), math.log(1.0 - self.low))))
         if self.kind == "int":
             return int(rng.integers(int(self.low), int(self.high) + 1))
         return float(rng.uniform(self.low, self.high))
 
     def override(self, value: Any) -> HyperParam:
-        """A copy fixed at ``value``, or over a new range given as ``"lo:hi"`` or ``(lo, hi)``."""
+        """A copy fixed at ``value``, or over a new range given as ``"lo:hi"`` or ``(lo, hi)``
+        (keeping this parameter's scale), or ``"lo:hi:SCALE"`` / ``(lo, hi, SCALE)``."""
         if isinstance(value, str) and ":" in value:
-            lo, _, hi = value.partition(":")
-            value = (lo, hi)
+            value = tuple(value.split(":"))
         if isinstance(value, (tuple, list)):
-            if len(value) != 2:
-                raise ValidationError(f"{self.name}: a range needs two values, got {value!r}")
+            if len(value) not in (2, 3):
+                raise ValidationError(f"{self.name}: a range is lo:hi or lo:hi:scale, got {value!r}")
             lo, hi = self.check(value[0]), self.check(value[1])
             if lo > hi:
                 raise ValidationError(f"{self.name}: range {lo}:{hi} is empty")
-            return replace(self, low=lo, high=hi)
+            return replace(self, low=lo, high=hi, scale=str(value[2]) if len(value) == 3 else self.scale)
         v = self.check(value)
         return replace(self, low=v, high=v)
 
+    def range(self) -> list:
+        """``[low, high]``, plus the scale where it is not uniform (as model files record it)."""
+        return [self.low, self.high] + ([self.scale] if self.scale != "uniform" and not self.fixed else [])
+
     def describe(self) -> str:
         rng = f"{self.low}" if self.fixed else f"{self.low}..{self.high}"
+        if self.scale != "uniform" and not self.fixed:
+            rng += f" {self.scale}"
         return f"{self.name} ({self.kind}, {rng})"
 
 

@@ -32,10 +32,11 @@ COMMON_HYPERPARAMETERS: tuple[HyperParam, ...] = (
     HyperParam("pop_size", 1000, 1000, "int", "individuals per draw, training + evaluation (pop_max_size)", minimum=4),
     HyperParam("train_fraction", 0.5, 0.9, "float", "share of the individuals that are phenotyped (training)",
                minimum=0.0, maximum=1.0, open_minimum=True),
-    HyperParam("n_markers", 7000, 36000, "int", "SNP panel size (capped by the segregating loci available)", minimum=1),
-    HyperParam("n_qtl", 5, 200, "int", "number of QTL, drawn among all loci", minimum=1),
-    HyperParam("poly_share", 0.0, 0.9, "float", "share of the genetic variance from a polygenic background "
-               "(normal effects on poly_qtl further loci)", minimum=0.0, maximum=0.99),
+    HyperParam("n_markers", 1000, 36000, "int", "SNP panel size (capped by the segregating loci available)",
+               minimum=1, scale="log"),
+    HyperParam("n_qtl", 5, 500, "int", "number of QTL, drawn among all loci", minimum=1, scale="log"),
+    HyperParam("poly_share", 0.0, 0.98, "float", "share of the genetic variance from a polygenic background "
+               "(normal effects on poly_qtl further loci)", minimum=0.0, maximum=0.99, scale="log-complement"),
     HyperParam("poly_qtl", 2000, 2000, "int", "loci of the polygenic background", minimum=1),
     HyperParam("h2", 0.2, 0.8, "float", "narrow-sense heritability in the training population",
                minimum=0.0, maximum=1.0, open_minimum=True),

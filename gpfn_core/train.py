@@ -268,7 +268,7 @@ class Validation:
 
     def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, start: int = VALIDATION_INDEX,
                  draws: int | None = None) -> None:
-        self.items, self.gblup_r = [], []
+        self.items, self.gblup_r, self.params = [], [], []
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
             try:  # the population size the model is trained for (its context's); the prior's own split
@@ -284,11 +284,14 @@ class Validation:
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
             self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], Standardizer.fit(raw.y[:nt]).transform(truth[nt:])))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
+            self.params.append(raw.params)
 
     def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False) -> dict[str, Any]:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
         model - GBLUP with its standard error, and the share of targets whose true value
-        lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists."""
+        lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists and
+        each draw's polygenic share of the genetic variance (``poly_share_per_draw``, the
+        architecture the benchmarks split by)."""
         rs, inside, total, width_ratio = [], 0, 0, []
         for ft, yt, fv, truth in self.items:
             p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
@@ -309,6 +312,7 @@ class Validation:
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
+            out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]
         return out
 
 
@@ -519,7 +523,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                 f"{stats['validation']['gblup_r']:.3f} on {stats['validation']['draws']} held-out draws")
         info = {
             "prior": cfg.prior, "prior_seed": cfg.seed, "founders": cfg.founders,
-            "prior_hyperparameters": {p.name: [p.low, p.high] for p in prior.hyperparameter_space()},
+            "prior_hyperparameters": {p.name: p.range() for p in prior.hyperparameter_space()},
             "feature_selection": cfg.feature_selection, "n_features": cfg.feature_max_size,
             "pop_max_size": cfg.pop_max_size, "target": cfg.target, "fit_config": _jsonable(asdict(cfg)),
             "n_parameters": model.n_parameters(), "training": stats, "lineage": runs,

@@ -136,10 +136,11 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         + (f", at most {fc['context']} training tokens per draw (the smoothers see all)" if fc.get("context") else "")
         + f"; predicts the true genetic value "
         f"(`--target {meta.get('target')}`).",
-        "- **Hyperparameter ranges** (uniform per draw; population size and training share are set by the fit, "
-        "above): " + ", ".join(f"{k} {lo}-{hi}" if lo != hi else f"{k} {lo}"
-                               for k, (lo, hi) in sorted(meta.get("prior_hyperparameters", {}).items())
-                               if k not in ("pop_size", "train_fraction")) + ".",
+        "- **Hyperparameter ranges** (uniform per draw unless a scale is named; population size and training "
+        "share are set by the fit, above): " + ", ".join(
+            (f"{k} {r[0]}-{r[1]}" + (f" ({r[2]})" if len(r) > 2 else "")) if r[0] != r[1] else f"{k} {r[0]}"
+            for k, r in sorted(meta.get("prior_hyperparameters", {}).items())
+            if k not in ("pop_size", "train_fraction")) + ".",
         f"- **Preprocessing**: `{meta.get('feature_selection')}` selector, {meta.get('n_features')} features "
         f"(preprocessing version {meta.get('preprocessing_version')}).",
         f"- **Architecture**: {arch.get('num_layers')} layers, embedding {arch.get('emb_size')}, "

@@ -81,6 +81,47 @@ def test_hyperparam_kinds():
         HyperParam("k", 1, 5, "int").check(2.5)
 
 
+def test_hyperparam_scales():
+    rng = np.random.default_rng(0)
+    log = HyperParam("n_markers", 1000, 36000, "int", scale="log")
+    v = np.array([log.sample(rng) for _ in range(4000)])
+    assert v.min() >= 1000 and v.max() <= 36000
+    # log-uniform: the median is the geometric mean (6,000), far below the uniform's 18,500
+    assert 5000 < np.median(v) < 7200
+    comp = HyperParam("poly_share", 0.0, 0.98, "float", scale="log-complement")
+    s = np.array([comp.sample(rng) for _ in range(4000)])
+    assert s.min() >= 0.0 and s.max() <= 0.98
+    # 1 - s log-uniform on [0.02, 1]: P(s > 0.9) = log(5) / log(50) = 0.41, uniform would give 0.08
+    assert abs(np.mean(s > 0.9) - np.log(5) / np.log(50)) < 0.03
+    # a range override keeps the scale, lo:hi:scale changes it; records name non-uniform scales
+    assert comp.override("0:0.9").scale == "log-complement"
+    uni = comp.override("0:0.9:uniform")
+    assert uni.scale == "uniform" and uni.range() == [0.0, 0.9] and comp.range() == [0.0, 0.98, "log-complement"]
+    assert abs(np.mean([uni.sample(rng) for _ in range(2000)]) - 0.45) < 0.03
+    assert "log-complement" in comp.describe()
+
+
+@pytest.mark.parametrize("param,value,match", [
+    (HyperParam("n_markers", 1000, 36000, "int", minimum=1, scale="log"), "0:100", "n_markers must be in"),
+    (HyperParam("n_markers", 1000, 36000, "int", minimum=0, scale="log"), "0:100", "0:100:uniform"),
+    (HyperParam("poly_share", 0.0, 0.98, "float", scale="log-complement"), "0:1", "float range below 1"),
+    (HyperParam("poly_share", 0.0, 0.98, "float"), "0:0.5:cubic", "scale must be one of"),
+    (HyperParam("poly_share", 0.0, 0.98, "float"), "0:0.5:log:x", "lo:hi or lo:hi:scale"),
+])
+def test_hyperparam_scale_errors(param, value, match):
+    with pytest.raises(ValidationError, match=match):
+        param.override(value)
+
+
+def test_prior_default_architectures_reach_polygenic_and_sparse():
+    """The default traits span sparse to nearly infinitesimal (issue 17): many draws have
+    most of the genetic variance in the polygenic background, some have almost none."""
+    p = prior("nam")
+    rng = np.random.default_rng(1)
+    share = np.array([p.sample_params(rng)["poly_share"] for _ in range(500)])
+    assert np.mean(share > 0.9) > 0.3 and np.mean(share < 0.5) > 0.1
+
+
 def test_msprime_founder_pool_is_cached_and_deterministic(tmp_path):
     cfg = MsprimeConfig(n_individuals=60, n_chromosomes=2, sequence_length=2e6, ne_recent=200, ne_ancient=1000,
                         mutation_rate=2e-8)
