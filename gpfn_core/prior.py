@@ -38,7 +38,7 @@ COMMON_HYPERPARAMETERS: tuple[HyperParam, ...] = (
     HyperParam("poly_share", 0.0, 0.98, "float", "share of the genetic variance from a polygenic background "
                "(normal effects on poly_qtl further loci)", minimum=0.0, maximum=0.99, scale="log-complement"),
     HyperParam("poly_qtl", 2000, 2000, "int", "loci of the polygenic background", minimum=1),
-    HyperParam("h2", 0.2, 0.8, "float", "narrow-sense heritability in the training population",
+    HyperParam("h2", 0.1, 0.9, "float", "narrow-sense heritability in the training population",
                minimum=0.0, maximum=1.0, open_minimum=True),
     HyperParam("dom_p", 0.0, 0.25, "float", "fraction of QTL with a dominance effect", minimum=0.0, maximum=1.0),
     HyperParam("gamma_alpha", 0.1, 0.5, "float", "shape of the Gamma distribution of |additive effects|", **_POS),

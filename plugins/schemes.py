@@ -72,7 +72,7 @@ class Nam(BreedingScheme):
     name = "nam"
     description = "nested association mapping: founders x a common parent, selfed families, single-seed descent"
     hyperparameters = (
-        HyperParam("n_families", 25, 85, "int", "number of families (founders crossed with the common parent)",
+        HyperParam("n_families", 4, 85, "int", "number of families (founders crossed with the common parent)",
                    minimum=2),
         HyperParam("ssd_generations", 2, 5, "int", "generations of single-seed descent after the F2", minimum=0),
     )
