@@ -5,7 +5,9 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
 1. **Held-out prior draws**, per model: ``--draws`` fresh draws of the model's prior
    (indices from 5e9, never used in fitting), Pearson r with the targets' true genetic
    values, the paired difference GPFN - GBLUP with its SE, the share of draws GPFN wins,
-   and the coverage of its 90% intervals.
+   and the coverage of its 90% intervals; the same split into sparse, middle and
+   polygenic thirds by the draws' polygenic share; with ``--elastic-net`` also a CV
+   elastic net on all markers and GPFN against the better of it and GBLUP per third.
 2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
    10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields; with
    ``--bayes ITERATIONS`` also BayesB, BayesCπ and the best classical method.
@@ -30,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gpfn_core.bayes import bayes  # noqa: E402
-from gpfn_core.evaluate import ridge  # noqa: E402
+from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
 from gpfn_core.modelfile import read_metadata  # noqa: E402
@@ -64,23 +66,49 @@ def paired(name: str, gp: list[float], gb: list[float], extra: str = "", model: 
             f"{np.mean(d > 0):.0%} |{extra}")
 
 
-def section_heldout(models: list[Path], draws: int, record: bool = False, seed: int | None = None) -> None:
+def thirds(share: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The draws split into sparse, middle and polygenic thirds by their polygenic share."""
+    cuts = np.quantile(share, [1 / 3, 2 / 3])
+    return [("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
+            ("polygenic third", share > cuts[1])]
+
+
+def elastic_net_table(h: dict) -> None:
+    """Issue 17's test: GPFN against the better of GBLUP and a CV elastic net, overall and per third."""
+    gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
+    en = np.nan_to_num(np.asarray(h["baseline_r_per_draw"]["ElasticNet"], float))  # empty model: r 0
+    share = np.asarray(h["poly_share_per_draw"], float)
+    print("\n| draws (polygenic share) | n | GPFN | GBLUP | CV elastic net | better of the two | "
+          "GPFN − better ± SE | GPFN wins |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, sel in [("all", np.ones(share.size, bool)), *thirds(share)]:
+        ok = sel & np.isfinite(gp) & np.isfinite(gb)
+        better, ref = ("GBLUP", gb) if gb[ok].mean() >= en[ok].mean() else ("elastic net", en)
+        d = gp[ok] - ref[ok]
+        se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
+        print(f"| {name} ({share[sel].min():.2f}-{share[sel].max():.2f}) | {ok.sum()} | {gp[ok].mean():.3f} | "
+              f"{gb[ok].mean():.3f} | {en[ok].mean():.3f} | {better} | {d.mean():+.3f} ± {se:.3f} | "
+              f"{np.mean(d > 0):.0%} |")
+
+
+def section_heldout(models: list[Path], draws: int, record: bool = False, seed: int | None = None,
+                    with_elastic_net: bool = False) -> None:
     print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)\n")
     print("| model (prior) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for path in models:
         t = time.perf_counter()
-        h = heldout(path, draws=draws, seed=seed)
+        h = heldout(path, draws=draws, seed=seed, baselines={"ElasticNet": elastic_net} if with_elastic_net else None)
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
         share = np.asarray(h.get("poly_share_per_draw", []), float)
         if share.size == len(h["model_r_per_draw"]) and np.isfinite(share).all() and share.size >= 3:
             gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
-            cuts = np.quantile(share, [1 / 3, 2 / 3])
-            for name, sel in (("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
-                              ("polygenic third", share > cuts[1])):
+            for name, sel in thirds(share):
                 lo, hi = share[sel].min(), share[sel].max()
                 print(paired(f"  {name} (polygenic share {lo:.2f}-{hi:.2f})", gp[sel], gb[sel], " |"))
+        if with_elastic_net and share.size >= 3:
+            elastic_net_table(h)
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
         if record:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
             record_heldout(path, h)
@@ -205,6 +233,9 @@ def main() -> None:
     ap.add_argument("--heldout-seed", type=int, default=None,
                     help="Prior seed of section 1's draws (default: each model file's own); give one to compare "
                          "models on the same draws.")
+    ap.add_argument("--elastic-net", action="store_true",
+                    help="Also score a CV elastic net on section 1's draws, and GPFN against the better of it and "
+                         "GBLUP per architecture third (issue 17).")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
                     help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
@@ -220,7 +251,7 @@ def main() -> None:
     t = time.perf_counter()
     print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
     if "1" in a.sections:
-        section_heldout(models, a.draws, a.record, a.heldout_seed)
+        section_heldout(models, a.draws, a.record, a.heldout_seed, a.elastic_net)
     if "2" in a.sections:
         section_wheat(nam, a.wheat, a.bayes)
     if "3" in a.sections:

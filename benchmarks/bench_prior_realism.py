@@ -64,13 +64,8 @@ def genotype_stats(x: np.ndarray, seed: int = 0) -> dict[str, float]:
 
 def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
     """REML h2 and the 5-fold CV gap elastic net − GBLUP, on phenotypes."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import ElasticNetCV
-
+    from gpfn_core.evaluate import elastic_net
     from gpfn_core.gblup import gblup
-    from gpfn_core.preprocess import Encoding
 
     h2 = gblup(x, y, x[:1]).h2
     fold = np.random.default_rng(seed).permutation(len(y)) % 5
@@ -78,11 +73,7 @@ def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, fl
     for k in range(5):
         tr, te = fold != k, fold == k
         gb.append(_r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
-        enc = Encoding.fit(x[tr])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model = ElasticNetCV(l1_ratio=0.5, alphas=20, cv=3, max_iter=2000, tol=1e-3).fit(enc.transform(x[tr]), y[tr])
-        en.append(_r(model.predict(enc.transform(x[te])), y[te]))
+        en.append(_r(elastic_net(x[tr], y[tr], x[te], seed=seed), y[te]))
     d = np.array(en) - np.array(gb)
     return {"REML h2": float(h2), "EN − GBLUP": float(np.nanmean(d))}
 

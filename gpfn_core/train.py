@@ -267,8 +267,11 @@ class Validation:
     """Held-out prior draws: mean Pearson r of the model and of GBLUP on the same draws."""
 
     def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, start: int = VALIDATION_INDEX,
-                 draws: int | None = None) -> None:
+                 draws: int | None = None, baselines: dict[str, Any] | None = None) -> None:
+        """``baselines``: further methods to score on the same draws, name ->
+        ``fn(dosage_train, y_train, dosage_target) -> predictions`` (e.g. the elastic net)."""
         self.items, self.gblup_r, self.params = [], [], []
+        self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
             try:  # the population size the model is trained for (its context's); the prior's own split
@@ -285,6 +288,8 @@ class Validation:
             self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], Standardizer.fit(raw.y[:nt]).transform(truth[nt:])))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
             self.params.append(raw.params)
+            for name, fn in (baselines or {}).items():
+                self.baseline_r[name].append(_pearson(fn(raw.x[:nt], raw.y[:nt], raw.x[nt:]), truth[nt:]))
 
     def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False) -> dict[str, Any]:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
@@ -313,6 +318,8 @@ class Validation:
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
             out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]
+            if self.baseline_r:
+                out["baseline_r_per_draw"] = {k: list(v) for k, v in self.baseline_r.items()}
         return out
 
 

@@ -58,12 +58,14 @@ def find_model(population_type: str) -> Path:
                     f"{', '.join(map(str, model_dirs()))}; give --model FILE (see `gpfn models`)")
 
 
-def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed: int | None = None) -> dict[str, Any]:
+def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed: int | None = None,
+            baselines: dict[str, Any] | None = None) -> dict[str, Any]:
     """Mean (sd) Pearson r of the model and of GBLUP (REML, all markers) against the true
     genetic values of the targets of ``draws`` fresh draws of the model's prior, at the
     population size it was fitted for, and their paired difference (with its SE).
     ``seed``: the prior's seed (default the file's), so that models fitted with different
-    seeds can be compared on the same draws."""
+    seeds can be compared on the same draws.  ``baselines``: further methods scored on the
+    same draws (see :class:`~gpfn_core.train.Validation`)."""
     import torch
 
     from gpfn_core.modelfile import load_model
@@ -79,7 +81,8 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
         cfg.seed = int(seed)
     prior, selector_cls = build(cfg)
     with torch.no_grad():
-        res = Validation(prior, selector_cls, cfg, start=start, draws=draws).evaluate(model, bar, per_draw=True)
+        val = Validation(prior, selector_cls, cfg, start=start, draws=draws, baselines=baselines)
+        res = val.evaluate(model, bar, per_draw=True)
     return {**res, "start_index": start, "prior_seed": cfg.seed,
             "pop_size": cfg.validation_pop_size}
 

@@ -158,6 +158,32 @@ def test_ridge_loo_matches_scikit_learn_ridge_cv(draw):
     np.testing.assert_allclose(pred, ref.predict(xv), rtol=1e-5, atol=1e-6)
 
 
+def test_elastic_net_finds_a_sparse_signal_and_agrees_with_scikit_learn(rng):
+    sk = pytest.importorskip("sklearn.linear_model")
+    from gpfn_core.evaluate import elastic_net
+    from gpfn_core.preprocess import Encoding
+
+    d = rng.integers(0, 3, (300, 600)).astype(np.int8)
+    g = 1.0 * d[:, 10] - 1.0 * d[:, 200] + 0.8 * d[:, 400]  # three large QTL
+    y = g + rng.normal(0, 0.6, 300)
+    pred = elastic_net(d[:200], y[:200], d[200:], seed=4)
+    assert np.corrcoef(pred, g[200:])[0, 1] > 0.9  # where GBLUP spreads the signal over 600 markers
+    enc = Encoding.fit(d[:200])
+    alpha = sk.ElasticNetCV(l1_ratio=0.5, cv=sk_kfold(4), max_iter=2000, tol=1e-3,
+                            **({"n_alphas": 20} if "n_alphas" in sk.ElasticNetCV().get_params() else {"alphas": 20})
+                            ).fit(enc.transform(d[:200]), y[:200]).alpha_
+    ref = sk.ElasticNet(alpha=alpha, l1_ratio=0.5, max_iter=2000, tol=1e-3).fit(enc.transform(d[:200]), y[:200])
+    np.testing.assert_allclose(pred, ref.predict(enc.transform(d[200:])), rtol=1e-4, atol=1e-6)
+    r = CliRunner().invoke(main, ["evaluate", "--methods", "gblup,ElasticNet"])
+    assert r.exit_code == 1 and "give DATASET" in r.output  # the name is known; the data is missing
+
+
+def sk_kfold(seed):
+    from sklearn.model_selection import KFold
+
+    return KFold(3, shuffle=True, random_state=seed)
+
+
 def test_evaluate_cli_folds_and_png(tmp_path, model_path, draw):
     tr, _, _ = setup(tmp_path, draw)
     png = tmp_path / "eval.png"
