@@ -152,17 +152,38 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
 def marker_weights(x: np.ndarray, y: np.ndarray, top: int = SPARSE_TOP) -> tuple[np.ndarray, np.ndarray]:
     """The ``top`` markers by marginal association with ``y`` and their weights z^4 (z^2: the
     marginal regression's chi-square), so a few strong markers dominate the kernel."""
+    return fold_marker_weights(x, y, np.zeros(len(x), np.int64), top)[-1]
+
+
+def fold_marker_weights(x: np.ndarray, y: np.ndarray, fold: np.ndarray,
+                        top: int = SPARSE_TOP) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`marker_weights` without each fold (``fold[i]`` in 0..k-1), then with every row,
+    from one pass over ``x``: the marginal regressions' sums (of x, x^2 and x y) per fold,
+    so a fold's weights are the totals minus its own rows (k + 1 results)."""
     x = np.asarray(x, dtype=np.float32)
-    n = len(x)
-    yc = np.asarray(y, dtype=np.float64) - np.mean(y)
-    mean = x.mean(0, dtype=np.float64)
-    ss = np.einsum("ij,ij->j", x, x, dtype=np.float64) - n * mean**2  # no centred copy of x
-    num = yc.astype(np.float32) @ x  # sum (x - xbar)(y - ybar) = sum x (y - ybar)
-    rss = max(float(yc @ yc), 1e-12)
-    z2 = np.where(ss > 1e-6, num.astype(np.float64) ** 2 / np.maximum(ss, 1e-6) / rss * max(n - 2, 1), 0.0)
-    k = min(top, x.shape[1])
-    idx = np.sort(np.argpartition(-z2, k - 1)[:k])
-    return idx, (z2[idx] ** 2).astype(np.float32) + 1e-6
+    y = np.asarray(y, dtype=np.float64)
+    fold = np.asarray(fold)
+    k = int(fold.max()) + 1 if fold.size else 0
+    ind = np.zeros((k + 1, len(x)), np.float64)  # rows 0..k-1: each fold's members; row k: nobody
+    ind[fold, np.arange(len(x))] = 1.0
+    n_f = ind.sum(1)
+    s_f = ind.astype(np.float32) @ x  # [k+1, m] sums of x per fold
+    q_f = ind.astype(np.float32) @ np.square(x)  # sums of x^2
+    xy_f = (ind * y).astype(np.float32) @ x  # sums of x y
+    sy_f, syy_f = ind @ y, ind @ (y * y)
+    out = []
+    for f in range(k + 1):  # the rows outside fold f (f = k: all rows)
+        n = len(x) - n_f[f]
+        s = s_f.sum(0, dtype=np.float64) - s_f[f]
+        mean, ybar = s / max(n, 1), (sy_f.sum() - sy_f[f]) / max(n, 1)
+        ss = (q_f.sum(0, dtype=np.float64) - q_f[f]) - n * mean**2
+        num = (xy_f.sum(0, dtype=np.float64) - xy_f[f]) - ybar * s  # sum (x - xbar)(y - ybar)
+        rss = max(float(syy_f.sum() - syy_f[f] - n * ybar**2), 1e-12)
+        z2 = np.where(ss > 1e-6, num**2 / np.maximum(ss, 1e-6) / rss * max(n - 2, 1), 0.0)
+        t = min(top, x.shape[1])
+        idx = np.sort(np.argpartition(-z2, t - 1)[:t])
+        out.append((idx, (z2[idx] ** 2).astype(np.float32) + 1e-6))
+    return out
 
 
 def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
@@ -183,16 +204,15 @@ def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.nd
     xv = np.asarray(x_target, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
     nt = len(xt)
-    idx, w = marker_weights(xt, y, top)
+    k = min(folds, nt)  # small training sets: leave-one-out weights
+    fold = np.random.default_rng(nt).permutation(nt) % k if k >= 2 else np.zeros(nt, np.int64)
+    weights = fold_marker_weights(xt, y, fold, top)
+    idx, w = weights[-1]
     sw = np.sqrt(w)
     f_train, f_target = smoother_features(xt[:, idx] * sw, y, xv[:, idx] * sw, h2_grid)
-    k = min(folds, nt)  # small training sets: leave-one-out weights
     if k >= 2:
-        fold = np.random.default_rng(nt).permutation(nt) % k
         for f in range(k):
-            out = fold != f
-            idx, w = marker_weights(xt[out], y[out], top)
-            sw = np.sqrt(w)
-            z = xt[:, idx] * sw
-            f_train[~out] = smoother_features(z, y, z[:0], h2_grid)[0][~out]
+            idx, w = weights[f]
+            z = xt[:, idx] * np.sqrt(w)
+            f_train[fold == f] = smoother_features(z, y, z[:0], h2_grid)[0][fold == f]
     return f_train, f_target
