@@ -3,7 +3,9 @@
 Every row runs the real command (`gpfn generate ...` in a subprocess, start-up and store
 writes included) on a fresh store with the same draws.  Rows:
 
-- 1 process (the baseline);
+- 1 process (the baseline), and 1 process on one core (``OMP_NUM_THREADS=1``: the
+  end-to-end cost of a draw, simulation + preprocessing + store write, that issue 15
+  asks to bring to 0.43 s);
 - ``--workers N``;
 - ``mpiexec -n 1 ... --mpi`` and ``mpiexec -n N ... --mpi`` with ``OMP_NUM_THREADS=1``;
 - ``mpiexec -n N ... --mpi`` with no thread variables set: the configuration that ran
@@ -54,6 +56,7 @@ def main() -> None:
            "--feature-max-size", str(args.feature_max_size), "--smoothers", args.smoothers, "--no-progress"]
     rows: list[tuple[str, str, int, list[str] | None]] = [
         ("1 process (baseline)", "unset", 1, gen),
+        ("1 process, one core", "OMP_NUM_THREADS=1", 1, gen),  # issue 15's per-draw cost
         (f"--workers {n}", "unset", n, gen + ["--workers", str(n)]),
     ]
     mpi = shutil.which("mpiexec")
