@@ -123,6 +123,32 @@ def _pct(share: Any, spec: str) -> str:
     return _fmt(100 * share if isinstance(share, float) else None, spec)
 
 
+def _architecture_rows(h: dict[str, Any]) -> list[str]:
+    """The held-out draws split into sparse, middle and polygenic thirds by their polygenic
+    share (with the elastic net where it was scored): card lines, or none."""
+    import numpy as np
+
+    gp, gb = np.asarray(h.get("model_r_per_draw", []), float), np.asarray(h.get("gblup_r_per_draw", []), float)
+    share = np.asarray(h.get("poly_share_per_draw", []), float)
+    if share.size < 3 or share.size != gp.size or gp.size != gb.size or not np.isfinite(share).all():
+        return []
+    en = (h.get("baseline_r_per_draw") or {}).get("ElasticNet")
+    en = np.nan_to_num(np.asarray(en, float)) if en is not None and len(en) == gp.size else None
+    cuts = np.quantile(share, [1 / 3, 2 / 3])
+    head = "  | draws by polygenic share | n | GPFN | GBLUP | GPFN − GBLUP ± SE |" + (" CV elastic net |" if en is not None else "")
+    out = [head, "  |" + " --- |" * (head.count("|") - 1)]
+    for name, sel in (("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
+                      ("polygenic third", share > cuts[1])):
+        ok = sel & np.isfinite(gp) & np.isfinite(gb)
+        if ok.sum() < 2:
+            continue
+        d = gp[ok] - gb[ok]
+        row = (f"  | {name} ({share[sel].min():.2f}-{share[sel].max():.2f}) | {ok.sum()} | {gp[ok].mean():.3f} | "
+               f"{gb[ok].mean():.3f} | {d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f} |")
+        out.append(row + (f" {en[ok].mean():.3f} |" if en is not None else ""))
+    return out + [""]
+
+
 def card(path: str | Path, meta: dict[str, Any]) -> str:
     """The model card (markdown) of a model file, from its metadata."""
     path = Path(path)
@@ -185,6 +211,7 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
             f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
             f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
             "",
+            *_architecture_rows(h),
             f"  GPFN is ahead on {_pct(h.get('wins'), '.0f')}% of "
             f"the draws; its 90% intervals [q05, q95] hold the true genetic value for "
             f"{_pct(h.get('coverage90'), '.1f')}% of targets "

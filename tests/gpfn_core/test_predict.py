@@ -339,3 +339,17 @@ def test_estimator_rejects_bad_input(model_path):
         est.predict(np.zeros((2, 3)))
     with pytest.raises(ValidationError, match="quantiles must be in"):
         est.predict_quantiles(np.zeros((2, 4)), [0.0, 0.5])
+
+
+def test_heldout_splits_by_architecture_and_scores_baselines_on_the_same_draws(tmp_path, model_path):
+    from gpfn_core.evaluate import elastic_net
+    from gpfn_core.models import _architecture_rows, heldout
+
+    res = heldout(model_path, draws=6, baselines={"ElasticNet": elastic_net})
+    share = res["poly_share_per_draw"]
+    assert len(share) == 6 and all(0 <= s < 1 for s in share) and len(set(share)) == 6
+    assert len(res["baseline_r_per_draw"]["ElasticNet"]) == 6
+    rows = _architecture_rows(res)
+    assert "CV elastic net" in rows[0] and [r.split("(")[0].strip("| ") for r in rows[2:5]] == [
+        "sparse third", "middle third", "polygenic third"]
+    assert _architecture_rows({**res, "poly_share_per_draw": share[:3]}) == []  # lists that do not match: no rows
