@@ -92,13 +92,16 @@ def elastic_net_table(h: dict) -> None:
 
 
 def section_heldout(models: list[Path], draws: int, record: bool = False, seed: int | None = None,
-                    with_elastic_net: bool = False) -> None:
-    print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)\n")
+                    with_elastic_net: bool = False, overrides: dict | None = None) -> None:
+    print(f"\n## 1. Held-out prior draws ({draws} per model; r with true genetic values)"
+          + (f"; prior ranges changed by --set {' '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides
+             else "") + "\n")
     print("| model (prior) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for path in models:
         t = time.perf_counter()
-        h = heldout(path, draws=draws, seed=seed, baselines={"ElasticNet": elastic_net} if with_elastic_net else None)
+        h = heldout(path, draws=draws, seed=seed, baselines={"ElasticNet": elastic_net} if with_elastic_net else None,
+                    overrides=overrides)
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
         share = np.asarray(h.get("poly_share_per_draw", []), float)
@@ -110,7 +113,7 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
         if with_elastic_net and share.size >= 3:
             elastic_net_table(h)
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
-        if record:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
+        if record and not overrides:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
             record_heldout(path, h)
 
 
@@ -236,6 +239,9 @@ def main() -> None:
     ap.add_argument("--elastic-net", action="store_true",
                     help="Also score a CV elastic net on section 1's draws, and GPFN against the better of it and "
                          "GBLUP per architecture third (issue 17).")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="Change the prior of section 1's draws (as gpfn fit --set), e.g. to score a model on the "
+                         "previous defaults; never recorded.")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
                     help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
@@ -251,7 +257,9 @@ def main() -> None:
     t = time.perf_counter()
     print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
     if "1" in a.sections:
-        section_heldout(models, a.draws, a.record, a.heldout_seed, a.elastic_net)
+        from gpfn_cli.prior_cmd import parse_overrides
+
+        section_heldout(models, a.draws, a.record, a.heldout_seed, a.elastic_net, parse_overrides(a.overrides))
     if "2" in a.sections:
         section_wheat(nam, a.wheat, a.bayes)
     if "3" in a.sections:

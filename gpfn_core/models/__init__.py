@@ -59,13 +59,15 @@ def find_model(population_type: str) -> Path:
 
 
 def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed: int | None = None,
-            baselines: dict[str, Any] | None = None) -> dict[str, Any]:
+            baselines: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Mean (sd) Pearson r of the model and of GBLUP (REML, all markers) against the true
     genetic values of the targets of ``draws`` fresh draws of the model's prior, at the
     population size it was fitted for, and their paired difference (with its SE).
     ``seed``: the prior's seed (default the file's), so that models fitted with different
     seeds can be compared on the same draws.  ``baselines``: further methods scored on the
-    same draws (see :class:`~gpfn_core.train.Validation`)."""
+    same draws (see :class:`~gpfn_core.train.Validation`); ``overrides``: hyperparameter
+    ranges (``--set``) on top of the file's, e.g. to score a model on another prior's
+    architectures."""
     import torch
 
     from gpfn_core.modelfile import load_model
@@ -79,12 +81,14 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     cfg = FitConfig(**{k: v for k, v in fit_config.items() if k in known})
     if seed is not None:
         cfg.seed = int(seed)
+    if overrides:
+        cfg.overrides = {**(cfg.overrides or {}), **overrides}
     prior, selector_cls = build(cfg)
     with torch.no_grad():
         val = Validation(prior, selector_cls, cfg, start=start, draws=draws, baselines=baselines)
         res = val.evaluate(model, bar, per_draw=True)
-    return {**res, "start_index": start, "prior_seed": cfg.seed,
-            "pop_size": cfg.validation_pop_size}
+    return {**res, "start_index": start, "prior_seed": cfg.seed, "pop_size": cfg.validation_pop_size,
+            **({"overrides": dict(overrides)} if overrides else {})}
 
 
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:

@@ -353,3 +353,5 @@ def test_heldout_splits_by_architecture_and_scores_baselines_on_the_same_draws(t
     assert "CV elastic net" in rows[0] and [r.split("(")[0].strip("| ") for r in rows[2:5]] == [
         "sparse third", "middle third", "polygenic third"]
     assert _architecture_rows({**res, "poly_share_per_draw": share[:3]}) == []  # lists that do not match: no rows
+    fixed = heldout(model_path, draws=2, overrides={"poly_share": 0.3})
+    assert fixed["poly_share_per_draw"] == [0.3, 0.3] and fixed["overrides"] == {"poly_share": 0.3}
