@@ -44,6 +44,9 @@ def save_model(path: str | Path, model: PFN, bar: BarDistribution, info: dict[st
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model file is for everyone who may read the folder
     os.replace(tmp, path)
     return path
 

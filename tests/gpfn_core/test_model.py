@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -126,7 +128,12 @@ def test_files_from_before_the_options_load_as_plain_attention(tmp_path):
     plain = PFN(ModelConfig(n_features=4, emb_size=8, num_layers=1, num_heads=2, hidden_dim=8, num_buckets=5,
                             relationship_bias=False, kernel_features=0))
     path = tmp_path / "old.gpfn"
-    save_model(path, plain, BarDistribution(torch.linspace(-3, 3, 6)), {})
+    old_mask = os.umask(0o022)
+    try:
+        save_model(path, plain, BarDistribution(torch.linspace(-3, 3, 6)), {})
+    finally:
+        os.umask(old_mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, as files the user writes are
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
         state = {k: f.get_tensor(k) for k in f.keys()}
