@@ -47,13 +47,17 @@ def main() -> None:
     ap.add_argument("--pop-max-size", type=int, default=300)
     ap.add_argument("--feature-max-size", type=int, default=100)
     ap.add_argument("--smoothers", default="gblup,sparse")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="Prior hyperparameters, as gpfn generate --set (e.g. the previous panel sizes, "
+                         "n_markers=7000:36000:uniform).")
     args = ap.parse_args()
     n, k = args.processes, max(1, args.draws // (2 * args.processes))  # at least 2 shards per process
     clean = {key: v for key, v in os.environ.items() if key not in THREAD_VARS}
     one = dict(clean, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     gen = [sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", args.prior, "--founders", args.founders,
            "--num-draws", str(args.draws), "--shard-size", str(k), "--pop-max-size", str(args.pop_max_size),
-           "--feature-max-size", str(args.feature_max_size), "--smoothers", args.smoothers, "--no-progress"]
+           "--feature-max-size", str(args.feature_max_size), "--smoothers", args.smoothers, "--no-progress",
+           *(x for o in args.overrides for x in ("--set", o))]
     rows: list[tuple[str, str, int, list[str] | None]] = [
         ("1 process (baseline)", "unset", 1, gen),
         ("1 process, one core", "OMP_NUM_THREADS=1", 1, gen),  # issue 15's per-draw cost
@@ -75,7 +79,8 @@ def main() -> None:
     base = results[0][3]
     print(f"# gpfn generate, prior {args.prior} ({args.founders} founders), pop {args.pop_max_size}, "
           f"{args.feature_max_size} PCA features + smoothers '{args.smoothers}', {args.draws} draws in shards of {k}, "
-          f"{os.cpu_count()} cores; wall time of the whole command")
+          f"{os.cpu_count()} cores; wall time of the whole command"
+          + (f"; --set {' '.join(args.overrides)}" if args.overrides else ""))
     print(f"{'configuration':<24} {'thread variables':<18} {'draws/s':>8} {'s/draw':>7} {'speed-up':>9} {'efficiency':>11}")
     for name, threads, procs, rate in results:
         print(f"{name:<24} {threads:<18} {rate:8.2f} {1 / rate:7.3f} {rate / base:8.2f}x {rate / base / procs:10.0%}")

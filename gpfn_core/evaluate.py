@@ -73,7 +73,7 @@ def elastic_net(dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarr
 
     y = np.asarray(y, dtype=np.float64)
     enc = Encoding.fit(dosage_train)
-    cv = KFold(3, shuffle=True, random_state=seed)
+    cv = KFold(3, shuffle=True, random_state=int(seed) % 2**32)  # any integer seed, e.g. a draw index
     # scikit-learn < 1.9 names the number of penalties n_alphas; later versions take it as alphas
     grid = {"n_alphas": 20} if "n_alphas" in inspect.signature(ElasticNetCV).parameters else {"alphas": 20}
     with warnings.catch_warnings():
