@@ -83,6 +83,8 @@ def elastic_net_table(h: dict) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, sel in [("all", np.ones(share.size, bool)), *thirds(share)]:
         ok = sel & np.isfinite(gp) & np.isfinite(gb)
+        if not ok.any():
+            continue
         better, ref = ("GBLUP", gb) if gb[ok].mean() >= en[ok].mean() else ("elastic net", en)
         d = gp[ok] - ref[ok]
         se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float("nan")
@@ -105,13 +107,19 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
         share = np.asarray(h.get("poly_share_per_draw", []), float)
-        if share.size == len(h["model_r_per_draw"]) and np.isfinite(share).all() and share.size >= 3:
+        spread = share.size >= 3 and np.isfinite(share).all() and np.ptp(share) > 0  # thirds need differing draws
+        if spread and share.size == len(h["model_r_per_draw"]):
             gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
             for name, sel in thirds(share):
+                if not sel.any():  # tied shares can leave a third empty
+                    continue
                 lo, hi = share[sel].min(), share[sel].max()
                 print(paired(f"  {name} (polygenic share {lo:.2f}-{hi:.2f})", gp[sel], gb[sel], " |"))
-        if with_elastic_net and share.size >= 3:
+        if with_elastic_net and spread:
             elastic_net_table(h)
+        elif with_elastic_net:
+            en = np.nan_to_num(np.asarray(h["baseline_r_per_draw"]["ElasticNet"], float))
+            print(paired("  GPFN against the CV elastic net", h["model_r_per_draw"], en, " |"))
         print(f"<!-- {time.perf_counter() - t:.0f} s -->")
         if record and not overrides:  # the same numbers into the model file (benchmarks/model_card.py does this alone)
             record_heldout(path, h)

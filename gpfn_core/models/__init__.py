@@ -134,7 +134,8 @@ def _architecture_rows(h: dict[str, Any]) -> list[str]:
 
     gp, gb = np.asarray(h.get("model_r_per_draw", []), float), np.asarray(h.get("gblup_r_per_draw", []), float)
     share = np.asarray(h.get("poly_share_per_draw", []), float)
-    if share.size < 3 or share.size != gp.size or gp.size != gb.size or not np.isfinite(share).all():
+    if (share.size < 3 or share.size != gp.size or gp.size != gb.size or not np.isfinite(share).all()
+            or np.ptp(share) == 0):  # one architecture (e.g. --set poly_share=0): no thirds
         return []
     en = (h.get("baseline_r_per_draw") or {}).get("ElasticNet")
     en = np.nan_to_num(np.asarray(en, float)) if en is not None and len(en) == gp.size else None
