@@ -10,13 +10,14 @@ each predicts the training individuals, so the oracle columns bound what choosin
 them can give, and the leave-one-out choice is what the smoother statistics alone
 support; the model may also combine them.
 
-    python benchmarks/bench_smoothers.py [--prior nam] [--draws 30] [--set poly_share=0 ...]
+    python benchmarks/bench_smoothers.py [--prior nam] [--draws 30] [--set poly_share=0 ...] [--model nam.gpfn]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -31,7 +32,14 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=30)
     ap.add_argument("--pop-size", type=int, default=300)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE|LO:HI")
+    ap.add_argument("--model", default=None, help="Also score this GPFN model file on the same draws.")
     a = ap.parse_args()
+    model = None
+    if a.model:
+        from gpfn_core.modelfile import load_model
+        from gpfn_core.predict import predict_arrays
+
+        model = load_model(a.model)
     from gpfn_cli.prior_cmd import parse_overrides
 
     prior = get_registry().make_prior(a.prior, seed=7, overrides=parse_overrides(a.overrides))
@@ -54,6 +62,8 @@ def main() -> None:
         row += [r_[int(np.argmin(err))] for err, r_ in loo]
         err = np.concatenate([e for e, _ in loo])
         row.append(np.concatenate([r_ for _, r_ in loo])[int(np.argmin(err))])
+        if model is not None:
+            row.append(np.corrcoef(predict_arrays(*model, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)[0, 1])
         rows.append(row)
     r = np.array(rows)
     print(f"# {a.prior}, {a.draws} draws of pop {a.pop_size}, {' '.join(a.overrides) or 'default ranges'}; "
@@ -69,10 +79,17 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in np.nanmean(block, 0))
               + f" | {np.nanmean(block):.3f} | {np.nanmax(block, 1).mean():.3f} | "
                 f"{np.nanmax(block, 1).mean() - base:+.3f} | {chosen:.3f} | {chosen - base:+.3f} |")
+    gpfn = None
+    if model is not None:
+        r, gpfn = r[:, :-1], r[:, -1]
     both = np.nanmax(r[:, 1: 1 + 2 * g_len], 1)
     chosen = np.nanmean(r[:, -1])
     print(f"| either | {'| ' * g_len}| {both.mean():.3f} | {both.mean() - base:+.3f} | {chosen:.3f} | "
           f"{chosen - base:+.3f} |")
+    if gpfn is not None:
+        d = gpfn - r[:, 0]
+        print(f"| GPFN ({Path(a.model).name}), all columns and their statistics | {'| ' * g_len}{np.nanmean(gpfn):.3f} | | "
+              f"{np.nanmean(d):+.3f} ± {np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()):.3f} | | |")
 
 
 if __name__ == "__main__":
