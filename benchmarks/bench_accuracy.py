@@ -5,7 +5,9 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
 1. **Held-out prior draws**, per model: ``--draws`` fresh draws of the model's prior
    (indices from 5e9, never used in fitting), Pearson r with the targets' true genetic
    values, the paired difference GPFN - GBLUP with its SE, the share of draws GPFN wins,
-   and the coverage of its 90% intervals; the same split into sparse, middle and
+   and the coverage of its 90% intervals; the per-draw choice among the smoother columns
+   by leave-one-out error (what cross-validated selection among the model's inputs
+   gives, no model); the same split into sparse, middle and
    polygenic thirds by the draws' polygenic share; with ``--elastic-net`` also a CV
    elastic net on all markers and GPFN against the better of it and GBLUP per third.
 2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
@@ -106,6 +108,9 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
                     overrides=overrides)
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
+        if "loo_choice_r_per_draw" in h:  # what cross-validated selection among the model's own inputs gives
+            print(paired("  leave-one-out choice among the smoother columns (no model)", h["loo_choice_r_per_draw"],
+                         h["gblup_r_per_draw"], " |"))
         share = np.asarray(h.get("poly_share_per_draw", []), float)
         spread = share.size >= 3 and np.isfinite(share).all() and np.ptp(share) > 0  # thirds need differing draws
         if spread and share.size == len(h["model_r_per_draw"]):

@@ -270,7 +270,7 @@ class Validation:
                  draws: int | None = None, baselines: dict[str, Any] | None = None) -> None:
         """``baselines``: further methods to score on the same draws, name ->
         ``fn(dosage_train, y_train, dosage_target) -> predictions`` (e.g. the elastic net)."""
-        self.items, self.gblup_r, self.params = [], [], []
+        self.items, self.gblup_r, self.params, self.loo_choice_r = [], [], [], []
         self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
@@ -286,6 +286,7 @@ class Validation:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
             self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], Standardizer.fit(raw.y[:nt]).transform(truth[nt:])))
+            self.loo_choice_r.append(_loo_choice_r(d.x[:nt], d.y[:nt], d.x[nt:], truth[nt:], cfg))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
             self.params.append(raw.params)
             for name, fn in (baselines or {}).items():
@@ -318,9 +319,27 @@ class Validation:
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
             out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]
+            if any(np.isfinite(self.loo_choice_r)):
+                out["loo_choice_r_per_draw"] = list(self.loo_choice_r)
             if self.baseline_r:
                 out["baseline_r_per_draw"] = {k: list(v) for k, v in self.baseline_r.items()}
         return out
+
+
+def _loo_choice_r(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, truth: np.ndarray,
+                  cfg: FitConfig) -> float:
+    """r with ``truth`` of the smoother column (a BLUP at one h2 of one smoother) whose
+    leave-one-out values fit the training phenotypes best: what cross-validated model
+    selection among the model's own inputs gives (nan without smoothers)."""
+    from gpfn_core.gblup import H2_GRID
+
+    g = len(H2_GRID)
+    n = smoother_width(cfg.smoothers) // (2 * g)  # each smoother: g means, then g sds
+    if not n:
+        return float("nan")
+    cols = [cfg.feature_max_size + 2 * g * k + j for k in range(n) for j in range(g)]
+    err = ((f_train[:, cols] - y_train[:, None]) ** 2).mean(0)
+    return _pearson(f_target[:, cols[int(np.argmin(err))]], truth)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

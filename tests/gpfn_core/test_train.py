@@ -181,3 +181,19 @@ def test_fit_cli_and_ddp_with_two_gloo_processes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     meta = read_metadata(out)
     assert meta["training"]["device"] == "cpu x2" and meta["training"]["steps"] == 6  # 24 draws / (2 x 2)
+
+
+def test_loo_choice_picks_the_smoother_column_that_fits_the_training_rows_best(rng):
+    from gpfn_core.gblup import H2_GRID
+    from gpfn_core.train import FitConfig, _loo_choice_r
+
+    cfg = FitConfig(prior="nam", feature_max_size=3, smoothers="gblup,sparse")
+    g = len(H2_GRID)
+    y, truth = rng.standard_normal(40), rng.standard_normal(30)
+    ft, fv = rng.standard_normal((40, 3 + 4 * g)), rng.standard_normal((30, 3 + 4 * g))
+    best = 3 + 2 * g + 5  # the sparse smoother's sixth h2: a mean column, not an sd column
+    ft[:, best] = y + 0.01 * rng.standard_normal(40)
+    ft[:, 3 + g] = y  # an sd column fits perfectly but is never a candidate
+    fv[:, best] = truth
+    assert _loo_choice_r(ft, y, fv, truth, cfg) == pytest.approx(1.0)
+    assert np.isnan(_loo_choice_r(ft, y, fv, truth, FitConfig(prior="nam", feature_max_size=3, smoothers="")))
