@@ -38,7 +38,8 @@ from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
 from gpfn_core.modelfile import read_metadata  # noqa: E402
-from gpfn_core.models import record_metadata, card, heldout, list_models, record_benchmark, record_heldout  # noqa: E402
+from gpfn_core.models import (architecture_thirds, card, heldout, list_models, record_benchmark,  # noqa: E402
+                              record_heldout, record_metadata)
 from gpfn_core.predict import predict_arrays  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
@@ -68,13 +69,6 @@ def paired(name: str, gp: list[float], gb: list[float], extra: str = "", model: 
             f"{np.mean(d > 0):.0%} |{extra}")
 
 
-def thirds(share: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """The draws split into sparse, middle and polygenic thirds by their polygenic share."""
-    cuts = np.quantile(share, [1 / 3, 2 / 3])
-    return [("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
-            ("polygenic third", share > cuts[1])]
-
-
 def elastic_net_table(h: dict) -> None:
     """Issue 17's test: GPFN against the better of GBLUP and a CV elastic net, overall and per third."""
     gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
@@ -83,7 +77,7 @@ def elastic_net_table(h: dict) -> None:
     print("\n| draws (polygenic share) | n | GPFN | GBLUP | CV elastic net | better of the two | "
           "GPFN − better ± SE | GPFN wins |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, sel in [("all", np.ones(share.size, bool)), *thirds(share)]:
+    for name, sel in [("all", np.ones(share.size, bool)), *architecture_thirds(share)]:
         ok = sel & np.isfinite(gp) & np.isfinite(gb)
         if not ok.any():
             continue
@@ -112,15 +106,14 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
             print(paired("  leave-one-out choice among the smoother columns (no model)", h["loo_choice_r_per_draw"],
                          h["gblup_r_per_draw"], " |"))
         share = np.asarray(h.get("poly_share_per_draw", []), float)
-        spread = share.size >= 3 and np.isfinite(share).all() and np.ptp(share) > 0  # thirds need differing draws
-        if spread and share.size == len(h["model_r_per_draw"]):
-            gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
-            for name, sel in thirds(share):
-                if not sel.any():  # tied shares can leave a third empty
-                    continue
-                lo, hi = share[sel].min(), share[sel].max()
-                print(paired(f"  {name} (polygenic share {lo:.2f}-{hi:.2f})", gp[sel], gb[sel], " |"))
-        if with_elastic_net and spread:
+        thirds = architecture_thirds(share) if share.size == len(h["model_r_per_draw"]) else []
+        gp, gb = np.asarray(h["model_r_per_draw"]), np.asarray(h["gblup_r_per_draw"])
+        for name, sel in thirds:
+            if not sel.any():  # tied shares can leave a third empty
+                continue
+            lo, hi = share[sel].min(), share[sel].max()
+            print(paired(f"  {name} (polygenic share {lo:.2f}-{hi:.2f})", gp[sel], gb[sel], " |"))
+        if with_elastic_net and thirds:
             elastic_net_table(h)
         elif with_elastic_net:
             en = np.nan_to_num(np.asarray(h["baseline_r_per_draw"]["ElasticNet"], float))

@@ -127,6 +127,20 @@ def _pct(share: Any, spec: str) -> str:
     return _fmt(100 * share if isinstance(share, float) else None, spec)
 
 
+def architecture_thirds(share) -> list[tuple[str, Any]]:
+    """Draws split into sparse, middle and polygenic thirds by their polygenic share:
+    ``[(name, bool mask)]``, or none where the shares cannot be split (fewer than three,
+    not all finite, or all equal as with ``--set poly_share=0``)."""
+    import numpy as np
+
+    share = np.asarray(share, float)
+    if share.size < 3 or not np.isfinite(share).all() or np.ptp(share) == 0:
+        return []
+    cuts = np.quantile(share, [1 / 3, 2 / 3])
+    return [("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
+            ("polygenic third", share > cuts[1])]
+
+
 def _architecture_rows(h: dict[str, Any]) -> list[str]:
     """The held-out draws split into sparse, middle and polygenic thirds by their polygenic
     share (with the elastic net where it was scored): card lines, or none."""
@@ -134,16 +148,14 @@ def _architecture_rows(h: dict[str, Any]) -> list[str]:
 
     gp, gb = np.asarray(h.get("model_r_per_draw", []), float), np.asarray(h.get("gblup_r_per_draw", []), float)
     share = np.asarray(h.get("poly_share_per_draw", []), float)
-    if (share.size < 3 or share.size != gp.size or gp.size != gb.size or not np.isfinite(share).all()
-            or np.ptp(share) == 0):  # one architecture (e.g. --set poly_share=0): no thirds
+    thirds = architecture_thirds(share) if share.size == gp.size == gb.size else []
+    if not thirds:
         return []
     en = (h.get("baseline_r_per_draw") or {}).get("ElasticNet")
     en = np.nan_to_num(np.asarray(en, float)) if en is not None and len(en) == gp.size else None
-    cuts = np.quantile(share, [1 / 3, 2 / 3])
     head = "  | draws by polygenic share | n | GPFN | GBLUP | GPFN − GBLUP ± SE |" + (" CV elastic net |" if en is not None else "")
     out = [head, "  |" + " --- |" * (head.count("|") - 1)]
-    for name, sel in (("sparse third", share <= cuts[0]), ("middle third", (share > cuts[0]) & (share <= cuts[1])),
-                      ("polygenic third", share > cuts[1])):
+    for name, sel in thirds:
         ok = sel & np.isfinite(gp) & np.isfinite(gb)
         if ok.sum() < 2:
             continue
