@@ -152,17 +152,19 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
 def marker_weights(x: np.ndarray, y: np.ndarray, top: int = SPARSE_TOP) -> tuple[np.ndarray, np.ndarray]:
     """The ``top`` markers by marginal association with ``y`` and their weights z^4 (z^2: the
     marginal regression's chi-square), so a few strong markers dominate the kernel."""
-    return fold_marker_weights(x, y, np.zeros(len(x), np.int64), top)[-1]
+    return fold_marker_weights(x, y, None, top)[-1]
 
 
-def fold_marker_weights(x: np.ndarray, y: np.ndarray, fold: np.ndarray,
+def fold_marker_weights(x: np.ndarray, y: np.ndarray, fold: np.ndarray | None,
                         top: int = SPARSE_TOP) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`marker_weights` without each fold (``fold[i]`` in 0..k-1), then with every row,
     from one pass over ``x``: the marginal regressions' sums (of x, x^2 and x y) per fold,
-    so a fold's weights are the totals minus its own rows (k + 1 results)."""
+    so a fold's weights are the totals minus its own rows (k + 1 results; ``fold`` None:
+    only the last)."""
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
-    fold = np.asarray(fold)
+    wanted = fold is not None  # None: one group holding every row, and only the all-rows result
+    fold = np.asarray(fold) if wanted else np.zeros(len(x), np.int64)
     k = int(fold.max()) + 1 if fold.size else 0
     ind = np.zeros((k + 1, len(x)), np.float64)  # rows 0..k-1: each fold's members; row k: nobody
     ind[fold, np.arange(len(x))] = 1.0
@@ -171,13 +173,14 @@ def fold_marker_weights(x: np.ndarray, y: np.ndarray, fold: np.ndarray,
     q_f = ind.astype(np.float32) @ np.square(x)  # sums of x^2
     xy_f = (ind * y).astype(np.float32) @ x  # sums of x y
     sy_f, syy_f = ind @ y, ind @ (y * y)
+    s_all, q_all, xy_all = (a.sum(0, dtype=np.float64) for a in (s_f, q_f, xy_f))  # totals over every row
     out = []
-    for f in range(k + 1):  # the rows outside fold f (f = k: all rows)
+    for f in [*range(k if wanted else 0), k]:  # the rows outside fold f (f = k: all rows)
         n = len(x) - n_f[f]
-        s = s_f.sum(0, dtype=np.float64) - s_f[f]
+        s = s_all - s_f[f]
         mean, ybar = s / max(n, 1), (sy_f.sum() - sy_f[f]) / max(n, 1)
-        ss = (q_f.sum(0, dtype=np.float64) - q_f[f]) - n * mean**2
-        num = (xy_f.sum(0, dtype=np.float64) - xy_f[f]) - ybar * s  # sum (x - xbar)(y - ybar)
+        ss = (q_all - q_f[f]) - n * mean**2
+        num = (xy_all - xy_f[f]) - ybar * s  # sum (x - xbar)(y - ybar)
         rss = max(float(syy_f.sum() - syy_f[f] - n * ybar**2), 1e-12)
         z2 = np.where(ss > 1e-6, num**2 / np.maximum(ss, 1e-6) / rss * max(n - 2, 1), 0.0)
         t = min(top, x.shape[1])
@@ -205,7 +208,7 @@ def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.nd
     y = np.asarray(y, dtype=np.float64)
     nt = len(xt)
     k = min(folds, nt)  # small training sets: leave-one-out weights
-    fold = np.random.default_rng(nt).permutation(nt) % k if k >= 2 else np.zeros(nt, np.int64)
+    fold = np.random.default_rng(nt).permutation(nt) % k if k >= 2 else None
     weights = fold_marker_weights(xt, y, fold, top)
     idx, w = weights[-1]
     sw = np.sqrt(w)
