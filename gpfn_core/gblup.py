@@ -102,8 +102,43 @@ SPARSE_TOP = 1000  # markers kept by the marker-weighted kernel
 SPARSE_FOLDS = 5  # cross-fitting folds of the marker weights for the training rows
 
 
+@dataclass(frozen=True)
+class Kinship:
+    """The training individuals' relationships ``x x^T``, decomposed once per population.
+
+    ``x`` holds encoded (centred) training genotypes ``[n, m]``; ``x x^T = u diag(lam) u^T``
+    with ``u`` ``[n, r]`` orthonormal and ``lam`` ``[r]`` >= 0 (unscaled), r = min(n, m).
+    When markers are fewer than individuals it is the thin SVD of ``x`` and ``vt``
+    ``[r, m]`` holds the right singular vectors (else None).  ``scale`` is
+    :func:`relationship_scale`.  The ``gblup`` smoother uses all of it and the ``pca``
+    selector its top components (:meth:`~gpfn_core.interfaces.FeatureSelector.fit_kinship`),
+    so preprocessing decomposes the training relationships once, not twice.
+    """
+
+    u: np.ndarray  # float64 [n, r]
+    lam: np.ndarray  # float64 [r], ascending for eigh, descending for the SVD
+    vt: np.ndarray | None  # float64 [r, m] (markers < individuals) or None
+    scale: float
+
+    @classmethod
+    def of(cls, x_train: np.ndarray) -> Kinship:
+        xt = np.asarray(x_train, dtype=np.float32)
+        scale = relationship_scale(xt)
+        if xt.shape[1] < len(xt):  # rank <= markers: thin SVD, the rest of the space has eigenvalue 0
+            u, s, vt = np.linalg.svd(xt.astype(np.float64), full_matrices=False)
+            return cls(u, s**2, vt, scale)
+        lam, u = np.linalg.eigh((xt @ xt.T).astype(np.float64))
+        return cls(u, np.maximum(lam, 0.0), None, scale)
+
+    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` largest eigenvalues (descending) and their columns of ``u``."""
+        order = np.argsort(-self.lam, kind="stable")[:k]
+        return self.lam[order], self.u[:, order]
+
+
 def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
-                      h2_grid: tuple[float, ...] = H2_GRID) -> tuple[np.ndarray, np.ndarray]:
+                      h2_grid: tuple[float, ...] = H2_GRID,
+                      kinship: Kinship | None = None) -> tuple[np.ndarray, np.ndarray]:
     """GBLUP at a fixed grid of heritabilities, as model inputs: ``[n_train, 2G]``, ``[n_target, 2G]``.
 
     ``x_*`` are encoded dosages of *all* markers (centred by the training means, see
@@ -114,22 +149,22 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
     values (each individual predicted from all the others, by the closed form of a
     Gaussian process: mean y_i - a_i / C_ii, variance 1 / C_ii - delta, with
     a = (K + delta I)^-1 y and C = (K + delta I)^-1), so they are distributed as the
-    targets' are.  One decomposition serves every h2 (eigh of K, or the thin SVD of x
-    when markers are fewer than individuals); nothing is estimated from the data, so
-    the model, not a REML search, decides how to weigh the grid.
+    targets' are.  One decomposition (:class:`Kinship`, or ``kinship`` when the caller
+    has it already) serves every h2; nothing is estimated from the data, so the model,
+    not a REML search, decides how to weigh the grid.
     """
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
-    nt = len(xt)
-    scale = relationship_scale(xt)
-    if xt.shape[1] < nt:  # K = U S^2 U^T has rank <= markers: thin SVD, the rest of the space has eigenvalue 0
-        u, s, vt = np.linalg.svd(xt.astype(np.float64) / np.sqrt(scale), full_matrices=False)
-        lam, kvu = s**2, (xv.astype(np.float64) / np.sqrt(scale)) @ vt.T * s
+    kin = Kinship.of(xt) if kinship is None else kinship
+    if kin.u.shape[0] != len(xt):
+        raise ValidationError(f"kinship of {kin.u.shape[0]} individuals given for {len(xt)} training rows")
+    scale, u = kin.scale, kin.u
+    lam = kin.lam / scale
+    if kin.vt is not None:  # K x_target-side: x_v x_t^T u = x_v v s
+        kvu = (xv.astype(np.float64) @ kin.vt.T) * np.sqrt(kin.lam) / scale
     else:
-        lam, u = np.linalg.eigh((xt @ xt.T).astype(np.float64) / scale)
         kvu = ((xv @ xt.T).astype(np.float64) / scale) @ u
-    lam = np.maximum(lam, 0.0)
     k_vv = np.einsum("ij,ij->i", xv, xv, dtype=np.float64) / scale
     h2 = np.asarray(h2_grid, dtype=np.float64)
     delta = (1.0 - h2) / h2

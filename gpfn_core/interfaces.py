@@ -225,6 +225,13 @@ class FeatureSelector(_Named, ABC):
     def fit_transform(self, x_train: np.ndarray, y_train: np.ndarray) -> np.ndarray:
         return self.fit(x_train, y_train).transform(x_train)
 
+    def fit_kinship(self, x_train: np.ndarray, y_train: np.ndarray, kinship: Any) -> FeatureSelector:
+        """:meth:`fit` when preprocessing has decomposed the training relationships
+        ``x_train x_train^T`` already (a :class:`~gpfn_core.gblup.Kinship`, for the
+        ``gblup`` smoother).  A selector that needs that decomposition (``pca``) overrides
+        this to reuse it; the default ignores it, so existing selectors need nothing."""
+        return self.fit(x_train, y_train)
+
 
 class GenotypeReader(_Named, ABC):
     """Reads one genotype file format into a :class:`GenotypeTable`."""

@@ -129,7 +129,16 @@ def prepare(
     scale = Standardizer.fit(y_train)
     z = scale.transform(y_train)
     x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
-    f_train = np.asarray(selector.fit(x_train, z).transform(x_train), dtype=np.float32)
+    names = parse_smoothers(smoothers)
+    kinship = None
+    if "gblup" in names:  # one decomposition of x x^T, for the smoother and for a selector that wants it (pca)
+        from gpfn_core.gblup import Kinship
+
+        kinship = Kinship.of(x_train)
+        selector.fit_kinship(x_train, z, kinship)
+    else:
+        selector.fit(x_train, z)
+    f_train = np.asarray(selector.transform(x_train), dtype=np.float32)
     f_target = np.asarray(selector.transform(x_target), dtype=np.float32)
     for name, f in (("training", f_train), ("target", f_target)):
         if f.shape[1] != selector.n_features or not np.isfinite(f).all():
@@ -137,11 +146,12 @@ def prepare(
                 f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
                 f"(expected {selector.n_features} finite columns)"
             )
-    names = parse_smoothers(smoothers)
     if names:
+        from functools import partial
+
         from gpfn_core.gblup import smoother_features, sparse_smoother_features
 
-        fns = {"gblup": smoother_features, "sparse": sparse_smoother_features}
+        fns = {"gblup": partial(smoother_features, kinship=kinship), "sparse": sparse_smoother_features}
         cols = [fns[n](x_train, z, x_target) for n in names]
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)

@@ -74,14 +74,34 @@ def _top_components(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
         load = (x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32)
     else:
         load = vecs.astype(np.float32)
-    sign = np.sign(load[np.abs(load).argmax(0), np.arange(k)])
+    return _signed(load)
+
+
+def _signed(load: np.ndarray) -> np.ndarray:
+    """Loadings with each column's largest entry positive."""
+    sign = np.sign(load[np.abs(load).argmax(0), np.arange(load.shape[1])])
     return (load * np.where(sign == 0, 1, sign)).astype(np.float32)
+
+
+def _components_of(x: np.ndarray, kinship, k: int) -> np.ndarray:
+    """:func:`_top_components` from an exact decomposition of ``x x^T`` that preprocessing
+    holds already (:class:`gpfn_core.gblup.Kinship`; ``x`` centred, as encoded genotypes
+    are): the right singular vectors when it has them, else ``x^T u / s``."""
+    if kinship.vt is not None:
+        return _signed(kinship.vt[np.argsort(-kinship.lam, kind="stable")[:k]].T.astype(np.float32))
+    vals, u = kinship.top(k)
+    mu = x.mean(0)
+    u = u.astype(np.float32)
+    return _signed((x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32))
 
 
 class _Selector(FeatureSelector):
     """Input checks and numpy/torch handling shared by the built-ins."""
 
     def fit(self, x_train, y_train):
+        return self.fit_kinship(x_train, y_train, None)
+
+    def fit_kinship(self, x_train, y_train, kinship):
         x, _ = _as_array(x_train)
         y = np.asarray(y_train.detach().cpu().numpy() if hasattr(y_train, "detach") else y_train, dtype=np.float32)
         if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
@@ -92,7 +112,9 @@ class _Selector(FeatureSelector):
             raise ValidationError(f"{self.name}: inputs must be finite (impute missing genotypes first)")
         self.n_markers_ = x.shape[1]
         self.polymorphic_ = _polymorphic(x)
-        self._fit(x, y, np.random.default_rng(self.seed))
+        if kinship is not None and kinship.u.shape[0] != x.shape[0]:
+            raise ValidationError(f"{self.name}: kinship of {kinship.u.shape[0]} individuals for {x.shape[0]} rows")
+        self._fit(x, y, np.random.default_rng(self.seed), kinship)
         return self
 
     def transform(self, x):
@@ -115,7 +137,7 @@ class _Selector(FeatureSelector):
                 f"{available} polymorphic markers"
             )
 
-    def _fit(self, x, y, rng):  # pragma: no cover - abstract
+    def _fit(self, x, y, rng, kinship=None):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _transform(self, x):  # pragma: no cover - abstract
@@ -141,7 +163,7 @@ class Correlation(_MarkerSubset):
     name = "correlation"
     description = "markers with the largest |correlation| with the phenotype"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         self._choose(_correlations(x, y))
 
 
@@ -157,7 +179,7 @@ class MutualInformation(_MarkerSubset):
     description = "markers with the largest mutual information with the phenotype (genotype class x phenotype bins)"
     n_bins = 8
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         n = x.shape[0]
         bins = max(2, min(self.n_bins, n // 5))
         edges = np.quantile(y, np.linspace(0, 1, bins + 1)[1:-1])
@@ -185,7 +207,7 @@ class Regression(_MarkerSubset):
     description = "markers with the largest |elastic-net coefficient| (alpha 0.015, l1_ratio 0.5)"
     alpha, l1_ratio, iterations = 0.015, 0.5, 300
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         self._need_markers(int(self.polymorphic_.sum()))
         corr = np.where(self.polymorphic_, _correlations(x, y), -1.0)
         pool = np.argsort(-corr, kind="stable")[: min(int(self.polymorphic_.sum()), max(10 * self.n_features, 1000))]
@@ -222,7 +244,7 @@ class Sequential(_MarkerSubset):
     name = "sequential"
     description = "forward selection of markers by boosted decision stumps (bounded candidate pool)"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         n_poly = int(self.polymorphic_.sum())
         self._need_markers(n_poly)
         corr = np.where(self.polymorphic_, _correlations(x, y), -1.0)
@@ -268,7 +290,7 @@ class Greedy(_MarkerSubset):
     description = "greedy least-redundant markers by covariance, starting from the most variable one"
     max_class_frequency = 0.95
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         n = x.shape[0]
         cls = np.rint(x - x.min(0)).clip(0, 2)
         top_class = np.max(np.stack([(cls == c).mean(0) for c in range(3)]), axis=0)
@@ -300,7 +322,7 @@ class Downsample(_Selector):
     name = "downsample"
     description = "mean of n_features contiguous marker windows"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         self._need_markers(int(self.polymorphic_.sum()))
         self.edges_ = np.linspace(0, x.shape[1], self.n_features + 1).round().astype(np.int64)
 
@@ -321,11 +343,16 @@ class PCA(_Selector):
     name = "pca"
     description = "principal components fitted on the training individuals"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         rank = min(x.shape[0] - 1, int(self.polymorphic_.sum()))
         self.mean_ = x.mean(0)
         k = min(self.n_features, max(rank, 0))
-        comps = _top_components(x, k, rng) if k else np.zeros((x.shape[1], 0), np.float32)
+        if not k:
+            comps = np.zeros((x.shape[1], 0), np.float32)
+        elif kinship is not None:  # the smoother's decomposition of x x^T (x is centred): no second one
+            comps = _components_of(x, kinship, k)
+        else:
+            comps = _top_components(x, k, rng)
         self.components_ = np.concatenate([comps, np.zeros((x.shape[1], self.n_features - k), np.float32)], axis=1)
 
     def _transform(self, x):
@@ -344,7 +371,7 @@ class StridedPCA(_Selector):
     description = "principal components within 20 contiguous genome windows"
     n_windows = 20
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         w = min(self.n_windows, self.n_features)
         edges = np.linspace(0, x.shape[1], w + 1).round().astype(np.int64)
         per = np.full(w, self.n_features // w) + (np.arange(w) < self.n_features % w)
@@ -372,7 +399,7 @@ class RandomProjection(_Selector):
     name = "rp"
     description = "sparse random projection (density 1/sqrt(markers))"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         self._need_markers(int(self.polymorphic_.sum()))  # more would only add linearly dependent features
         m, k = x.shape[1], self.n_features
         density = 1.0 / np.sqrt(m)
@@ -398,7 +425,7 @@ class Relationship(_Selector):
     name = "g"
     description = "genomic relationship with n_features anchor training individuals"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         if x.shape[0] < self.n_features:
             raise ValidationError(
                 f"{self.name}: n_features={self.n_features} needs as many training individuals (anchors), "
@@ -426,7 +453,7 @@ class Composite(_Selector):
     name = "composite"
     description = "genomic relationship columns + most-correlated markers, half each"
 
-    def _fit(self, x, y, rng):
+    def _fit(self, x, y, rng, kinship=None):
         if self.n_features < 2:
             raise ValidationError(f"{self.name}: n_features must be >= 2 (one of each kind), got {self.n_features}")
         half = self.n_features // 2

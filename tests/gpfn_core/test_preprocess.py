@@ -83,3 +83,25 @@ def test_prepare_appends_smoothers_and_takes_training_sets_below_the_feature_cou
     assert (np.abs(pcs).max(0) > 1e-3).sum() == 41 and np.all(pcs[:, 41:] == 0)
     with pytest.raises(ValidationError, match="smoothers"):
         parse_smoothers("gblup,bayes")
+
+
+def test_a_selector_without_fit_kinship_gets_plain_fit_under_the_gblup_smoother(rng):
+    """fit_kinship is optional for plugins: the interface's default calls fit()."""
+    from gpfn_core.interfaces import FeatureSelector
+
+    class FirstColumns(FeatureSelector):
+        name = "first"
+        description = "the first n_features markers"
+        calls = []
+
+        def fit(self, x_train, y_train):
+            self.calls.append(len(x_train))
+            return self
+
+        def transform(self, x):
+            return np.asarray(x)[:, : self.n_features]
+
+    d = rng.integers(0, 3, (60, 200)).astype(np.int8)
+    y = rng.standard_normal(40)
+    p = prepare(d[:40], y, d[40:], FirstColumns(5), smoothers="gblup")
+    assert FirstColumns.calls == [40] and p.train.shape == (40, 5 + 16) and p.target.shape == (20, 5 + 16)

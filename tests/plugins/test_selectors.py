@@ -143,3 +143,20 @@ def test_transform_before_fit_and_wrong_width(rng):
     s = make("pca").fit(x, y)
     with pytest.raises(ValidationError, match="expected"):
         s.transform(x[:, :10])
+
+
+@pytest.mark.parametrize("n, m", [(120, 400), (300, 60)])  # x x^T eigenvectors, and the thin SVD (markers < individuals)
+def test_pca_from_the_smoothers_kinship_matches_its_own_decomposition(rng, n, m):
+    """With the gblup smoother on, prepare() decomposes x x^T once and PCA takes its top
+    components from it: exactly the principal components (an SVD of the centred
+    genotypes, each component's largest loading positive)."""
+    from gpfn_core.gblup import Kinship
+
+    x, y = genotypes(rng, n=n, m=m, monomorphic=5, missing=0.02)
+    shared = make("pca", k=10).fit_kinship(x, y, Kinship.of(x))
+    xc = x.astype(np.float64) - x.mean(0)
+    load = np.linalg.svd(xc, full_matrices=False)[2][:10].T
+    load *= np.sign(load[np.abs(load).argmax(0), np.arange(10)])
+    np.testing.assert_allclose(shared.transform(x), xc @ load, atol=2e-3)
+    with pytest.raises(ValidationError, match=f"kinship of {n - 1} individuals for {n} rows"):
+        make("pca", k=10).fit_kinship(x, y, Kinship.of(x[:-1]))
