@@ -17,6 +17,11 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
    individuals (true genetic values as the truth), GPFN and GBLUP.
 4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
    individuals x 50,000 markers (benchmarks/bench_predict.py).
+5. **Every model on every prior** (issue 18): ``--draws`` held-out draws of each prior
+   (nam, wild, ril, silva, recurrent and the universal mixture; prior seed
+   ``--heldout-seed``, default 1), every model on the same draws, GBLUP beside them.
+   With ``--record`` each model file keeps its row, and its own prior's cell becomes its
+   held-out result; ``gpfn models`` prints the matrix.
 
     python benchmarks/bench_accuracy.py [--models nam.gpfn ...] [--draws 200] [--quick]
 """
@@ -38,8 +43,8 @@ from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
 from gpfn_core.modelfile import read_metadata  # noqa: E402
-from gpfn_core.models import (architecture_thirds, card, heldout, list_models, record_benchmark,  # noqa: E402
-                              record_heldout, record_metadata)
+from gpfn_core.models import (architecture_thirds, card, heldout, list_models, matrix, matrix_table,  # noqa: E402
+                              record_benchmark, record_heldout, record_matrix, record_metadata)
 from gpfn_core.predict import predict_arrays  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
@@ -231,6 +236,20 @@ def section_time(model: Path) -> None:
         record_metadata(model, {"predict_time": t})
 
 
+def section_matrix(models: list[Path], draws: int, seed: int, record: bool) -> None:
+    print(f"\n## 5. Every model on every prior's held-out draws ({draws} per prior, prior seed {seed})\n")
+    m = matrix(models, draws=draws, seed=seed, log=lambda s: print(f"<!-- {s} -->", flush=True))
+    print(matrix_table([(p, {"matrix": m[p.name]}) for p in models]))
+    print("| model | prior | GPFN − GBLUP ± SE | wins | 90% coverage |")
+    print("| --- | --- | --- | --- | --- |")
+    for p in models:
+        for q, c in m[p.name].items():
+            print(f"| {p.stem} | {q} | {c['diff']:+.3f} ± {c['diff_se']:.3f} | {100 * c['wins']:.0f}% | "
+                  f"{c['coverage90']:.3f} |")
+        if record:
+            record_matrix(p, m[p.name])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, nargs="*", help="Model files (default: every shipped model).")
@@ -238,7 +257,7 @@ def main() -> None:
     ap.add_argument("--wheat", type=Path, default=WHEAT)
     ap.add_argument("--small-draws", type=int, default=100, help="Draws with ~30 training individuals.")
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
-    ap.add_argument("--sections", default="1234", help="Which sections to run (e.g. 23).")
+    ap.add_argument("--sections", default="12345", help="Which sections to run (e.g. 23).")
     ap.add_argument("--heldout-seed", type=int, default=None,
                     help="Prior seed of section 1's draws (default: each model file's own); give one to compare "
                          "models on the same draws.")
@@ -252,8 +271,8 @@ def main() -> None:
     ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
                     help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
                          "6000) and the best classical method to section 2.")
-    ap.add_argument("--record", action="store_true", help="Store section 1's result in each model file and "
-                    "rewrite its card (MODEL.md).")
+    ap.add_argument("--record", action="store_true", help="Store sections 1 and 5's results in each model file "
+                    "and rewrite its card (MODEL.md).")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     models = a.models or [p for p, _ in list_models()]
@@ -272,6 +291,8 @@ def main() -> None:
         section_sizes(nam, [(300, 30, a.small_draws), (4000, 3000, a.large_draws)])
     if "4" in a.sections:
         section_time(nam)
+    if "5" in a.sections:
+        section_matrix(models, a.draws, 1 if a.heldout_seed is None else a.heldout_seed, a.record)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
     for path in RECORD:  # the cards, from the files' metadata as now recorded
         path.with_suffix(".md").write_text(card(path, read_metadata(path)))

@@ -91,8 +91,9 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
 @click.command("models")
 @click.option("--brief", is_flag=True, help="One line per model instead of its card.")
 def models(brief) -> None:
-    """List the shipped (and $GPFN_MODELS) models with their cards."""
-    from gpfn_core.models import card, list_models, model_dirs, population_types
+    """List the shipped (and $GPFN_MODELS) models with their cards, then the matrix of
+    every model on every prior's held-out draws (what choosing the wrong type costs)."""
+    from gpfn_core.models import card, list_models, matrix_table, model_dirs, population_types
 
     found = list_models()
     if not found:
@@ -106,3 +107,6 @@ def models(brief) -> None:
                        f"held-out r {h.get('model_r', float('nan')):.3f} vs GBLUP {h.get('gblup_r', float('nan')):.3f}")
         else:
             click.echo(card(path, meta))
+    table = matrix_table(found)
+    if table:
+        click.echo(("\n" if brief else "") + table)

@@ -91,6 +91,93 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
             **({"overrides": dict(overrides)} if overrides else {})}
 
 
+MATRIX_PRIORS = ("nam", "wild", "ril", "silva", "recurrent", "universal")
+
+
+def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, draws: int = 200, seed: int = 1,
+           start: int = HELDOUT_INDEX, log=None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every model on every prior's held-out draws: ``{model file name: {prior: result}}``.
+
+    Each column is ``draws`` fresh draws of one prior at its default ranges (prior seed
+    ``seed``, indices from ``start``), preprocessed once and scored by every model that
+    shares the preprocessing, GBLUP beside them; a result is :func:`heldout`'s (per-draw
+    lists included).  The diagonal is a model on its own prior; the rest is what choosing
+    the wrong population type costs.
+    """
+    import time
+    from dataclasses import replace
+
+    import torch
+
+    from gpfn_core.modelfile import load_model
+    from gpfn_core.train import FitConfig, Validation, build
+
+    known = set(FitConfig.__dataclass_fields__)
+    loaded = []
+    for path in map(Path, paths):
+        model, bar, meta = load_model(path)
+        fc = {"smoothers": "", **(meta.get("fit_config") or {})}
+        loaded.append((path, model, bar, FitConfig(**{k: v for k, v in fc.items() if k in known})))
+    out: dict[str, dict[str, dict[str, Any]]] = {p.name: {} for p, *_ in loaded}
+    for prior_name in priors:
+        groups: dict[tuple, list] = {}
+        for item in loaded:  # models that see the same inputs share one set of preprocessed draws
+            c = item[3]
+            key = (c.feature_selection, c.feature_max_size, c.smoothers, c.target, c.validation_pop_size, c.founders)
+            groups.setdefault(key, []).append(item)
+        for group in groups.values():
+            t = time.perf_counter()
+            cfg = replace(group[0][3], prior=prior_name, seed=int(seed), overrides={}, init_from=None, resume=None,
+                          store=None)
+            prior, selector_cls = build(cfg)
+            with torch.no_grad():
+                val = Validation(prior, selector_cls, cfg, start=start, draws=draws)
+                for path, model, bar, _ in group:
+                    res = val.evaluate(model, bar, per_draw=True)
+                    out[path.name][prior_name] = {**res, "start_index": start, "prior_seed": int(seed),
+                                                  "pop_size": cfg.validation_pop_size, "prior": prior_name}
+            if log:
+                log(f"{prior_name}: {draws} draws, {len(group)} model(s), {time.perf_counter() - t:.0f} s")
+    return out
+
+
+def record_matrix(path: str | Path, row: dict[str, dict[str, Any]]) -> None:
+    """Store a model's row of :func:`matrix` (summaries only).  Its own prior's cell, per-draw
+    lists included, also becomes its held-out result, unless the model was fitted with
+    changed ranges (``--set``): the matrix's columns are the priors' defaults."""
+    from gpfn_core.modelfile import read_metadata
+
+    keep = ("model_r", "gblup_r", "diff", "diff_se", "wins", "coverage90", "draws", "prior_seed", "pop_size")
+    update: dict[str, Any] = {"matrix": {p: {k: r[k] for k in keep if k in r} for p, r in row.items()}}
+    meta = read_metadata(path)
+    own = meta.get("prior")
+    if own in row and not (meta.get("fit_config") or {}).get("overrides"):
+        update["heldout"] = {k: v for k, v in row[own].items() if k != "prior"}
+    record_metadata(path, update)
+
+
+def matrix_table(found: list[tuple[Path, dict[str, Any]]]) -> str:
+    """The recorded matrix of the models ``found`` (``list_models()``): a row per model, a
+    column per prior, each cell GPFN r and its difference from GBLUP on the same draws."""
+    rows = [(p, m.get("matrix") or {}) for p, m in found]
+    priors = [q for q in MATRIX_PRIORS if any(q in r for _, r in rows)]
+    priors += sorted({q for _, r in rows for q in r} - set(priors))
+    if not priors:
+        return ""
+    lines = ["Held-out r of each model (rows) on each prior's draws (columns), and GPFN − GBLUP on the same draws:",
+             "", "| model | " + " | ".join(priors) + " |", "| --- |" + " --- |" * len(priors)]
+    for path, r in rows:
+        cells = [f"{_fmt(r[q].get('model_r'))} ({_fmt(r[q].get('diff'), '+.3f')})" if q in r else "-" for q in priors]
+        lines.append(f"| {path.stem} | " + " | ".join(cells) + " |")
+    gb = {q: next((r[q].get("gblup_r") for _, r in rows if q in r), None) for q in priors}
+    lines.append("| GBLUP (REML) | " + " | ".join(_fmt(gb[q]) for q in priors) + " |")
+    draws = sorted({int(r[q].get("draws", 0)) for _, r in rows for q in r})
+    lines += ["", f"({'/'.join(map(str, draws))} draws per prior, populations of "
+                  f"{'/'.join(sorted({str(r[q].get('pop_size')) for _, r in rows for q in r}))}; "
+                  "`python benchmarks/bench_accuracy.py --sections 5 --record`.)"]
+    return "\n".join(lines) + "\n"
+
+
 def record_heldout(path: str | Path, result: dict[str, Any]) -> None:
     """Store a :func:`heldout` result in the model file (rewritten atomically, weights unchanged)."""
     record_metadata(path, {"heldout": result})
@@ -207,7 +294,8 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         lines.append(f"- **Training history** ({len(runs)} runs, each continuing the last with `--init-from`; "
                      f"{cum.get('draws', 0):,} draws, {cum.get('steps', 0):,} steps, "
                      f"{_fmt(cum.get('hours', 0), '.2f')} h in all):")
-        lines += [f"  {i + 1}. {r.get('finished') or 'before lineages'}: {r.get('draws', 0):,} draws, "
+        lines += [f"  {i + 1}. {r.get('finished') or 'before lineages'}: prior `{r.get('prior', '?')}`, "
+                  f"{r.get('draws', 0):,} draws, "
                   f"{r.get('steps', 0):,} steps, {_fmt(r.get('seconds', 0) / 3600, '.2f')} h on {r.get('hardware')}"
                   for i, r in enumerate(runs)]
     val = tr.get("validation")
@@ -237,6 +325,16 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         ]
     else:
         lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
+    row = meta.get("matrix") or {}
+    if row:
+        lines += ["- **On every prior's held-out draws** (the same draws for every shipped model; "
+                  "`gpfn models` shows them all):", "",
+                  "  | prior | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |",
+                  "  | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"  | {q}{' (own)' if q == meta.get('prior') else ''} | {_fmt(c.get('model_r'))} | "
+                  f"{_fmt(c.get('gblup_r'))} | {_fmt(c.get('diff'), '+.3f')} ± {_fmt(c.get('diff_se'))} | "
+                  f"{_pct(c.get('wins'), '.0f')}% | {_fmt(c.get('coverage90'))} |" for q, c in row.items()]
+        lines.append("")
     bench = meta.get("benchmarks") or {}
     if bench:
         lines += ["- **Other data** (`python benchmarks/bench_accuracy.py --record`; GBLUP on the same splits):", "",

@@ -355,3 +355,38 @@ def test_heldout_splits_by_architecture_and_scores_baselines_on_the_same_draws(t
     assert _architecture_rows({**res, "poly_share_per_draw": share[:3]}) == []  # lists that do not match: no rows
     fixed = heldout(model_path, draws=2, overrides={"poly_share": 0.3})
     assert fixed["poly_share_per_draw"] == [0.3, 0.3] and fixed["overrides"] == {"poly_share": 0.3}
+
+
+def test_matrix_scores_every_model_on_every_prior_and_records_rows(tmp_path, model_path, monkeypatch):
+    """Issue 18: each model (rows) on each prior's held-out draws (columns), the same draws
+    for every model; a recorded row reaches the card and `gpfn models`."""
+    import shutil
+
+    from gpfn_core.modelfile import read_metadata
+    from gpfn_core.models import card, matrix, matrix_table, record_matrix, record_metadata
+
+    models = tmp_path / "models"
+    models.mkdir()
+    a, b = models / "ril.gpfn", models / "other.gpfn"
+    shutil.copy(model_path, a)
+    shutil.copy(model_path, b)
+    m = matrix([a, b], priors=("ril", "universal"), draws=2)
+    assert set(m) == {"ril.gpfn", "other.gpfn"} and set(m["ril.gpfn"]) == {"ril", "universal"}
+    for q in ("ril", "universal"):  # same weights, same draws: the same numbers; GBLUP shared
+        assert m["ril.gpfn"][q]["model_r_per_draw"] == m["other.gpfn"][q]["model_r_per_draw"]
+        assert m["ril.gpfn"][q]["draws"] == 2 and m["ril.gpfn"][q]["prior"] == q
+    record_matrix(a, m["ril.gpfn"])
+    meta = read_metadata(a)
+    assert set(meta["matrix"]) == {"ril", "universal"} and "model_r_per_draw" not in meta["matrix"]["ril"]
+    assert "heldout" not in meta  # fitted with --set n_markers=300: the default-prior column is not its own
+    meta["fit_config"]["overrides"] = {}
+    record_metadata(b, {"fit_config": meta["fit_config"]})
+    record_matrix(b, m["other.gpfn"])  # a model of the default ril prior: its own cell is its held-out result
+    assert read_metadata(b)["heldout"]["model_r_per_draw"] == m["other.gpfn"]["ril"]["model_r_per_draw"]
+    assert "| ril (own) |" in card(a, meta) and "| universal |" in card(a, meta)
+    table = matrix_table([(a, meta), (models / "none.gpfn", {})])
+    assert "| model | ril | universal |" in table and "| none | - | - |" in table
+    assert f"| ril | {meta['matrix']['ril']['model_r']:.3f} ({meta['matrix']['ril']['diff']:+.3f})" in table
+    monkeypatch.setenv("GPFN_MODELS", str(models))
+    r = CliRunner().invoke(main, ["models", "--brief"])
+    assert r.exit_code == 0 and "| model | ril | universal |" in r.output
