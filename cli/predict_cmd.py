@@ -10,8 +10,10 @@ import click
 @click.command("predict")
 @click.option("--model", "model", default=None, type=click.Path(path_type=Path),
               help="Model file (gpfn fit); default: the shipped model for --population-type.")
-@click.option("--population-type", default="nam", show_default=True,
-              help="Which shipped model to use without --model: nam, diverse, silva, ril, recurrent.")
+@click.option("--population-type", default=None,
+              help="Which shipped model to use without --model: nam, diverse, silva, ril, recurrent, universal "
+                   "(default: universal where it is at least as accurate as each type's own model, else nam; "
+                   "see `gpfn models`).")
 @click.option("--train", "train", required=True, type=click.Path(path_type=Path),
               help="Training Dataset with phenotypes (gpfn parse --phenotypes).")
 @click.option("--target", "target", required=True, type=click.Path(path_type=Path), help="Target Dataset.")
@@ -26,12 +28,12 @@ import click
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
             force) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
-    from gpfn_core.models import find_model
+    from gpfn_core.models import shipped_model
     from gpfn_core.predict import predict as run
 
     if model is None:
-        model = find_model(population_type)
-        click.echo(f"model: {model} (shipped, population type {population_type})", err=True)
+        model, line = shipped_model(population_type)
+        click.echo(line, err=True)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
                  ensemble=ensemble, seed=seed, overwrite=force)
     for k, v in report.items():
@@ -46,7 +48,8 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model", default=None, type=click.Path(path_type=Path),
               help="Model file; default: the shipped model for --population-type.")
-@click.option("--population-type", default="nam", show_default=True, help="Which shipped model to use without --model.")
+@click.option("--population-type", default=None,
+              help="Which shipped model to use without --model (default as in gpfn predict).")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds over DATASET.")
 @click.option("--train", "train", type=click.Path(path_type=Path), default=None, help="Training Dataset (instead of folds).")
 @click.option("--target", "target", type=click.Path(path_type=Path), default=None,
@@ -68,12 +71,12 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
     import json
 
     from gpfn_core.evaluate import evaluate as run, parse_methods, plot
-    from gpfn_core.models import find_model
+    from gpfn_core.models import shipped_model
 
     methods = parse_methods(methods)
     if model is None and "GPFN" in methods:
-        model = find_model(population_type)
-        click.echo(f"model: {model} (shipped, population type {population_type})", err=True)
+        model, line = shipped_model(population_type)
+        click.echo(line, err=True)
 
     res = run(model, dataset=dataset, folds=folds, train=train, target=target, phenotype=phenotype, seed=seed,
               device=device, methods=methods, iterations=iterations, burn_in=burn_in)

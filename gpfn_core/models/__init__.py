@@ -19,7 +19,33 @@ HELDOUT_INDEX = 5_000_000_000  # model-card draws: disjoint from training, borde
 
 # population type (as breeders say it) -> prior the model was fitted on
 POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "silva", "ril": "ril",
-                    "recurrent": "recurrent"}
+                    "recurrent": "recurrent", "universal": "universal"}
+FALLBACK_POPULATION_TYPE = "nam"
+
+
+def default_population_type() -> tuple[str, str]:
+    """The population type ``gpfn predict`` uses without ``--population-type``, and why.
+
+    ``universal`` when a universal model is installed and, on the recorded matrix
+    (:func:`matrix`), it is at least as accurate on every prior as that prior's own model
+    is; otherwise ``nam``.
+    """
+    found = list_models()
+    uni = next((m for _, m in found if m.get("prior") == "universal"), None)
+    if uni is None:
+        return FALLBACK_POPULATION_TYPE, "no universal model is installed"
+    row = uni.get("matrix") or {}
+    worse = []
+    for _, meta in found:
+        own = meta.get("prior")
+        cell = (meta.get("matrix") or {}).get(own)
+        if own == "universal" or cell is None:
+            continue
+        if own not in row or row[own].get("model_r", float("-inf")) < cell.get("model_r", float("inf")):
+            worse.append(f"{own} ({_fmt(row.get(own, {}).get('model_r'))} < {_fmt(cell.get('model_r'))})")
+    if worse:
+        return FALLBACK_POPULATION_TYPE, f"the universal model is behind the specific models on {', '.join(worse)}"
+    return "universal", "the universal model is at least as accurate as each specific model on its own prior"
 
 
 def population_types(prior: str | None) -> list[str]:
@@ -44,6 +70,17 @@ def list_models() -> list[tuple[Path, dict[str, Any]]]:
             except GpfnError:
                 continue
     return out
+
+
+def shipped_model(population_type: str | None) -> tuple[Path, str]:
+    """The shipped model for ``population_type`` (None: :func:`default_population_type`) and
+    a line saying which it is and why."""
+    if population_type is None:
+        population_type, why = default_population_type()
+        path = find_model(population_type)
+        return path, f"model: {path} (shipped, population type {population_type}, the default: {why})"
+    path = find_model(population_type)
+    return path, f"model: {path} (shipped, population type {population_type})"
 
 
 def find_model(population_type: str) -> Path:

@@ -390,3 +390,34 @@ def test_matrix_scores_every_model_on_every_prior_and_records_rows(tmp_path, mod
     monkeypatch.setenv("GPFN_MODELS", str(models))
     r = CliRunner().invoke(main, ["models", "--brief"])
     assert r.exit_code == 0 and "| model | ril | universal |" in r.output
+
+
+def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_path, monkeypatch):
+    """Without --population-type: universal only where it is at least each type's own model
+    on that type's prior (issue 18), else nam; the reason is printed."""
+    import shutil
+
+    import gpfn_core.models as models_mod
+    from gpfn_core.models import default_population_type, record_metadata
+
+    d = tmp_path / "models"
+    d.mkdir()
+    monkeypatch.setattr(models_mod, "model_dirs", lambda: [d])
+    for name in ("nam", "ril"):
+        shutil.copy(model_path, d / f"{name}.gpfn")
+    assert default_population_type() == ("nam", "no universal model is installed")
+    shutil.copy(model_path, d / "universal.gpfn")
+    record_metadata(d / "ril.gpfn", {"prior": "ril", "matrix": {"ril": {"model_r": 0.70}}})
+    record_metadata(d / "nam.gpfn", {"prior": "nam", "matrix": {"nam": {"model_r": 0.40}}})
+    record_metadata(d / "universal.gpfn", {"prior": "universal",
+                                           "matrix": {"ril": {"model_r": 0.69}, "nam": {"model_r": 0.41}}})
+    kind, why = default_population_type()
+    assert kind == "nam" and "ril (0.690 < 0.700)" in why and "nam" not in why.split("on ")[-1]
+    record_metadata(d / "universal.gpfn", {"matrix": {"ril": {"model_r": 0.70}, "nam": {"model_r": 0.41}}})
+    assert default_population_type()[0] == "universal"
+    draw = get_registry().make_prior("ril", seed=5, founders="random",
+                                     overrides={"pop_size": 80, "n_markers": 300}).draw(1)
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    r = CliRunner().invoke(main, ["predict", "--train", str(tr), "--target", str(tg), "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    assert "universal.gpfn (shipped, population type universal, the default: the universal model is at least" in r.output
