@@ -43,8 +43,8 @@ from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
 from gpfn_core.gblup import gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
 from gpfn_core.modelfile import read_metadata  # noqa: E402
-from gpfn_core.models import (architecture_thirds, card, heldout, list_models, matrix, matrix_table,  # noqa: E402
-                              record_benchmark, record_heldout, record_matrix, record_metadata)
+from gpfn_core.models import (MATRIX_PRIORS, architecture_thirds, card, heldout, list_models,  # noqa: E402
+                              matrix, matrix_table, record_benchmark, record_heldout, record_matrix, record_metadata)
 from gpfn_core.predict import predict_arrays  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
@@ -236,9 +236,10 @@ def section_time(model: Path) -> None:
         record_metadata(model, {"predict_time": t})
 
 
-def section_matrix(models: list[Path], draws: int, seed: int, record: bool) -> None:
+def section_matrix(models: list[Path], draws: int, seed: int, record: bool, priors: list[str] | None = None) -> None:
     print(f"\n## 5. Every model on every prior's held-out draws ({draws} per prior, prior seed {seed})\n")
-    m = matrix(models, draws=draws, seed=seed, log=lambda s: print(f"<!-- {s} -->", flush=True))
+    m = matrix(models, priors=tuple(priors or MATRIX_PRIORS), draws=draws, seed=seed,
+               log=lambda s: print(f"<!-- {s} -->", flush=True))
     print(matrix_table([(p, {"matrix": m[p.name]}) for p in models]))
     print("| model | prior | GPFN − GBLUP ± SE | wins | 90% coverage |")
     print("| --- | --- | --- | --- | --- |")
@@ -267,6 +268,9 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Change the prior of section 1's draws (as gpfn fit --set), e.g. to score a model on the "
                          "previous defaults; never recorded.")
+    ap.add_argument("--priors", nargs="*", default=None,
+                    help="Section 5's columns (default: nam wild ril silva recurrent universal); recorded cells of "
+                         "other priors are kept.")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bayes", type=int, default=0, metavar="ITERATIONS",
                     help="Add BayesB and BayesCπ (this many Gibbs iterations, a sixth burn-in; BGLR's default is "
@@ -292,7 +296,7 @@ def main() -> None:
     if "4" in a.sections:
         section_time(nam)
     if "5" in a.sections:
-        section_matrix(models, a.draws, 1 if a.heldout_seed is None else a.heldout_seed, a.record)
+        section_matrix(models, a.draws, 1 if a.heldout_seed is None else a.heldout_seed, a.record, a.priors)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
     for path in RECORD:  # the cards, from the files' metadata as now recorded
         path.with_suffix(".md").write_text(card(path, read_metadata(path)))

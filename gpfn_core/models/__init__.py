@@ -179,14 +179,15 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
 
 
 def record_matrix(path: str | Path, row: dict[str, dict[str, Any]]) -> None:
-    """Store a model's row of :func:`matrix` (summaries only).  Its own prior's cell, per-draw
+    """Store a model's row of :func:`matrix` (summaries only; merged into the cells it has).  Its own prior's cell, per-draw
     lists included, also becomes its held-out result, unless the model was fitted with
     changed ranges (``--set``): the matrix's columns are the priors' defaults."""
     from gpfn_core.modelfile import read_metadata
 
     keep = ("model_r", "gblup_r", "diff", "diff_se", "wins", "coverage90", "draws", "prior_seed", "pop_size")
-    update: dict[str, Any] = {"matrix": {p: {k: r[k] for k in keep if k in r} for p, r in row.items()}}
     meta = read_metadata(path)
+    cells = {**(meta.get("matrix") or {}), **{p: {k: r[k] for k in keep if k in r} for p, r in row.items()}}
+    update: dict[str, Any] = {"matrix": cells}  # cells of priors not in ``row`` are kept
     own = meta.get("prior")
     if own in row and not (meta.get("fit_config") or {}).get("overrides"):
         update["heldout"] = {k: v for k, v in row[own].items() if k != "prior"}

@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,9 +225,12 @@ def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, mon
 
     from gpfn_core.models import find_model, list_models
 
-    monkeypatch.setenv("GPFN_MODELS", str(tmp_path / "none"))
-    with pytest.raises(GpfnError, match="no shipped model for population type 'ril'"):
-        find_model("ril")
+    import gpfn_core.models as models_mod
+
+    with monkeypatch.context() as m:  # no model folders at all
+        m.setattr(models_mod, "model_dirs", lambda: [tmp_path / "none"])
+        with pytest.raises(GpfnError, match="no shipped model for population type 'ril'"):
+            find_model("ril")
     with pytest.raises(GpfnError, match="unknown population type 'maize'"):
         find_model("maize")
     models = tmp_path / "models"
@@ -236,7 +240,8 @@ def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, mon
     monkeypatch.setenv("GPFN_MODELS", str(models))
     names = [p.name for p, _ in list_models()]
     assert find_model("ril") == models / "ril.gpfn" and names[0] == "ril.gpfn"  # $GPFN_MODELS first
-    assert "broken.gpfn" not in names and names[1:] == ["nam.gpfn"]  # then the shipped NAM model
+    shipped = sorted(p.name for p in (Path(__file__).parents[2] / "gpfn_core" / "models").glob("*.gpfn"))
+    assert "broken.gpfn" not in names and names[1:] == shipped and "nam.gpfn" in shipped  # then the shipped models
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0 and "## ril.gpfn: prior `ril`" in r.output and "Held-out accuracy**: not measured" in r.output
     r = CliRunner().invoke(main, ["models", "--brief"])
