@@ -190,7 +190,11 @@ def record_matrix(path: str | Path, row: dict[str, dict[str, Any]]) -> None:
     update: dict[str, Any] = {"matrix": cells}  # cells of priors not in ``row`` are kept
     own = meta.get("prior")
     if own in row and not (meta.get("fit_config") or {}).get("overrides"):
-        update["heldout"] = {k: v for k, v in row[own].items() if k != "prior"}
+        new = {k: v for k, v in row[own].items() if k != "prior"}
+        old = meta.get("heldout") or {}
+        same = all(old.get(k) == new.get(k) for k in ("prior_seed", "start_index", "draws", "pop_size", "model_r"))
+        if not same:  # the same draws and result already recorded (perhaps with baselines beside): kept
+            update["heldout"] = new
     record_metadata(path, update)
 
 
