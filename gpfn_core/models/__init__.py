@@ -182,19 +182,20 @@ def record_matrix(path: str | Path, row: dict[str, dict[str, Any]]) -> None:
     """Store a model's row of :func:`matrix` (summaries only; merged into the cells it has).  Its own prior's cell, per-draw
     lists included, also becomes its held-out result, unless the model was fitted with
     changed ranges (``--set``): the matrix's columns are the priors' defaults."""
-    from gpfn_core.modelfile import read_metadata
-
     keep = ("model_r", "gblup_r", "diff", "diff_se", "wins", "coverage90", "draws", "prior_seed", "pop_size")
-    meta = read_metadata(path)
-    cells = {**(meta.get("matrix") or {}), **{p: {k: r[k] for k in keep if k in r} for p, r in row.items()}}
-    update: dict[str, Any] = {"matrix": cells}  # cells of priors not in ``row`` are kept
-    own = meta.get("prior")
-    if own in row and not (meta.get("fit_config") or {}).get("overrides"):
-        new = {k: v for k, v in row[own].items() if k != "prior"}
-        old = meta.get("heldout") or {}
-        same = all(old.get(k) == new.get(k) for k in ("prior_seed", "start_index", "draws", "pop_size", "model_r"))
-        if not same:  # the same draws and result already recorded (perhaps with baselines beside): kept
-            update["heldout"] = new
+
+    def update(meta: dict[str, Any]) -> dict[str, Any]:
+        cells = {**(meta.get("matrix") or {}), **{p: {k: r[k] for k in keep if k in r} for p, r in row.items()}}
+        out: dict[str, Any] = {"matrix": cells}  # cells of priors not in ``row`` are kept
+        own = meta.get("prior")
+        if own in row and not (meta.get("fit_config") or {}).get("overrides"):
+            new = {k: v for k, v in row[own].items() if k != "prior"}
+            old = meta.get("heldout") or {}
+            same = all(old.get(k) == new.get(k) for k in ("prior_seed", "start_index", "draws", "pop_size", "model_r"))
+            if not same:  # the same draws and result already recorded (perhaps with baselines beside): kept
+                out["heldout"] = new
+        return out
+
     record_metadata(path, update)
 
 
@@ -233,8 +234,27 @@ def record_benchmark(path: str | Path, name: str, result: dict[str, Any]) -> Non
     record_metadata(path, {"benchmarks": {**read_metadata(path).get("benchmarks", {}), name: result}})
 
 
-def record_metadata(path: str | Path, update: dict[str, Any]) -> None:
-    """Rewrite the model file atomically with ``update`` merged into its metadata; weights unchanged."""
+def record_metadata(path: str | Path, update: dict[str, Any] | Any) -> None:
+    """Rewrite the model file atomically with ``update`` merged into its metadata; weights unchanged.
+
+    ``update`` may be a function of the current metadata returning the update; it runs
+    under an exclusive lock on ``PATH.lock``, so concurrent recorders (two benchmark
+    processes filling different matrix columns) do not lose each other's cells."""
+    import fcntl
+
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if callable(update):
+                from gpfn_core.modelfile import read_metadata
+
+                update = update(read_metadata(path))
+            _rewrite(path, update)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _rewrite(path: str | Path, update: dict[str, Any]) -> None:
     from safetensors import safe_open
 
     from gpfn_core.modelfile import load_model, save_model
