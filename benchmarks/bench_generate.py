@@ -13,7 +13,7 @@ writes included) on a fresh store with the same draws.  Rows:
 
 Scaling efficiency = (draws/s / baseline draws/s) / processes.
 
-    python benchmarks/bench_generate.py [--prior nam] [--draws 32] [--processes 2] [--pop-max-size 300]
+    python benchmarks/bench_generate.py [--prior nam] [--draws 32] [--processes 2] [--pop-max-size 300] [--one-core]
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Prior hyperparameters, as gpfn generate --set (e.g. the previous panel sizes, "
                          "n_markers=7000:36000:uniform).")
+    ap.add_argument("--one-core", action="store_true",
+                    help="Only the one-core row: the end-to-end cost of a draw (issue 15's metric), no scaling rows.")
     args = ap.parse_args()
     n, k = args.processes, max(1, args.draws // (2 * args.processes))  # at least 2 shards per process
     clean = {key: v for key, v in os.environ.items() if key not in THREAD_VARS}
@@ -64,7 +66,9 @@ def main() -> None:
         (f"--workers {n}", "unset", n, gen + ["--workers", str(n)]),
     ]
     mpi = shutil.which("mpiexec")
-    if mpi:
+    if args.one_core:
+        rows, mpi = rows[1:2], "skipped"
+    if mpi and mpi != "skipped":
         rows += [("mpiexec -n 1 --mpi", "unset", 1, [mpi, "-n", "1", *gen, "--mpi"]),
                  (f"mpiexec -n {n} --mpi", "OMP_NUM_THREADS=1", n, [mpi, "-n", str(n), *gen, "--mpi"]),
                  (f"mpiexec -n {n} --mpi", "unset", n, [mpi, "-n", str(n), *gen, "--mpi"])]
@@ -76,7 +80,7 @@ def main() -> None:
         for i, (name, threads, procs, cmd) in enumerate(rows):
             seconds = run(cmd + ["--store", str(Path(tmp) / f"s{i}")], one if threads != "unset" else clean)
             results.append((name, threads, procs, args.draws / seconds))
-    base = results[0][3]
+    base = results[0][3]  # with --one-core the one-core row is its own baseline
     print(f"# gpfn generate, prior {args.prior} ({args.founders} founders), pop {args.pop_max_size}, "
           f"{args.feature_max_size} PCA features + smoothers '{args.smoothers}', {args.draws} draws in shards of {k}, "
           f"{os.cpu_count()} cores; wall time of the whole command"
@@ -86,6 +90,8 @@ def main() -> None:
         print(f"{name:<24} {threads:<18} {rate:8.2f} {1 / rate:7.3f} {rate / base:8.2f}x {rate / base / procs:10.0%}")
     if not mpi:
         print("# mpiexec not found: MPI rows skipped (pip install mpi4py mpich)")
+    if args.one_core:
+        print(f"# one core: {1 / results[0][3]:.3f} s per draw, {42.6 * results[0][3]:.0f}x the original GPFN's 42.6 s")
 
 
 if __name__ == "__main__":
