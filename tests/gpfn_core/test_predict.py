@@ -392,9 +392,11 @@ def test_matrix_scores_every_model_on_every_prior_and_records_rows(tmp_path, mod
     table = matrix_table([(a, meta), (models / "none.gpfn", {})])
     assert "| model | ril | universal |" in table and "| none | - | - |" in table
     assert f"| ril | {meta['matrix']['ril']['model_r']:.3f} ({meta['matrix']['ril']['diff']:+.3f})" in table
-    monkeypatch.setenv("GPFN_MODELS", str(models))
+    import gpfn_core.models as models_mod
+
+    monkeypatch.setattr(models_mod, "model_dirs", lambda: [models])  # these two only, not the shipped ones
     r = CliRunner().invoke(main, ["models", "--brief"])
-    assert r.exit_code == 0 and "| model | ril | universal |" in r.output
+    assert r.exit_code == 0 and "| model | ril | universal |" in r.output and "| other | " in r.output
 
 
 def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_path, monkeypatch):
