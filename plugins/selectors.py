@@ -69,12 +69,14 @@ def _top_components(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarr
     else:
         w, v = np.linalg.eigh(gram)
         vecs, vals = v[:, ::-1][:, :k], w[::-1][:k]
-    if n <= m:  # vecs are left singular vectors: loadings = x^T u / s
-        u = vecs.astype(np.float32)
-        load = (x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32)
-    else:
-        load = vecs.astype(np.float32)
-    return _signed(load)
+    return _signed(_loadings(x, mu, vecs, vals) if n <= m else vecs.astype(np.float32))
+
+
+def _loadings(x: np.ndarray, mu: np.ndarray, u: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Loadings ``(x - mu)^T u / s`` of components whose left singular vectors are ``u``
+    (eigenvalues ``vals`` of the centred ``x x^T``), without a centred copy of ``x``."""
+    u = u.astype(np.float32)
+    return (x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32)
 
 
 def _signed(load: np.ndarray) -> np.ndarray:
@@ -90,18 +92,26 @@ def _components_of(x: np.ndarray, kinship, k: int) -> np.ndarray:
     if kinship.vt is not None:
         return _signed(kinship.vt[np.argsort(-kinship.lam, kind="stable")[:k]].T.astype(np.float32))
     vals, u = kinship.top(k)
-    mu = x.mean(0)
-    u = u.astype(np.float32)
-    return _signed((x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32))
+    return _signed(_loadings(x, x.mean(0), u, vals))
 
 
 class _Selector(FeatureSelector):
     """Input checks and numpy/torch handling shared by the built-ins."""
 
     def fit(self, x_train, y_train):
-        return self.fit_kinship(x_train, y_train, None)
+        x, y = self._checked(x_train, y_train)
+        self._fit(x, y, np.random.default_rng(self.seed))
+        return self
 
     def fit_kinship(self, x_train, y_train, kinship):
+        x, y = self._checked(x_train, y_train)
+        if kinship.u.shape[0] != x.shape[0]:
+            raise ValidationError(f"{self.name}: kinship of {kinship.u.shape[0]} individuals for {x.shape[0]} rows")
+        self._fit_kinship(x, y, np.random.default_rng(self.seed), kinship)
+        return self
+
+    def _checked(self, x_train, y_train) -> tuple[np.ndarray, np.ndarray]:
+        """The training inputs as arrays, checked; records the marker count and which are polymorphic."""
         x, _ = _as_array(x_train)
         y = np.asarray(y_train.detach().cpu().numpy() if hasattr(y_train, "detach") else y_train, dtype=np.float32)
         if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
@@ -112,10 +122,7 @@ class _Selector(FeatureSelector):
             raise ValidationError(f"{self.name}: inputs must be finite (impute missing genotypes first)")
         self.n_markers_ = x.shape[1]
         self.polymorphic_ = _polymorphic(x)
-        if kinship is not None and kinship.u.shape[0] != x.shape[0]:
-            raise ValidationError(f"{self.name}: kinship of {kinship.u.shape[0]} individuals for {x.shape[0]} rows")
-        self._fit(x, y, np.random.default_rng(self.seed), kinship)
-        return self
+        return x, y
 
     def transform(self, x):
         if not hasattr(self, "n_markers_"):
@@ -137,8 +144,12 @@ class _Selector(FeatureSelector):
                 f"{available} polymorphic markers"
             )
 
-    def _fit(self, x, y, rng, kinship=None):  # pragma: no cover - abstract
+    def _fit(self, x, y, rng):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _fit_kinship(self, x, y, rng, kinship):
+        """Only selectors that use the decomposition of ``x x^T`` (pca) override this."""
+        self._fit(x, y, rng)
 
     def _transform(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -163,7 +174,7 @@ class Correlation(_MarkerSubset):
     name = "correlation"
     description = "markers with the largest |correlation| with the phenotype"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         self._choose(_correlations(x, y))
 
 
@@ -179,7 +190,7 @@ class MutualInformation(_MarkerSubset):
     description = "markers with the largest mutual information with the phenotype (genotype class x phenotype bins)"
     n_bins = 8
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         n = x.shape[0]
         bins = max(2, min(self.n_bins, n // 5))
         edges = np.quantile(y, np.linspace(0, 1, bins + 1)[1:-1])
@@ -207,7 +218,7 @@ class Regression(_MarkerSubset):
     description = "markers with the largest |elastic-net coefficient| (alpha 0.015, l1_ratio 0.5)"
     alpha, l1_ratio, iterations = 0.015, 0.5, 300
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         self._need_markers(int(self.polymorphic_.sum()))
         corr = np.where(self.polymorphic_, _correlations(x, y), -1.0)
         pool = np.argsort(-corr, kind="stable")[: min(int(self.polymorphic_.sum()), max(10 * self.n_features, 1000))]
@@ -244,7 +255,7 @@ class Sequential(_MarkerSubset):
     name = "sequential"
     description = "forward selection of markers by boosted decision stumps (bounded candidate pool)"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         n_poly = int(self.polymorphic_.sum())
         self._need_markers(n_poly)
         corr = np.where(self.polymorphic_, _correlations(x, y), -1.0)
@@ -290,7 +301,7 @@ class Greedy(_MarkerSubset):
     description = "greedy least-redundant markers by covariance, starting from the most variable one"
     max_class_frequency = 0.95
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         n = x.shape[0]
         cls = np.rint(x - x.min(0)).clip(0, 2)
         top_class = np.max(np.stack([(cls == c).mean(0) for c in range(3)]), axis=0)
@@ -322,7 +333,7 @@ class Downsample(_Selector):
     name = "downsample"
     description = "mean of n_features contiguous marker windows"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         self._need_markers(int(self.polymorphic_.sum()))
         self.edges_ = np.linspace(0, x.shape[1], self.n_features + 1).round().astype(np.int64)
 
@@ -343,7 +354,10 @@ class PCA(_Selector):
     name = "pca"
     description = "principal components fitted on the training individuals"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
+        self._fit_kinship(x, y, rng, None)
+
+    def _fit_kinship(self, x, y, rng, kinship):
         rank = min(x.shape[0] - 1, int(self.polymorphic_.sum()))
         self.mean_ = x.mean(0)
         k = min(self.n_features, max(rank, 0))
@@ -371,7 +385,7 @@ class StridedPCA(_Selector):
     description = "principal components within 20 contiguous genome windows"
     n_windows = 20
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         w = min(self.n_windows, self.n_features)
         edges = np.linspace(0, x.shape[1], w + 1).round().astype(np.int64)
         per = np.full(w, self.n_features // w) + (np.arange(w) < self.n_features % w)
@@ -399,7 +413,7 @@ class RandomProjection(_Selector):
     name = "rp"
     description = "sparse random projection (density 1/sqrt(markers))"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         self._need_markers(int(self.polymorphic_.sum()))  # more would only add linearly dependent features
         m, k = x.shape[1], self.n_features
         density = 1.0 / np.sqrt(m)
@@ -425,7 +439,7 @@ class Relationship(_Selector):
     name = "g"
     description = "genomic relationship with n_features anchor training individuals"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         if x.shape[0] < self.n_features:
             raise ValidationError(
                 f"{self.name}: n_features={self.n_features} needs as many training individuals (anchors), "
@@ -453,7 +467,7 @@ class Composite(_Selector):
     name = "composite"
     description = "genomic relationship columns + most-correlated markers, half each"
 
-    def _fit(self, x, y, rng, kinship=None):
+    def _fit(self, x, y, rng):
         if self.n_features < 2:
             raise ValidationError(f"{self.name}: n_features must be >= 2 (one of each kind), got {self.n_features}")
         half = self.n_features // 2
