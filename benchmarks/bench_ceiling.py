@@ -29,11 +29,11 @@ import numpy as np
 from scipy.optimize import nnls
 
 from gpfn_core.gblup import H2_GRID, Kinship, gblup, smoother_features, sparse_smoother_features
-from gpfn_core.models import HELDOUT_INDEX, architecture_thirds, find_model
+from gpfn_core.models import HELDOUT_INDEX, architecture_thirds, find_model, fit_config_of
 from gpfn_core.modelfile import load_model
 from gpfn_core.predict import predict_arrays
 from gpfn_core.preprocess import Encoding, Standardizer
-from gpfn_core.train import FitConfig, build
+from gpfn_core.train import build
 
 
 def marginal_loglik(kin: Kinship, z: np.ndarray, h2: np.ndarray) -> np.ndarray:
@@ -63,8 +63,7 @@ def main() -> None:
     a = ap.parse_args()
     path = a.model or find_model("nam")
     model = load_model(path)
-    known = set(FitConfig.__dataclass_fields__)
-    cfg = FitConfig(**{k: v for k, v in model[2]["fit_config"].items() if k in known})
+    cfg = fit_config_of(path, model[2])
     cfg.seed = a.seed
     prior, _ = build(cfg)
     g, h2 = len(H2_GRID), np.asarray(H2_GRID)

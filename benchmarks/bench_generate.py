@@ -67,8 +67,8 @@ def main() -> None:
     ]
     mpi = shutil.which("mpiexec")
     if args.one_core:
-        rows, mpi = rows[1:2], "skipped"
-    if mpi and mpi != "skipped":
+        rows = rows[1:2]
+    elif mpi:
         rows += [("mpiexec -n 1 --mpi", "unset", 1, [mpi, "-n", "1", *gen, "--mpi"]),
                  (f"mpiexec -n {n} --mpi", "OMP_NUM_THREADS=1", n, [mpi, "-n", str(n), *gen, "--mpi"]),
                  (f"mpiexec -n {n} --mpi", "unset", n, [mpi, "-n", str(n), *gen, "--mpi"])]
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{'configuration':<24} {'thread variables':<18} {'draws/s':>8} {'s/draw':>7} {'speed-up':>9} {'efficiency':>11}")
     for name, threads, procs, rate in results:
         print(f"{name:<24} {threads:<18} {rate:8.2f} {1 / rate:7.3f} {rate / base:8.2f}x {rate / base / procs:10.0%}")
-    if not mpi:
+    if not mpi and not args.one_core:
         print("# mpiexec not found: MPI rows skipped (pip install mpi4py mpich)")
     if args.one_core:
         print(f"# one core: {1 / results[0][3]:.3f} s per draw, {42.6 * results[0][3]:.0f}x the original GPFN's 42.6 s")

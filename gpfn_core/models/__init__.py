@@ -23,14 +23,14 @@ POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "s
 FALLBACK_POPULATION_TYPE = "nam"
 
 
-def default_population_type() -> tuple[str, str]:
+def default_population_type(found: list[tuple[Path, dict[str, Any]]] | None = None) -> tuple[str, str]:
     """The population type ``gpfn predict`` uses without ``--population-type``, and why.
 
     ``universal`` when a universal model is installed and, on the recorded matrix
     (:func:`matrix`), it is at least as accurate on every prior as that prior's own model
-    is; otherwise ``nam``.
+    is; otherwise ``nam``.  ``found``: :func:`list_models` when the caller has it.
     """
-    found = list_models()
+    found = list_models() if found is None else found
     uni = next((m for _, m in found if m.get("prior") == "universal"), None)
     if uni is None:
         return FALLBACK_POPULATION_TYPE, "no universal model is installed"
@@ -75,24 +75,38 @@ def list_models() -> list[tuple[Path, dict[str, Any]]]:
 def shipped_model(population_type: str | None) -> tuple[Path, str]:
     """The shipped model for ``population_type`` (None: :func:`default_population_type`) and
     a line saying which it is and why."""
+    found, why = list_models(), ""
     if population_type is None:
-        population_type, why = default_population_type()
-        path = find_model(population_type)
-        return path, f"model: {path} (shipped, population type {population_type}, the default: {why})"
-    path = find_model(population_type)
-    return path, f"model: {path} (shipped, population type {population_type})"
+        population_type, why = default_population_type(found)
+        why = f", the default: {why}"
+    path = find_model(population_type, found)
+    return path, f"model: {path} (shipped, population type {population_type}{why})"
 
 
-def find_model(population_type: str) -> Path:
-    """The shipped model for ``population_type`` (nam, diverse, silva, ...)."""
+def find_model(population_type: str, found: list[tuple[Path, dict[str, Any]]] | None = None) -> Path:
+    """The shipped model for ``population_type`` (nam, diverse, silva, ...); ``found``:
+    :func:`list_models` when the caller has it."""
     prior = POPULATION_TYPES.get(population_type)
     if prior is None:
         raise GpfnError(f"unknown population type {population_type!r}; known: {', '.join(POPULATION_TYPES)}")
-    for path, meta in list_models():
+    for path, meta in list_models() if found is None else found:
         if meta.get("prior") == prior:
             return path
     raise GpfnError(f"no shipped model for population type '{population_type}' (prior '{prior}') in "
                     f"{', '.join(map(str, model_dirs()))}; give --model FILE (see `gpfn models`)")
+
+
+def fit_config_of(path: str | Path, meta: dict[str, Any]):
+    """The :class:`~gpfn_core.train.FitConfig` a model file was fitted with (its metadata
+    ``meta``), for drawing and preprocessing as it was trained; keys this version does not
+    know are skipped."""
+    from gpfn_core.train import FitConfig
+
+    fit_config = {"smoothers": "", **(meta.get("fit_config") or {})}  # files from before smoothers had none
+    if not fit_config.get("prior"):
+        raise GpfnError(f"{path}: the model file does not say which prior it was fitted on")
+    known = set(FitConfig.__dataclass_fields__)
+    return FitConfig(**{k: v for k, v in fit_config.items() if k in known})
 
 
 def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed: int | None = None,
@@ -108,14 +122,10 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     import torch
 
     from gpfn_core.modelfile import load_model
-    from gpfn_core.train import FitConfig, Validation, build
+    from gpfn_core.train import Validation, build
 
     model, bar, meta = load_model(path)
-    fit_config = {"smoothers": "", **(meta.get("fit_config") or {})}  # files from before smoothers had none
-    if not fit_config.get("prior"):
-        raise GpfnError(f"{path}: the model file does not say which prior it was fitted on")
-    known = set(FitConfig.__dataclass_fields__)
-    cfg = FitConfig(**{k: v for k, v in fit_config.items() if k in known})
+    cfg = fit_config_of(path, meta)
     if seed is not None:
         cfg.seed = int(seed)
     if overrides:
@@ -147,21 +157,16 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
     import torch
 
     from gpfn_core.modelfile import load_model
-    from gpfn_core.train import FitConfig, Validation, build
+    from gpfn_core.train import Validation, build
 
-    known = set(FitConfig.__dataclass_fields__)
-    loaded = []
+    groups: dict[tuple, list] = {}  # models that see the same inputs share one set of preprocessed draws
     for path in map(Path, paths):
         model, bar, meta = load_model(path)
-        fc = {"smoothers": "", **(meta.get("fit_config") or {})}
-        loaded.append((path, model, bar, FitConfig(**{k: v for k, v in fc.items() if k in known})))
-    out: dict[str, dict[str, dict[str, Any]]] = {p.name: {} for p, *_ in loaded}
+        c = fit_config_of(path, meta)
+        key = (c.feature_selection, c.feature_max_size, c.smoothers, c.target, c.validation_pop_size, c.founders)
+        groups.setdefault(key, []).append((path, model, bar, c))
+    out: dict[str, dict[str, dict[str, Any]]] = {p.name: {} for group in groups.values() for p, *_ in group}
     for prior_name in priors:
-        groups: dict[tuple, list] = {}
-        for item in loaded:  # models that see the same inputs share one set of preprocessed draws
-            c = item[3]
-            key = (c.feature_selection, c.feature_max_size, c.smoothers, c.target, c.validation_pop_size, c.founders)
-            groups.setdefault(key, []).append(item)
         for group in groups.values():
             t = time.perf_counter()
             cfg = replace(group[0][3], prior=prior_name, seed=int(seed), overrides={}, init_from=None, resume=None,
