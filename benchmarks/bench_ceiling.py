@@ -8,7 +8,7 @@ using only the training rows, against GBLUP with REML:
 
 - **LOO choice**: the column with the smallest leave-one-out error (cross-validation);
 - **soft choice**: all columns weighted by exp(-n/2 log LOO-MSE) (a pseudo-likelihood);
-- **BMA over h2**: the gblup columns weighted by their REML marginal likelihood (Bayesian
+- **BMA over h2**: the gblup columns weighted by their marginal likelihood (Bayesian
   averaging over the heritability grid instead of REML's point estimate);
 - **NNLS stack**: non-negative least squares of the phenotypes on the LOO columns;
 - **oracle**: the best column in hindsight (needs the true values; no method has it).
@@ -28,30 +28,13 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from gpfn_core.gblup import H2_GRID, Kinship, gblup, smoother_features, sparse_smoother_features
+from gpfn_core.gblup import (H2_GRID, Kinship, gblup, h2_posterior, marginal_loglik, smoother_features,
+                             sparse_smoother_features)
 from gpfn_core.models import HELDOUT_INDEX, architecture_thirds, find_model, fit_config_of
 from gpfn_core.modelfile import load_model
 from gpfn_core.predict import predict_arrays
 from gpfn_core.preprocess import Encoding, Standardizer
 from gpfn_core.train import build
-
-
-def marginal_loglik(kin: Kinship, z: np.ndarray, h2: np.ndarray) -> np.ndarray:
-    """Profile log-likelihood of z ~ N(0, s2 (h2 K + (1 - h2) I)) at each h2 (K at mean diagonal 1)."""
-    lam = kin.lam / kin.scale
-    uy = kin.u.T @ z
-    y_out, n_out, n = float(z @ z - uy @ uy), len(z) - len(lam), len(z)
-    out = []
-    for h in h2:
-        ev = h * lam + (1 - h)
-        q = (uy**2 / ev).sum() + max(y_out, 0.0) / (1 - h)
-        out.append(-0.5 * n * np.log(q / n) - 0.5 * (np.log(ev).sum() + n_out * np.log(1 - h)))
-    return np.array(out)
-
-
-def weights(loglik: np.ndarray) -> np.ndarray:
-    p = np.exp(loglik - loglik.max())
-    return p / p.sum()
 
 
 def main() -> None:
@@ -66,7 +49,7 @@ def main() -> None:
     cfg = fit_config_of(path, model[2])
     cfg.seed = a.seed
     prior, _ = build(cfg)
-    g, h2 = len(H2_GRID), np.asarray(H2_GRID)
+    g = len(H2_GRID)
     names = ["LOO choice", "soft choice", "BMA over h2 (gblup columns)", "NNLS stack", "oracle (best column)",
              "GPFN"]
     rows, t = [], time.perf_counter()
@@ -87,7 +70,7 @@ def main() -> None:
         err = ((tr - z[:, None]) ** 2).mean(0)
         w, _ = nnls(tr, z)
         row = [r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction), r(tv[:, np.argmin(err)]),
-               r(tv @ weights(-0.5 * nt * np.log(err))), r(tv[:, :g] @ weights(marginal_loglik(kin, z, h2))),
+               r(tv @ h2_posterior(-0.5 * nt * np.log(err))), r(tv[:, :g] @ h2_posterior(marginal_loglik(kin, z))),
                r(tv @ w) if w.any() else 0.0, max(r(tv[:, k]) for k in range(2 * g))]
         row.append(r(predict_arrays(*model, d.x[:nt], d.y[:nt], d.x[nt:])["mean"]))
         rows.append((d.params.get("poly_share", np.nan), row))

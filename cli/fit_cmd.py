@@ -45,7 +45,8 @@ context_option = opt(
 @opt("pop_max_size", type=int, default=1000, help="Individuals per draw (training + evaluation).")
 @opt("feature_selection", default="pca", help="Feature selector (`gpfn plugins --kind selector`).")
 @opt("smoothers", default="gblup,sparse", help="Closed-form predictions from all markers appended to the features: "
-     "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel); comma-separated, '' for none.")
+     "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel), bma (GBLUP averaged over h2 by "
+     "marginal likelihood, and the h2 weights); comma-separated, '' for none.")
 @opt("num_layers", type=int, default=6, help="Transformer layers.")
 @opt("hidden_dim", type=int, default=1024, help="Width of the feed-forward layers.")
 @opt("num_heads", type=int, default=4, help="Attention heads.")

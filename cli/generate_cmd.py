@@ -25,7 +25,8 @@ from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
 @opt("feature_max_size", type=int, default=100, help="Features per individual.")
 @opt("feature_selection", default="pca", help="Feature selector.")
 @opt("smoothers", default="gblup,sparse", help="Closed-form predictions from all markers appended to the features: "
-     "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel); comma-separated, '' for none.")
+     "gblup (GBLUP at a grid of h2), sparse (marker-weighted kernel), bma (GBLUP averaged over h2 by "
+     "marginal likelihood, and the h2 weights); comma-separated, '' for none.")
 @opt("pop_max_size", type=int, default=1000, help="Individuals per draw.")
 @opt("min_training_samples", type=int, default=None, help="Smallest training set (default 20, or pop_max_size/2 if less).")
 @opt("max_training_samples", type=int, default=None, help="Largest training set (default pop_max_size-10).")

@@ -249,3 +249,26 @@ class PFN(nn.Module):
         if c.smoother_features:
             out = out + self.smoother_skip(sm[:, n_train:])
         return self.decoder(out)
+
+
+def grow_smoother_inputs(state: dict[str, torch.Tensor], old: int, new: int) -> dict[str, torch.Tensor]:
+    """A PFN state dict with ``old`` smoother columns, for a model with ``new`` >= ``old``
+    (the new columns appended after the old ones, as ``--init-from`` with more
+    ``--smoothers`` gives): the weights reading the new columns, and their statistics,
+    are zero, so the grown model computes exactly what the old one did until training
+    moves them."""
+    if new < old:
+        raise ValidationError(f"cannot shrink the smoother inputs from {old} to {new} columns")
+    out = dict(state)
+
+    def pad(w: torch.Tensor, blocks: int) -> torch.Tensor:  # [E, blocks * old] -> [E, blocks * new]
+        grown = w.new_zeros(w.shape[0], blocks * new)
+        for b in range(blocks):
+            grown[:, b * new : b * new + old] = w[:, b * old : (b + 1) * old]
+        return grown
+
+    for key, blocks in (("smoother_encoder.0.weight", 1), ("smoother_skip.weight", 1),
+                        ("smoother_stats_encoder.weight", 2)):  # statistics: [mse of each column, r of each]
+        if key in out:
+            out[key] = pad(out[key], blocks)
+    return out

@@ -10,8 +10,10 @@
 4. Smoother features (``smoothers``, preprocessing version 2): closed-form predictions
    from *all* markers and *all* training phenotypes, appended after the selector's
    columns: ``gblup`` (GBLUP at a fixed grid of h2, leave-one-out for training rows)
-   and ``sparse`` (the same with a marker-weighted kernel, cross-fitted); see
-   :mod:`gpfn_core.gblup`.  Each adds ``2 * len(H2_GRID)`` columns.
+   ``sparse`` (the same with a marker-weighted kernel, cross-fitted), each adding
+   ``2 * len(H2_GRID)`` columns (G means, then G sds), and ``bma`` (the ``gblup``
+   columns averaged over h2 by marginal likelihood, their sd, and the G posterior
+   weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
 The original GPFN re-encoded alleles to major/minor only during training; here there
@@ -29,7 +31,7 @@ from gpfn_core.interfaces import FeatureSelector
 from gpfn_core.types import Draw
 
 PREPROCESSING_VERSION = 2
-SMOOTHERS = ("gblup", "sparse")
+SMOOTHERS = ("gblup", "sparse", "bma")
 
 
 def alt_frequency(dosage: np.ndarray) -> np.ndarray:
@@ -112,9 +114,25 @@ def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str
 
 def smoother_width(spec) -> int:
     """Number of columns the smoothers ``spec`` append to the selector's features."""
+    return sum(_widths()[n] for n in parse_smoothers(spec))
+
+
+def smoother_mean_columns(spec) -> list[int]:
+    """Positions, within the smoothers' columns, of the ones that are point predictions
+    (the means; the others are sds or, for ``bma``, the h2 weights)."""
     from gpfn_core.gblup import H2_GRID
 
-    return 2 * len(H2_GRID) * len(parse_smoothers(spec))
+    cols, at = [], 0
+    for n in parse_smoothers(spec):
+        cols += [at] if n == "bma" else [at + j for j in range(len(H2_GRID))]
+        at += _widths()[n]
+    return cols
+
+
+def _widths() -> dict[str, int]:
+    from gpfn_core.gblup import BMA_WIDTH, H2_GRID
+
+    return {"gblup": 2 * len(H2_GRID), "sparse": 2 * len(H2_GRID), "bma": BMA_WIDTH}
 
 
 def prepare(
@@ -131,7 +149,7 @@ def prepare(
     x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
     names = parse_smoothers(smoothers)
     kinship = None
-    if "gblup" in names:  # one decomposition of x x^T, for the smoother and for a selector that wants it (pca)
+    if {"gblup", "bma"} & set(names):  # one decomposition of x x^T, for the smoothers and a selector that wants it (pca)
         from gpfn_core.gblup import Kinship
 
         kinship = Kinship.of(x_train)
@@ -147,11 +165,17 @@ def prepare(
                 f"(expected {selector.n_features} finite columns)"
             )
     if names:
-        from functools import partial
+        from gpfn_core.gblup import bma_features, smoother_features, sparse_smoother_features
 
-        from gpfn_core.gblup import smoother_features, sparse_smoother_features
+        cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-        fns = {"gblup": partial(smoother_features, kinship=kinship), "sparse": sparse_smoother_features}
+        def gblup_cols(*args):  # shared by `gblup` and `bma`: computed once
+            if "gblup" not in cache:
+                cache["gblup"] = smoother_features(*args, kinship=kinship)
+            return cache["gblup"]
+
+        fns = {"gblup": gblup_cols, "sparse": sparse_smoother_features,
+               "bma": lambda *args: bma_features(*gblup_cols(*args), kinship, z)}
         cols = [fns[n](x_train, z, x_target) for n in names]
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)

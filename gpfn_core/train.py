@@ -27,9 +27,9 @@ from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup
 from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.interfaces import Prior
-from gpfn_core.model import PFN, ModelConfig
+from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
-from gpfn_core.preprocess import Standardizer, preprocess_draw, smoother_width
+from gpfn_core.preprocess import Standardizer, parse_smoothers, preprocess_draw, smoother_mean_columns, smoother_width
 from gpfn_core.registry import get_registry
 
 BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
@@ -331,13 +331,9 @@ def _loo_choice_r(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray
     """r with ``truth`` of the smoother column (a BLUP at one h2 of one smoother) whose
     leave-one-out values fit the training phenotypes best: what cross-validated model
     selection among the model's own inputs gives (nan without smoothers)."""
-    from gpfn_core.gblup import H2_GRID
-
-    g = len(H2_GRID)
-    n = smoother_width(cfg.smoothers) // (2 * g)  # each smoother: g means, then g sds
-    if not n:
+    cols = [cfg.feature_max_size + j for j in smoother_mean_columns(cfg.smoothers)]
+    if not cols:
         return float("nan")
-    cols = [cfg.feature_max_size + 2 * g * k + j for k in range(n) for j in range(g)]
     err = ((f_train[:, cols] - y_train[:, None]) ** 2).mean(0)
     return _pearson(f_target[:, cols[int(np.argmin(err))]], truth)
 
@@ -421,7 +417,12 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     model = PFN(cfg.model_config())
     lineage: list[dict[str, Any]] = []
     if init is not None:
-        missing, unexpected = model.load_state_dict(init[0].state_dict(), strict=False)
+        state, width = init[0].state_dict(), init[0].config.smoother_features
+        if model.config.smoother_features != width:
+            log(f"--init-from {cfg.init_from}: adding smoothers ({width} -> {model.config.smoother_features} "
+                "columns, their weights zero-initialised)")
+            state = grow_smoother_inputs(state, width, model.config.smoother_features)
+        missing, unexpected = model.load_state_dict(state, strict=False)
         grown = {k for k in missing if k.startswith("smoother_stats_encoder.")}  # zero-initialised: same function
         if unexpected or set(missing) - grown:
             raise ValidationError(f"{cfg.init_from}: weights do not fit the architecture (missing "
@@ -577,11 +578,16 @@ def config_from_model(cfg: FitConfig, log=print) -> tuple[FitConfig, tuple[PFN, 
 
     model, bar, meta = load_model(cfg.init_from)
     arch, fc = meta["architecture"], meta.get("fit_config") or {}
+    # smoothers: the file's, or more of them when the request extends the file's list (the model grows,
+    # starting as the file's: the new columns' weights are zero, see model.grow_smoother_inputs)
+    has, wants = parse_smoothers(fc.get("smoothers", "")), parse_smoothers(cfg.smoothers)
+    smoothers = wants if has and len(wants) > len(has) and wants[: len(has)] == has else has
     new = replace(cfg, feature_selection=meta["feature_selection"], feature_max_size=int(arch["n_features"]),
-                  smoothers=fc.get("smoothers", ""), **{k: arch[k] for k in ARCHITECTURE_FIELDS if k in arch})
+                  smoothers=",".join(smoothers), **{k: arch[k] for k in ARCHITECTURE_FIELDS if k in arch})
     # smoother_stats may be switched on for a file without them (the model grows, starting as the file's)
     new.smoother_stats = cfg.smoother_stats or model.config.smoother_stats
-    if replace(new.model_config(), smoother_stats=model.config.smoother_stats) != model.config:
+    if replace(new.model_config(), smoother_stats=model.config.smoother_stats,
+               smoother_features=model.config.smoother_features) != model.config:
         raise ValidationError(f"{cfg.init_from}: its architecture {model.config} cannot be rebuilt from its "
                               f"fit settings ({new.model_config()})")
     changed = [f"{k} {getattr(cfg, k)!r} -> {getattr(new, k)!r}" for k in ("feature_selection", "feature_max_size",

@@ -125,3 +125,50 @@ def test_fold_marker_weights_equal_the_marginal_regressions_without_each_fold(rn
         np.testing.assert_array_equal(idx, ridx)
         np.testing.assert_allclose(w, rw, rtol=1e-3)
     assert 7 in got[-1][0] and 100 in got[-1][0]
+
+
+@pytest.mark.parametrize("markers", [20, 120])  # fewer markers than individuals (thin SVD) and more (eigh)
+def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng, markers):
+    from gpfn_core.gblup import Kinship, bma_features, h2_posterior, marginal_loglik, smoother_features
+
+    d = rng.integers(0, 3, (60, markers)).astype(np.int8)
+    enc = Encoding.fit(d[:40])
+    xt, xv = enc.transform(d[:40]), enc.transform(d[40:])
+    y = rng.standard_normal(40)
+    y = (y - y.mean()) / y.std()
+    grid = (0.1, 0.5, 0.9)
+    kin = Kinship.of(xt)
+    ll = marginal_loglik(kin, y, grid)
+    k_tt, _ = relationship(xt.astype(np.float64), xv.astype(np.float64))
+    brute = []
+    for h in grid:  # log N(y; 0, s2 V) at the s2 that maximises it, up to a constant shared by every h2
+        v = h * k_tt + (1 - h) * np.eye(40)
+        q = y @ np.linalg.solve(v, y)
+        brute.append(-0.5 * 40 * np.log(q / 40) - 0.5 * np.linalg.slogdet(v)[1])
+    np.testing.assert_allclose(ll - ll[0], np.array(brute) - brute[0], atol=1e-6)
+
+    gt, gv = smoother_features(xt, y, xv, grid, kinship=kin)
+    bt, bv = bma_features(gt, gv, kin, y, grid)
+    w = h2_posterior(ll)
+    assert bt.shape == (40, 5) and bv.shape == (20, 5) and w.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(bv[:, 2:], np.broadcast_to(w, (20, 3)), atol=1e-6)  # the same weights on every row
+    np.testing.assert_allclose(bt[:, 0], gt[:, :3] @ w, atol=1e-5)  # training rows: leave-one-out means, averaged
+    np.testing.assert_allclose(bv[:, 0], gv[:, :3] @ w, atol=1e-5)
+    mixture = (gv[:, 3:] ** 2 + gv[:, :3] ** 2) @ w - (gv[:, :3] @ w) ** 2
+    np.testing.assert_allclose(bv[:, 1], np.sqrt(mixture), atol=1e-4)
+    assert (bv[:, 1] >= gv[:, 3:].min(1) - 1e-5).all()  # the average is never more certain than its sharpest member
+
+
+def test_bma_weights_follow_the_heritability(rng):
+    """A trait made from the relationships puts its weight on a high h2, pure noise on a low one."""
+    from gpfn_core.gblup import Kinship, h2_posterior, marginal_loglik
+
+    d = rng.integers(0, 3, (300, 400)).astype(np.int8)
+    x = Encoding.fit(d).transform(d).astype(np.float64)
+    kin = Kinship.of(x)
+    signal = x @ rng.standard_normal(400)
+    for noise, high in ((0.2, True), (5.0, False)):
+        y = signal / signal.std() + noise * rng.standard_normal(300)
+        w = h2_posterior(marginal_loglik(kin, (y - y.mean()) / y.std()))
+        mean_h2 = float(w @ np.asarray((0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9)))
+        assert (mean_h2 > 0.6) if high else (mean_h2 < 0.3)

@@ -166,3 +166,23 @@ def test_smoother_statistics_are_the_training_rows_fit():
     st = PFN.smoother_fit(s, y)[0, 0]
     assert st[0].item() == pytest.approx(1 / 3) and st[1].item() == pytest.approx((1 + 1 + 16) / 3)
     assert st[2].item() == pytest.approx(float(torch.corrcoef(torch.stack([s[0, :, 0], y[0]]))[0, 1]), abs=1e-5)
+
+
+def test_a_model_grown_with_more_smoother_columns_computes_the_same_until_trained():
+    from gpfn_core.model import grow_smoother_inputs
+
+    torch.manual_seed(0)
+    base = dict(n_features=6, emb_size=16, num_layers=1, num_heads=2, hidden_dim=32, num_buckets=10,
+                smoother_stats=True)
+    old = PFN(ModelConfig(**base, smoother_features=4)).eval()
+    torch.nn.init.normal_(old.smoother_stats_encoder.weight)  # non-zero, so the statistics' layout matters
+    new = PFN(ModelConfig(**base, smoother_features=7)).eval()
+    new.load_state_dict(grow_smoother_inputs(old.state_dict(), 4, 7))
+    x, y = torch.randn(1, 25, 10), torch.randn(1, 15)
+    extra = torch.randn(1, 25, 3)
+    torch.testing.assert_close(old(x, y), new(torch.cat([x, extra], -1), y))
+    new.train()
+    new(torch.cat([x, extra], -1), y).logsumexp(-1).sum().backward()
+    assert new.smoother_skip.weight.grad[:, 4:].abs().max() > 0  # the new columns can learn
+    with pytest.raises(ValidationError, match="shrink"):
+        grow_smoother_inputs(new.state_dict(), 7, 4)

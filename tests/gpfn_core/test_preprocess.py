@@ -85,6 +85,27 @@ def test_prepare_appends_smoothers_and_takes_training_sets_below_the_feature_cou
         parse_smoothers("gblup,bayes")
 
 
+def test_the_bma_smoother_shares_the_gblup_columns_and_lays_out_its_own(rng):
+    """``bma`` appends 2 + G columns (mean, sd, G weights) after the others, which stay unchanged;
+    only its mean is a point prediction."""
+    from gpfn_core.gblup import H2_GRID
+    from gpfn_core.preprocess import smoother_mean_columns, smoother_width
+
+    g = len(H2_GRID)
+    d = rng.integers(0, 3, (70, 300)).astype(np.int8)
+    y = rng.standard_normal(70)
+    sel = get_registry().get("selector", "pca")
+    a = prepare(d[:50], y[:50], d[50:], sel(10, seed=1), "gblup,sparse")
+    b = prepare(d[:50], y[:50], d[50:], sel(10, seed=1), "gblup,sparse,bma")
+    c = prepare(d[:50], y[:50], d[50:], sel(10, seed=1), "bma")  # alone: the gblup columns are not kept
+    assert smoother_width("gblup,sparse,bma") == 4 * g + 2 + g and b.train.shape == (50, 10 + 5 * g + 2)
+    np.testing.assert_array_equal(b.train[:, : a.train.shape[1]], a.train)
+    np.testing.assert_array_equal(b.target[:, : a.target.shape[1]], a.target)
+    np.testing.assert_allclose(c.target[:, 10:], b.target[:, 10 + 4 * g :], atol=1e-6)
+    assert smoother_mean_columns("gblup,sparse,bma") == [*range(g), *range(2 * g, 3 * g), 4 * g]
+    assert smoother_mean_columns("bma,gblup") == [0, *range(2 + g, 2 + 2 * g)]
+
+
 def test_a_selector_without_fit_kinship_gets_plain_fit_under_the_gblup_smoother(rng):
     """fit_kinship is optional for plugins: the interface's default calls fit()."""
     from gpfn_core.interfaces import FeatureSelector

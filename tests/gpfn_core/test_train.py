@@ -58,6 +58,19 @@ def test_init_from_continues_a_model_and_keeps_its_history(tmp_path):
     assert meta["architecture"]["emb_size"] == 16 and meta["borders"] == read_metadata(tmp_path / "a.gpfn")["borders"]
     assert [r["steps"] for r in meta["lineage"]] == [4, 3] and meta["lineage"][1]["init_from"] == "a.gpfn"
     assert meta["training"]["cumulative"]["steps"] == 7 and meta["training"]["cumulative"]["draws"] == 7 * 4
+    # more smoothers than the file's (its list extended): the model grows, the new columns' weights start at zero
+    c = tiny(tmp_path, save_path=str(tmp_path / "c.gpfn"), max_steps=2, val_draws=0, lr=1e-12,
+             smoothers="gblup,sparse,bma", init_from=str(tmp_path / "b.gpfn"))
+    fit(c, progress=False, log=quiet)
+    wc, mc = load_file(str(tmp_path / "c.gpfn")), read_metadata(tmp_path / "c.gpfn")
+    assert mc["architecture"]["smoother_features"] == 42 and mc["fit_config"]["smoothers"] == "gblup,sparse,bma"
+    torch.testing.assert_close(wc["smoother_skip.weight"][:, :32], wb["smoother_skip.weight"], atol=1e-6, rtol=1e-6)
+    assert float(wc["smoother_skip.weight"][:, 32:].abs().max()) < 1e-6
+    # a list that does not extend the file's keeps the file's
+    d = tiny(tmp_path, save_path=str(tmp_path / "d.gpfn"), max_steps=1, val_draws=0, smoothers="bma",
+             init_from=str(tmp_path / "b.gpfn"))
+    fit(d, progress=False, log=quiet)
+    assert read_metadata(tmp_path / "d.gpfn")["fit_config"]["smoothers"] == "gblup,sparse"
 
 
 def test_resume_is_exact(tmp_path):
