@@ -82,7 +82,8 @@ context_option = opt(
               help="Give every token each smoother's leave-one-out fit to the training phenotypes (MSE, r).")
 @opt("init_from", default=None, type=click.Path(exists=True, dir_okay=False),
      help="Start from this model file's weights (its architecture and preprocessing; fresh optimiser); the new "
-          "file keeps the whole training history.")
+          "file keeps the whole training history.  A --smoothers list that extends the file's (e.g. "
+          "gblup,sparse,bma for a gblup,sparse model) grows the model, the new inputs' weights starting at zero.")
 @opt("resume", default=None, type=click.Path(exists=True, dir_okay=False), help="Continue exactly from a checkpoint.")
 @opt("val_draws", type=int, default=50, help="Held-out prior draws for validation (model vs GBLUP).")
 @opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")
