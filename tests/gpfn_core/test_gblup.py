@@ -57,11 +57,7 @@ def _loo_brute_force(k, y, delta, i):
 def test_smoother_features_are_exact_gblup_and_leave_one_out(rng, markers):
     from gpfn_core.gblup import smoother_features
 
-    d = rng.integers(0, 3, (50, markers)).astype(np.int8)
-    enc = Encoding.fit(d[:35])
-    xt, xv = enc.transform(d[:35]), enc.transform(d[35:])
-    y = rng.standard_normal(35)
-    y = (y - y.mean()) / y.std()
+    xt, xv, y = _encoded_split(rng, 50, 35, markers)
     grid = (0.2, 0.7)
     ft, fv = smoother_features(xt, y, xv, grid)
     assert ft.shape == (35, 4) and fv.shape == (15, 4)
@@ -131,11 +127,7 @@ def test_fold_marker_weights_equal_the_marginal_regressions_without_each_fold(rn
 def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng, markers):
     from gpfn_core.gblup import Kinship, bma_features, h2_posterior, marginal_loglik, smoother_features
 
-    d = rng.integers(0, 3, (60, markers)).astype(np.int8)
-    enc = Encoding.fit(d[:40])
-    xt, xv = enc.transform(d[:40]), enc.transform(d[40:])
-    y = rng.standard_normal(40)
-    y = (y - y.mean()) / y.std()
+    xt, xv, y = _encoded_split(rng, 60, 40, markers)
     grid = (0.1, 0.5, 0.9)
     kin = Kinship.of(xt)
     ll = marginal_loglik(kin, y, grid)
@@ -172,3 +164,11 @@ def test_bma_weights_follow_the_heritability(rng):
         w = h2_posterior(marginal_loglik(kin, (y - y.mean()) / y.std()))
         mean_h2 = float(w @ np.asarray((0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9)))
         assert (mean_h2 > 0.6) if high else (mean_h2 < 0.3)
+
+
+def _encoded_split(rng, n, n_train, markers):
+    """Random dosages encoded by the first ``n_train`` rows, and a standardised phenotype for them."""
+    d = rng.integers(0, 3, (n, markers)).astype(np.int8)
+    enc = Encoding.fit(d[:n_train])
+    y = rng.standard_normal(n_train)
+    return enc.transform(d[:n_train]), enc.transform(d[n_train:]), (y - y.mean()) / y.std()
