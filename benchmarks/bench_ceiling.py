@@ -28,7 +28,7 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from gpfn_core.gblup import (H2_GRID, Kinship, gblup, h2_posterior, marginal_loglik, smoother_features,
+from gpfn_core.gblup import (H2_GRID, Kinship, gblup, posterior_weights, marginal_loglik, smoother_features,
                              sparse_smoother_features)
 from gpfn_core.models import HELDOUT_INDEX, architecture_thirds, find_model, fit_config_of
 from gpfn_core.modelfile import load_model
@@ -70,7 +70,7 @@ def main() -> None:
         err = ((tr - z[:, None]) ** 2).mean(0)
         w, _ = nnls(tr, z)
         row = [r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction), r(tv[:, np.argmin(err)]),
-               r(tv @ h2_posterior(-0.5 * nt * np.log(err))), r(tv[:, :g] @ h2_posterior(marginal_loglik(kin, z))),
+               r(tv @ posterior_weights(-0.5 * nt * np.log(err))), r(tv[:, :g] @ posterior_weights(marginal_loglik(kin, z))),
                r(tv @ w) if w.any() else 0.0, max(r(tv[:, k]) for k in range(2 * g))]
         row.append(r(predict_arrays(*model, d.x[:nt], d.y[:nt], d.x[nt:])["mean"]))
         rows.append((d.params.get("poly_share", np.nan), row))

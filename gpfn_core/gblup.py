@@ -200,8 +200,8 @@ def marginal_loglik(kin: Kinship, z: np.ndarray, h2_grid: tuple[float, ...] = H2
     return np.array(out)
 
 
-def h2_posterior(loglik: np.ndarray) -> np.ndarray:
-    """Posterior weights over the h2 grid from its log-likelihoods (a uniform prior on the grid)."""
+def posterior_weights(loglik: np.ndarray) -> np.ndarray:
+    """Normalised weights from log-likelihoods (a uniform prior over the candidates, e.g. the h2 grid)."""
     p = np.exp(loglik - loglik.max())
     return p / p.sum()
 
@@ -226,7 +226,7 @@ def bma_features(gblup_train: np.ndarray, gblup_target: np.ndarray, kin: Kinship
     use every training phenotype (one scalar per h2, as REML's estimate would).
     """
     g = len(h2_grid)
-    w = h2_posterior(marginal_loglik(kin, y, h2_grid)).astype(np.float64)
+    w = posterior_weights(marginal_loglik(kin, y, h2_grid)).astype(np.float64)
 
     def average(f: np.ndarray) -> np.ndarray:
         m, s = f[:, :g].astype(np.float64), f[:, g : 2 * g].astype(np.float64)

@@ -114,25 +114,26 @@ def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str
 
 def smoother_width(spec) -> int:
     """Number of columns the smoothers ``spec`` append to the selector's features."""
-    return sum(_widths()[n] for n in parse_smoothers(spec))
+    return sum(_layout()[n][0] for n in parse_smoothers(spec))
 
 
 def smoother_mean_columns(spec) -> list[int]:
     """Positions, within the smoothers' columns, of the ones that are point predictions
     (the means; the others are sds or, for ``bma``, the h2 weights)."""
-    from gpfn_core.gblup import H2_GRID
-
     cols, at = [], 0
     for n in parse_smoothers(spec):
-        cols += [at] if n == "bma" else [at + j for j in range(len(H2_GRID))]
-        at += _widths()[n]
+        width, means = _layout()[n]
+        cols += [at + j for j in means]
+        at += width
     return cols
 
 
-def _widths() -> dict[str, int]:
+def _layout() -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Each smoother's column count and which of its columns are means."""
     from gpfn_core.gblup import BMA_WIDTH, H2_GRID
 
-    return {"gblup": 2 * len(H2_GRID), "sparse": 2 * len(H2_GRID), "bma": BMA_WIDTH}
+    grid = (2 * len(H2_GRID), tuple(range(len(H2_GRID))))  # G means, then G sds
+    return {"gblup": grid, "sparse": grid, "bma": (BMA_WIDTH, (0,))}
 
 
 def prepare(
@@ -167,16 +168,11 @@ def prepare(
     if names:
         from gpfn_core.gblup import bma_features, smoother_features, sparse_smoother_features
 
-        cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-        def gblup_cols(*args):  # shared by `gblup` and `bma`: computed once
-            if "gblup" not in cache:
-                cache["gblup"] = smoother_features(*args, kinship=kinship)
-            return cache["gblup"]
-
-        fns = {"gblup": gblup_cols, "sparse": sparse_smoother_features,
-               "bma": lambda *args: bma_features(*gblup_cols(*args), kinship, z)}
-        cols = [fns[n](x_train, z, x_target) for n in names]
+        # the gblup columns, once, for `gblup` and for `bma` (which averages them); kinship is set for either
+        grid = smoother_features(x_train, z, x_target, kinship=kinship) if kinship is not None else None
+        fns = {"gblup": lambda: grid, "sparse": lambda: sparse_smoother_features(x_train, z, x_target),
+               "bma": lambda: bma_features(*grid, kinship, z)}
+        cols = [fns[n]() for n in names]
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
     return Prepared(f_train, f_target, z, scale, enc)

@@ -125,7 +125,7 @@ def test_fold_marker_weights_equal_the_marginal_regressions_without_each_fold(rn
 
 @pytest.mark.parametrize("markers", [20, 120])  # fewer markers than individuals (thin SVD) and more (eigh)
 def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng, markers):
-    from gpfn_core.gblup import Kinship, bma_features, h2_posterior, marginal_loglik, smoother_features
+    from gpfn_core.gblup import Kinship, bma_features, posterior_weights, marginal_loglik, smoother_features
 
     xt, xv, y = _encoded_split(rng, 60, 40, markers)
     grid = (0.1, 0.5, 0.9)
@@ -141,7 +141,7 @@ def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng
 
     gt, gv = smoother_features(xt, y, xv, grid, kinship=kin)
     bt, bv = bma_features(gt, gv, kin, y, grid)
-    w = h2_posterior(ll)
+    w = posterior_weights(ll)
     assert bt.shape == (40, 5) and bv.shape == (20, 5) and w.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(bv[:, 2:], np.broadcast_to(w, (20, 3)), atol=1e-6)  # the same weights on every row
     np.testing.assert_allclose(bt[:, 0], gt[:, :3] @ w, atol=1e-5)  # training rows: leave-one-out means, averaged
@@ -153,7 +153,7 @@ def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng
 
 def test_bma_weights_follow_the_heritability(rng):
     """A trait made from the relationships puts its weight on a high h2, pure noise on a low one."""
-    from gpfn_core.gblup import Kinship, h2_posterior, marginal_loglik
+    from gpfn_core.gblup import Kinship, posterior_weights, marginal_loglik
 
     d = rng.integers(0, 3, (300, 400)).astype(np.int8)
     x = Encoding.fit(d).transform(d).astype(np.float64)
@@ -161,7 +161,7 @@ def test_bma_weights_follow_the_heritability(rng):
     signal = x @ rng.standard_normal(400)
     for noise, high in ((0.2, True), (5.0, False)):
         y = signal / signal.std() + noise * rng.standard_normal(300)
-        w = h2_posterior(marginal_loglik(kin, (y - y.mean()) / y.std()))
+        w = posterior_weights(marginal_loglik(kin, (y - y.mean()) / y.std()))
         mean_h2 = float(w @ np.asarray((0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9)))
         assert (mean_h2 > 0.6) if high else (mean_h2 < 0.3)
 
