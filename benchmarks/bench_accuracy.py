@@ -107,6 +107,9 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
                     overrides=overrides)
         print(paired(f"{path.name} ({load_model(path)[2].get('prior')}, pop {h['pop_size']}, seed {h['prior_seed']})",
                      h["model_r_per_draw"], h["gblup_r_per_draw"], f" {h.get('coverage90', float('nan')):.3f} |"))
+        if "network_r_per_draw" in h:  # the A/B of stacking: the same model without the GBLUP-average blend
+            print(paired(f"  network alone (the stacking weight is {h['stack_weight']:.2f})", h["network_r_per_draw"],
+                         h["gblup_r_per_draw"], " |"))
         if "loo_choice_r_per_draw" in h:  # what cross-validated selection among the model's own inputs gives
             print(paired("  leave-one-out choice among the smoother columns (no model)", h["loo_choice_r_per_draw"],
                          h["gblup_r_per_draw"], " |"))

@@ -101,6 +101,7 @@ main.add_command(predict_cmd.models)
 main.add_command(parse_cmd.inspect)
 main.add_command(prior_cmd.prior)
 main.add_command(fit_cmd.fit)
+main.add_command(fit_cmd.stack)
 main.add_command(generate_cmd.generate)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -206,6 +206,21 @@ def posterior_weights(loglik: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
+def h2_weights(kin: Kinship, z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID) -> np.ndarray:
+    """``[G]`` posterior weights of the h2 grid given the standardised phenotypes ``z``
+    (uniform prior over the grid, :func:`marginal_loglik`)."""
+    return posterior_weights(marginal_loglik(kin, z, h2_grid)).astype(np.float64)
+
+
+def bma_mean(gblup_target: np.ndarray, kin: Kinship, z: np.ndarray,
+             h2_grid: tuple[float, ...] = H2_GRID) -> np.ndarray:
+    """float64 ``[n_target]``: GBLUP averaged over the h2 grid by marginal likelihood (the
+    first column of :func:`bma_features`; ``gblup_target`` are :func:`smoother_features`'
+    target columns).  Closed form, no search: the anchor :mod:`gpfn_core.stacking`
+    blends the network's prediction with."""
+    return gblup_target[:, : len(h2_grid)].astype(np.float64) @ h2_weights(kin, z, h2_grid)
+
+
 BMA_WIDTH = 2 + len(H2_GRID)  # columns of the `bma` smoother
 
 
@@ -226,7 +241,7 @@ def bma_features(gblup_train: np.ndarray, gblup_target: np.ndarray, kin: Kinship
     use every training phenotype (one scalar per h2, as REML's estimate would).
     """
     g = len(h2_grid)
-    w = posterior_weights(marginal_loglik(kin, y, h2_grid)).astype(np.float64)
+    w = h2_weights(kin, y, h2_grid)
 
     def average(f: np.ndarray) -> np.ndarray:
         m, s = f[:, :g].astype(np.float64), f[:, g : 2 * g].astype(np.float64)

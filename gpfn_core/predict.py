@@ -9,7 +9,10 @@
    training population is larger than the model's context, an ensemble over random
    subsets of the training tokens is averaged (mixture mean and variance; quantiles
    averaged); the smoother columns still come from every training individual.
-4. Results go back to the phenotype's scale and are written atomically as CSV.
+4. Where the model file has a stacking weight, the mean (and the quantiles with it) is
+   blended with GBLUP averaged over h2 from every training individual
+   (:mod:`gpfn_core.stacking`).
+5. Results go back to the phenotype's scale and are written atomically as CSV.
 """
 
 from __future__ import annotations
@@ -98,12 +101,13 @@ def predict(
     os.replace(tmp, out_csv)
     return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
             "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
+            "stack_weight": res["stack_weight"],
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
 
 
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
                    normalized: bool = False, ensemble: int | None = None, seed: int = 0,
-                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95)) -> dict[str, Any]:
+                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95), stack: bool = True) -> dict[str, Any]:
     """Predictive mean, sd and ``quantiles`` (keys ``q05``, ``q95``, ...: ``f"q{100 q:02g}"``) of
     targets from aligned dosages and training phenotypes.
 
@@ -111,7 +115,12 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     the smoother columns carry all of them to every target.  When the training set is
     larger than the model's context, the transformer sees random subsets of the
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
+    A model file with a stacking weight (:mod:`gpfn_core.stacking`) blends each
+    member's mean with GBLUP averaged over h2, from every training individual
+    (``stack=False``: the network alone); ``network_mean`` is the network's own mean.
     """
+    from gpfn_core.stacking import blend, stack_weight
+
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
@@ -122,12 +131,15 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
-    means, second = [], []
+    weight = stack_weight(meta) if stack else None
+    means, second, network = [], [], []
     qs: dict[float, list[np.ndarray]] = {q: [] for q in quantiles}
     for _ in range(members):
         rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
         out = predict_features(model, bar, p.train[rows], p.y_train[rows], p.target, chunk=chunk,
                                quantiles=tuple(quantiles))
+        network.append(out["mean"] * scale + shift)
+        out = blend(out, p.anchor, weight)
         m, s = out["mean"] * scale + shift, out["sd"] * scale
         means.append(m)
         second.append(s**2 + m**2)
@@ -135,7 +147,9 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
             qs[q].append(out[f"q{q}"] * scale + shift)
     mean = np.mean(means, axis=0)
     return {"mean": mean, "sd": np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0)),
-            **{quantile_key(q): np.mean(v, axis=0) for q, v in qs.items()}, "members": members, "context": context}
+            **{quantile_key(q): np.mean(v, axis=0) for q, v in qs.items()}, "members": members, "context": context,
+            "network_mean": np.mean(network, axis=0),
+            "stack_weight": weight if weight is not None and p.anchor is not None else None}
 
 
 def quantile_key(q: float) -> str:

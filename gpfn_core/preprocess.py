@@ -13,7 +13,9 @@
    ``sparse`` (the same with a marker-weighted kernel, cross-fitted), each adding
    ``2 * len(H2_GRID)`` columns (G means, then G sds), and ``bma`` (the ``gblup``
    columns averaged over h2 by marginal likelihood, their sd, and the G posterior
-   weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.
+   weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.  With a kinship
+   (``gblup`` or ``bma``) it also keeps the targets' h2-averaged GBLUP
+   (:attr:`Prepared.anchor`), which :mod:`gpfn_core.stacking` blends the network's mean with.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
 The original GPFN re-encoded alleles to major/minor only during training; here there
@@ -101,6 +103,9 @@ class Prepared:
     y_train: np.ndarray  # float32 [n_train], standardised
     scale: Standardizer
     encoding: Encoding
+    # float64 [n_target], standardised: GBLUP averaged over h2 (gblup.bma_mean), the prediction
+    # gpfn_core.stacking blends the network's with; None without a kinship (no gblup/bma smoother)
+    anchor: np.ndarray | None = None
 
 
 def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -165,8 +170,9 @@ def prepare(
                 f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
                 f"(expected {selector.n_features} finite columns)"
             )
+    anchor = None
     if names:
-        from gpfn_core.gblup import bma_features, smoother_features, sparse_smoother_features
+        from gpfn_core.gblup import bma_features, bma_mean, smoother_features, sparse_smoother_features
 
         # the gblup columns, once, for `gblup` and for `bma` (which averages them); kinship is set for either
         grid = smoother_features(x_train, z, x_target, kinship=kinship) if kinship is not None else None
@@ -175,7 +181,9 @@ def prepare(
         cols = [fns[n]() for n in names]
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
-    return Prepared(f_train, f_target, z, scale, enc)
+        if grid is not None:
+            anchor = bma_mean(grid[1], kinship, z)
+    return Prepared(f_train, f_target, z, scale, enc, anchor)
 
 
 def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",

@@ -29,7 +29,8 @@ from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
-from gpfn_core.preprocess import Standardizer, parse_smoothers, preprocess_draw, smoother_mean_columns, smoother_width
+from gpfn_core.preprocess import (Standardizer, parse_smoothers, prepare, preprocess_draw, smoother_mean_columns,
+                                  smoother_width)
 from gpfn_core.registry import get_registry
 
 BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
@@ -82,6 +83,7 @@ class FitConfig:
     checkpoint_path: str | None = None
     resume: str | None = None
     val_draws: int = 50
+    stack_draws: int = 200  # fresh prior draws that fit the stacking weight after training (0: network alone)
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
@@ -280,27 +282,42 @@ class Validation:
                 raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y
             nt = raw.n_train
-            try:
-                d = preprocess_draw(raw, selector_cls(cfg.feature_max_size, seed=i), cfg.target, cfg.smoothers)
+            try:  # the preprocessing of preprocess_draw, keeping the stacking anchor
+                p = prepare(raw.x[:nt], raw.y[:nt], raw.x[nt:], selector_cls(cfg.feature_max_size, seed=i),
+                            cfg.smoothers)
             except ValidationError:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
-            self.items.append((d.x[:nt], d.y[:nt], d.x[nt:], Standardizer.fit(raw.y[:nt]).transform(truth[nt:])))
-            self.loo_choice_r.append(_loo_choice_r(d.x[:nt], d.y[:nt], d.x[nt:], truth[nt:], cfg))
+            self.items.append((p.train, p.y_train, p.target, p.scale.transform(truth[nt:]), p.anchor))
+            self.loo_choice_r.append(_loo_choice_r(p.train, p.y_train, p.target, truth[nt:], cfg))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
             self.params.append(raw.params)
             for name, fn in (baselines or {}).items():
                 self.baseline_r[name].append(_pearson(fn(raw.x[:nt], raw.y[:nt], raw.x[nt:]), truth[nt:]))
 
-    def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False) -> dict[str, Any]:
+    def network_outputs(self, model: PFN, bar: BarDistribution) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
+        """Per draw: the network's predictive means, the stacking anchor (None without one)
+        and the true values, all on the standardised scale (what a stacking weight is fitted on)."""
+        return [(predict_features(model, bar, ft, yt, fv)["mean"], anchor, truth)
+                for ft, yt, fv, truth, anchor in self.items]
+
+    def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False,
+                 stack: float | None = None) -> dict[str, Any]:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
         model - GBLUP with its standard error, and the share of targets whose true value
         lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists and
         each draw's polygenic share of the genetic variance (``poly_share_per_draw``, the
-        architecture the benchmarks split by)."""
-        rs, inside, total, width_ratio = [], 0, 0, []
-        for ft, yt, fv, truth in self.items:
+        architecture the benchmarks split by).  ``stack``: the network's weight in the
+        blend with the GBLUP average (:mod:`gpfn_core.stacking`; a model file's
+        ``stack_weight``), as ``gpfn predict`` applies it; the network alone is then
+        reported too (``network_r``, ``network_diff``)."""
+        from gpfn_core.stacking import blend
+
+        rs, net_rs, inside, total, width_ratio = [], [], 0, 0, []
+        for ft, yt, fv, truth, anchor in self.items:
             p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
+            net_rs.append(_pearson(p["mean"], truth))
+            p = blend(p, anchor, stack)
             rs.append(_pearson(p["mean"], truth))
             inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
             total += len(truth)
@@ -316,9 +333,17 @@ class Validation:
                "draws": len(rs), "coverage90": inside / total if total else float("nan"),
                "interval_to_sd": float(np.mean(width_ratio)) if width_ratio else float("nan"),
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
+        if stack is not None:
+            net_diff = (np.array(net_rs) - gs)[np.isfinite(np.array(net_rs) - gs)]
+            out.update({"stack_weight": float(stack), "network_r": float(np.nanmean(net_rs)),
+                        "network_diff": float(net_diff.mean()) if net_diff.size else float("nan"),
+                        "network_diff_se": float(net_diff.std(ddof=1) / np.sqrt(net_diff.size))
+                        if net_diff.size > 1 else float("nan")})
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
             out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]
+            if stack is not None:
+                out["network_r_per_draw"] = list(net_rs)
             if any(np.isfinite(self.loo_choice_r)):
                 out["loo_choice_r_per_draw"] = list(self.loo_choice_r)
             if self.baseline_r:
@@ -544,8 +569,13 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                                "steps": sum(r["steps"] for r in runs),
                                "hours": sum(r["seconds"] for r in runs) / 3600,
                                "hardware": sorted({r["hardware"] for r in runs})}
+        stack = None
+        if cfg.stack_draws > 0:
+            from gpfn_core.stacking import fit_stack
+
+            stack = fit_stack(model, bar, cfg, draws=cfg.stack_draws, log=log)
         if validation:
-            stats["validation"] = validation.evaluate(model, bar)
+            stats["validation"] = validation.evaluate(model, bar, stack=stack and stack["weight"])
             log(f"final validation r: model {stats['validation']['model_r']:.3f} vs GBLUP "
                 f"{stats['validation']['gblup_r']:.3f} on {stats['validation']['draws']} held-out draws")
         info = {
@@ -554,6 +584,7 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
             "feature_selection": cfg.feature_selection, "n_features": cfg.feature_max_size,
             "pop_max_size": cfg.pop_max_size, "target": cfg.target, "fit_config": _jsonable(asdict(cfg)),
             "n_parameters": model.n_parameters(), "training": stats, "lineage": runs,
+            **({"stack": stack} if stack else {}),
         }
         save_model(cfg.save_path, model, bar, info)
         if cfg.checkpoint_steps:

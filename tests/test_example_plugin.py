@@ -78,6 +78,6 @@ def test_fit_on_the_example_prior(plugin_env, tmp_path):
     r = gpfn(plugin_env, "fit", "--prior", "example", "--founders", "random", "--set", "n_markers=300",
              "--feature-max-size", "8", "--pop-max-size", "60", "--emb-size", "16", "--num-layers", "1",
              "--num-heads", "2", "--hidden-dim", "16", "--num-buckets", "20", "--batch-size", "2",
-             "--num-samples", "12", "--border-draws", "5", "--val-draws", "2", "--no-progress", "-o", str(out))
+             "--num-samples", "12", "--border-draws", "5", "--val-draws", "2", "--stack-draws", "2", "--no-progress", "-o", str(out))
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["steps"] == 6 and out.exists()

@@ -122,6 +122,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     import torch
 
     from gpfn_core.modelfile import load_model
+    from gpfn_core.stacking import stack_weight
     from gpfn_core.train import Validation, build
 
     model, bar, meta = load_model(path)
@@ -133,7 +134,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     prior, selector_cls = build(cfg)
     with torch.no_grad():
         val = Validation(prior, selector_cls, cfg, start=start, draws=draws, baselines=baselines)
-        res = val.evaluate(model, bar, per_draw=True)
+        res = val.evaluate(model, bar, per_draw=True, stack=stack_weight(meta))
     return {**res, "start_index": start, "prior_seed": cfg.seed, "pop_size": cfg.validation_pop_size,
             **({"overrides": dict(overrides)} if overrides else {})}
 
@@ -157,6 +158,7 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
     import torch
 
     from gpfn_core.modelfile import load_model
+    from gpfn_core.stacking import stack_weight
     from gpfn_core.train import Validation, build
 
     groups: dict[tuple, list] = {}  # models that see the same inputs share one set of preprocessed draws
@@ -164,7 +166,7 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
         model, bar, meta = load_model(path)
         c = fit_config_of(path, meta)
         key = (c.feature_selection, c.feature_max_size, c.smoothers, c.target, c.validation_pop_size, c.founders)
-        groups.setdefault(key, []).append((path, model, bar, c))
+        groups.setdefault(key, []).append((path, model, bar, c, stack_weight(meta)))
     out: dict[str, dict[str, dict[str, Any]]] = {p.name: {} for group in groups.values() for p, *_ in group}
     for prior_name in priors:
         for group in groups.values():
@@ -174,8 +176,8 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
             prior, selector_cls = build(cfg)
             with torch.no_grad():
                 val = Validation(prior, selector_cls, cfg, start=start, draws=draws)
-                for path, model, bar, _ in group:
-                    res = val.evaluate(model, bar, per_draw=True)
+                for path, model, bar, _, weight in group:
+                    res = val.evaluate(model, bar, per_draw=True, stack=weight)
                     out[path.name][prior_name] = {**res, "start_index": start, "prior_seed": int(seed),
                                                   "pop_size": cfg.validation_pop_size, "prior": prior_name}
             if log:
@@ -365,6 +367,13 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   f"{r.get('draws', 0):,} draws, "
                   f"{r.get('steps', 0):,} steps, {_fmt(r.get('seconds', 0) / 3600, '.2f')} h on {r.get('hardware')}"
                   for i, r in enumerate(runs)]
+    st = meta.get("stack")
+    if st:
+        lines.append(f"- **Stacking**: the mean is {_fmt(st.get('weight'), '.2f')} × the network's + "
+                     f"{_fmt(1 - st.get('weight', 0), '.2f')} × GBLUP averaged over h2 (marginal likelihood), the "
+                     f"weight with the best mean r on {st.get('draws')} fresh draws of `{st.get('prior')}` "
+                     f"(network {_fmt(st.get('r_network'))}, GBLUP average {_fmt(st.get('r_anchor'))}, blend "
+                     f"{_fmt(st.get('r_stacked'))}); `gpfn stack` refits it.")
     val = tr.get("validation")
     if val:
         lines.append(f"- **Validation during fit** ({val.get('draws')} draws): model r {_fmt(val.get('model_r'))} "
@@ -382,6 +391,8 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
             f"  | GPFN (this model) | {_fmt(h.get('model_r'))} | {_fmt(h.get('model_r_sd'))} |",
             f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
             f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
+            *([f"  | network alone (no stacking) − GBLUP | {_fmt(h.get('network_diff'), '+.3f')} | "
+               f"SE {_fmt(h.get('network_diff_se'))} |"] if "network_diff" in h else []),
             "",
             *_architecture_rows(h),
             f"  GPFN is ahead on {_pct(h.get('wins'), '.0f')}% of "

@@ -21,7 +21,7 @@ def model_path(tmp_path_factory):
     cfg = FitConfig(prior="ril", founders="random", overrides={"n_markers": 300}, feature_max_size=8,
                     num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
                     num_buckets=20, batch_size=2, max_steps=3, border_draws=5, val_draws=0, log_steps=0,
-                    save_path=str(path))
+                    stack_draws=6, save_path=str(path))
     fit(cfg, progress=False, log=lambda m: None)
     return path
 
@@ -428,3 +428,59 @@ def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_pat
     r = CliRunner().invoke(main, ["predict", "--train", str(tr), "--target", str(tg), "-o", str(tmp_path / "p.csv")])
     assert r.exit_code == 0, r.output
     assert "universal.gpfn (shipped, population type universal, the default: the universal model is at least" in r.output
+
+
+def test_the_stacking_weight_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
+    """The tiny model's fit recorded a stacking weight; predict blends the network's mean with
+    GBLUP averaged over h2 (from prepare), moving the quantiles with it, and stack=False is the
+    network alone."""
+    from gpfn_core.predict import predict_arrays
+    from gpfn_core.preprocess import prepare
+    from gpfn_core.registry import get_registry
+    from gpfn_core.stacking import STACK_INDEX, WEIGHT_GRID
+
+    model, bar, meta = load_model(model_path)
+    st = meta["stack"]
+    assert st["weight"] in WEIGHT_GRID and st["draws"] <= 6 and st["start_index"] == STACK_INDEX
+    assert st["r_stacked"] >= max(st["r_network"], st["r_anchor"]) - 1e-12  # the best of the grid, ends included
+    nt = draw.n_train
+    x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    meta = {**meta, "stack": {**st, "weight": 0.25}}
+    both = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
+    alone = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0, stack=False)
+    p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
+                meta["fit_config"]["smoothers"])
+    anchor = p.scale.inverse(p.anchor)
+    assert both["stack_weight"] == 0.25 and alone["stack_weight"] is None
+    np.testing.assert_allclose(alone["mean"], alone["network_mean"])
+    np.testing.assert_allclose(both["network_mean"], alone["mean"])
+    np.testing.assert_allclose(both["mean"], 0.25 * alone["mean"] + 0.75 * anchor, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(both["q05"] - both["mean"], alone["q05"] - alone["mean"], atol=1e-6)
+    np.testing.assert_allclose(both["sd"], alone["sd"])
+    assert np.abs(both["mean"] - alone["mean"]).max() > 1e-6
+
+
+def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.modelfile import read_metadata
+
+    path = tmp_path / "m.gpfn"
+    shutil.copy(model_path, path)
+    before, _, _ = load_model(path)
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "4", "--seed", "9"])
+    assert r.exit_code == 0, r.output
+    st = read_metadata(path)["stack"]
+    assert st["draws"] <= 4 and st["prior_seed"] == 9 and f'"weight": {st["weight"]}' in r.output
+    after, _, meta = load_model(path)
+    for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
+        torch.testing.assert_close(v, w, msg=k)  # weights untouched
+    from gpfn_core.models import card, heldout
+
+    assert "**Stacking**" in card(path, meta)
+    h = heldout(path, draws=3)
+    assert h["stack_weight"] == st["weight"] and len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
+    bad = tmp_path / "not.gpfn"
+    bad.write_text("nope")
+    r = CliRunner().invoke(main, ["stack", str(bad)])
+    assert r.exit_code != 0 and "not a gpfn model file" in r.output

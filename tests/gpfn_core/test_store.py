@@ -109,7 +109,7 @@ def test_store_refuses_other_settings_and_newer_versions(tmp_path):
 def test_fit_from_a_store(tmp_path):
     generate(cfg(), tmp_path / "s", 24, shard_size=8)
     stats = fit(FitConfig(prior="", store=str(tmp_path / "s"), batch_size=4, emb_size=16, num_layers=1, num_heads=2,
-                          hidden_dim=16, num_buckets=20, border_draws=4, val_draws=2, log_steps=0,
+                          hidden_dim=16, num_buckets=20, border_draws=4, val_draws=2, log_steps=0, stack_draws=0,
                           save_path=str(tmp_path / "m.gpfn")), progress=False, log=lambda m: None)
     assert stats["steps"] == 6 and stats["draws_seen"] == 24
     with pytest.raises(GpfnError, match="batch_size 8 differs"):
@@ -143,7 +143,7 @@ def test_fit_follows_a_store_being_generated_and_deletes_consumed_shards(tmp_pat
     store = tmp_path / "s"
     trainer = FitConfig(**(CFG | dict(store=str(store), follow=True, delete_consumed=True, shard_size=4,
                                       num_samples=16, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
-                                      num_buckets=20, border_draws=4, val_draws=0, log_steps=0,
+                                      num_buckets=20, border_draws=4, val_draws=0, log_steps=0, stack_draws=0,
                                       save_path=str(tmp_path / "m.gpfn"))))
     out = {}
     t = threading.Thread(target=lambda: out.setdefault("stats", fit(trainer, progress=False, log=lambda m: None)))

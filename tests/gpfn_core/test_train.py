@@ -14,7 +14,8 @@ from gpfn_core.train import DrawDataset, FitConfig, Schedule, build, fit
 
 TINY = dict(prior="ril", founders="random", overrides={"n_markers": 300, "n_qtl": "5:20"}, feature_max_size=8,
             num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=2, num_heads=2, hidden_dim=32,
-            num_buckets=20, batch_size=4, warmup_steps=2, lr=3e-3, border_draws=10, val_draws=4, log_steps=5)
+            num_buckets=20, batch_size=4, warmup_steps=2, lr=3e-3, border_draws=10, val_draws=4, log_steps=5,
+            stack_draws=0)
 
 
 def tiny(tmp_path, **kw):
@@ -181,7 +182,7 @@ def test_fit_cli_and_ddp_with_two_gloo_processes(tmp_path):
     args = ["--prior", "ril", "--founders", "random", "--set", "n_markers=300", "--feature-max-size", "8",
             "--pop-max-size", "60", "--emb-size", "16", "--num-layers", "1", "--num-heads", "2", "--hidden-dim", "16",
             "--num-buckets", "20", "--batch-size", "2", "--num-samples", "24", "--border-draws", "5",
-            "--val-draws", "2", "--device", "cpu", "--no-progress", "-o", str(out)]
+            "--val-draws", "2", "--stack-draws", "3", "--device", "cpu", "--no-progress", "-o", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     import socket
 
