@@ -13,7 +13,9 @@ using only the training rows, against GBLUP with REML:
 - **NNLS stack**: non-negative least squares of the phenotypes on the LOO columns;
 - **oracle**: the best column in hindsight (needs the true values; no method has it).
 
-GPFN (``--model``, default the shipped NAM model) is scored on the same draws.  If every rule is level with GBLUP and
+GPFN (``--model``, default the shipped NAM model) is scored on the same draws, as
+``gpfn predict`` gives it (blended with the BMA row by the file's stacking weight, see
+:mod:`gpfn_core.stacking`) and its network alone.  If every rule is level with GBLUP and
 only the oracle is ahead, the inputs hold no more than GBLUP for a selector to find, and
 a larger margin needs inputs or training that know more (issue 13).
 
@@ -51,7 +53,7 @@ def main() -> None:
     prior, _ = build(cfg)
     g = len(H2_GRID)
     names = ["LOO choice", "soft choice", "BMA over h2 (gblup columns)", "NNLS stack", "oracle (best column)",
-             "GPFN"]
+             "GPFN (as gpfn predict: stacked where the file has a weight)", "GPFN network alone"]
     rows, t = [], time.perf_counter()
     for j in range(a.draws):
         d = prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})
@@ -72,7 +74,8 @@ def main() -> None:
         row = [r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction), r(tv[:, np.argmin(err)]),
                r(tv @ posterior_weights(-0.5 * nt * np.log(err))), r(tv[:, :g] @ posterior_weights(marginal_loglik(kin, z))),
                r(tv @ w) if w.any() else 0.0, max(r(tv[:, k]) for k in range(2 * g))]
-        row.append(r(predict_arrays(*model, d.x[:nt], d.y[:nt], d.x[nt:])["mean"]))
+        res = predict_arrays(*model, d.x[:nt], d.y[:nt], d.x[nt:])
+        row += [r(res["mean"]), r(res["network_mean"])]
         rows.append((d.params.get("poly_share", np.nan), row))
     share = np.array([s for s, _ in rows], float)
     r_ = np.array([x for _, x in rows], float)

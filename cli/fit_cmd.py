@@ -88,8 +88,9 @@ context_option = opt(
 @opt("val_draws", type=int, default=50, help="Held-out prior draws for validation (model vs GBLUP).")
 @opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")
 @opt("stack_draws", type=int, default=200,
-     help="Fresh prior draws that fit, after training, the weight blending the network's mean with GBLUP averaged "
-          "over h2 (needs the gblup smoother; 0: the network alone).  `gpfn stack MODEL` refits it for a file.")
+     help="Fresh prior draws that fit, after training, the weights blending the network's mean with GBLUP averaged "
+          "over h2 and the leave-one-out choice among the smoother columns (needs the gblup smoother; 0: the "
+          "network alone).  `gpfn stack MODEL` refits them for a file.")
 @opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")
 @opt("tensorboard", default=None, metavar="DIR", help="Write TensorBoard logs here (needs tensorboard).")
 @click.option("--no-progress", is_flag=True, help="Log lines instead of a progress bar.")
@@ -119,17 +120,18 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
 @click.option("--draws", type=int, default=200, show_default=True, help="Fresh draws of the model's prior to fit on.")
 @click.option("--seed", type=int, default=None, help="Prior seed of the draws (default the file's).")
 def stack(model, draws, seed) -> None:
-    """Fit the stacking weight of MODEL and record it in the file (weights unchanged).
+    """Fit the stacking weights of MODEL and record them in the file (network unchanged).
 
-    `gpfn predict` then blends the network's mean with GBLUP averaged over h2 by
-    marginal likelihood, mean = w * network + (1 - w) * GBLUP average, with the weight w
-    that gave the highest mean r on fresh draws of the model's prior.  `gpfn fit` does
-    this itself (--stack-draws); this is for files fitted before it, or to refit on more
-    draws.
+    `gpfn predict` then blends the network's mean with two closed-form predictions from
+    all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
+    likelihood) + a2 * the smoother column chosen by leave-one-out fit, with the weights
+    (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
+    model's prior.  `gpfn fit` does this itself (--stack-draws); this is for files
+    fitted before it, or to refit on more draws.
     """
     from gpfn_core.stacking import stack_model_file
 
     if draws < 1:
         raise click.BadParameter(f"must be at least 1, got {draws}", param_hint="--draws")
     res = stack_model_file(model, draws=draws, seed=seed, log=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps({"model": model, **{k: v for k, v in res.items() if k not in ("grid", "mean_r")}}, indent=2))
+    click.echo(json.dumps({"model": model, **res}, indent=2))

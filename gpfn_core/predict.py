@@ -9,8 +9,8 @@
    training population is larger than the model's context, an ensemble over random
    subsets of the training tokens is averaged (mixture mean and variance; quantiles
    averaged); the smoother columns still come from every training individual.
-4. Where the model file has a stacking weight, the mean (and the quantiles with it) is
-   blended with GBLUP averaged over h2 from every training individual
+4. Where the model file has stacking weights, the mean (and the quantiles with it) is
+   blended with closed-form predictions from every training individual
    (:mod:`gpfn_core.stacking`).
 5. Results go back to the phenotype's scale and are written atomically as CSV.
 """
@@ -101,7 +101,7 @@ def predict(
     os.replace(tmp, out_csv)
     return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
             "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
-            "stack_weight": res["stack_weight"],
+            "stack_weights": res["stack_weights"],
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
 
 
@@ -115,11 +115,12 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     the smoother columns carry all of them to every target.  When the training set is
     larger than the model's context, the transformer sees random subsets of the
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
-    A model file with a stacking weight (:mod:`gpfn_core.stacking`) blends each
-    member's mean with GBLUP averaged over h2, from every training individual
-    (``stack=False``: the network alone); ``network_mean`` is the network's own mean.
+    A model file with stacking weights (:mod:`gpfn_core.stacking`) blends each
+    member's mean with closed-form predictions from every training individual (GBLUP
+    averaged over h2, the leave-one-out choice among the smoother columns; ``stack=False``:
+    the network alone); ``network_mean`` is the network's own mean.
     """
-    from gpfn_core.stacking import blend, stack_weight
+    from gpfn_core.stacking import blend, stack_weights
 
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
@@ -131,7 +132,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
-    weight = stack_weight(meta) if stack else None
+    weights = stack_weights(meta) if stack else None
     means, second, network = [], [], []
     qs: dict[float, list[np.ndarray]] = {q: [] for q in quantiles}
     for _ in range(members):
@@ -139,7 +140,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
         out = predict_features(model, bar, p.train[rows], p.y_train[rows], p.target, chunk=chunk,
                                quantiles=tuple(quantiles))
         network.append(out["mean"] * scale + shift)
-        out = blend(out, p.anchor, weight)
+        out = blend(out, p.anchors, weights)
         m, s = out["mean"] * scale + shift, out["sd"] * scale
         means.append(m)
         second.append(s**2 + m**2)
@@ -149,7 +150,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     return {"mean": mean, "sd": np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0)),
             **{quantile_key(q): np.mean(v, axis=0) for q, v in qs.items()}, "members": members, "context": context,
             "network_mean": np.mean(network, axis=0),
-            "stack_weight": weight if weight is not None and p.anchor is not None else None}
+            "stack_weights": None if weights is None or p.anchors is None else [weights[0], *weights[1].tolist()]}
 
 
 def quantile_key(q: float) -> str:

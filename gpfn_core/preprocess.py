@@ -14,8 +14,10 @@
    ``2 * len(H2_GRID)`` columns (G means, then G sds), and ``bma`` (the ``gblup``
    columns averaged over h2 by marginal likelihood, their sd, and the G posterior
    weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.  With a kinship
-   (``gblup`` or ``bma``) it also keeps the targets' h2-averaged GBLUP
-   (:attr:`Prepared.anchor`), which :mod:`gpfn_core.stacking` blends the network's mean with.
+   (``gblup`` or ``bma``) it also keeps two closed-form predictions of the targets
+   (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP and the
+   smoother column chosen by leave-one-out fit), which :mod:`gpfn_core.stacking` blends
+   the network's mean with.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
 The original GPFN re-encoded alleles to major/minor only during training; here there
@@ -34,6 +36,9 @@ from gpfn_core.types import Draw
 
 PREPROCESSING_VERSION = 2
 SMOOTHERS = ("gblup", "sparse", "bma")
+# Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (gblup.bma_mean), and
+# the smoother mean column whose leave-one-out values fit the training phenotypes best
+STACK_ANCHORS = ("gblup_bma", "loo_choice")
 
 
 def alt_frequency(dosage: np.ndarray) -> np.ndarray:
@@ -103,9 +108,9 @@ class Prepared:
     y_train: np.ndarray  # float32 [n_train], standardised
     scale: Standardizer
     encoding: Encoding
-    # float64 [n_target], standardised: GBLUP averaged over h2 (gblup.bma_mean), the prediction
-    # gpfn_core.stacking blends the network's with; None without a kinship (no gblup/bma smoother)
-    anchor: np.ndarray | None = None
+    # float64 [n_target, len(STACK_ANCHORS)], standardised: the closed-form predictions
+    # gpfn_core.stacking blends the network's mean with; None without a kinship (no gblup/bma smoother)
+    anchors: np.ndarray | None = None
 
 
 def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -170,7 +175,7 @@ def prepare(
                 f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
                 f"(expected {selector.n_features} finite columns)"
             )
-    anchor = None
+    anchors = None
     if names:
         from gpfn_core.gblup import bma_features, bma_mean, smoother_features, sparse_smoother_features
 
@@ -182,8 +187,11 @@ def prepare(
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
         if grid is not None:
-            anchor = bma_mean(grid[1], kinship, z)
-    return Prepared(f_train, f_target, z, scale, enc, anchor)
+            means = [selector.n_features + j for j in smoother_mean_columns(names)]
+            loo_error = ((f_train[:, means] - z[:, None]) ** 2).mean(0)
+            anchors = np.column_stack([bma_mean(grid[1], kinship, z),
+                                       f_target[:, means[int(np.argmin(loo_error))]].astype(np.float64)])
+    return Prepared(f_train, f_target, z, scale, enc, anchors)
 
 
 def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",

@@ -288,7 +288,7 @@ class Validation:
             except ValidationError:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
-            self.items.append((p.train, p.y_train, p.target, p.scale.transform(truth[nt:]), p.anchor))
+            self.items.append((p.train, p.y_train, p.target, p.scale.transform(truth[nt:]), p.anchors))
             self.loo_choice_r.append(_loo_choice_r(p.train, p.y_train, p.target, truth[nt:], cfg))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
             self.params.append(raw.params)
@@ -296,28 +296,28 @@ class Validation:
                 self.baseline_r[name].append(_pearson(fn(raw.x[:nt], raw.y[:nt], raw.x[nt:]), truth[nt:]))
 
     def network_outputs(self, model: PFN, bar: BarDistribution) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
-        """Per draw: the network's predictive means, the stacking anchor (None without one)
-        and the true values, all on the standardised scale (what a stacking weight is fitted on)."""
-        return [(predict_features(model, bar, ft, yt, fv)["mean"], anchor, truth)
-                for ft, yt, fv, truth, anchor in self.items]
+        """Per draw: the network's predictive means, the stacking anchors (None without them)
+        and the true values, all on the standardised scale (what stacking weights are fitted on)."""
+        return [(predict_features(model, bar, ft, yt, fv)["mean"], anchors, truth)
+                for ft, yt, fv, truth, anchors in self.items]
 
     def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False,
-                 stack: float | None = None) -> dict[str, Any]:
+                 stack: tuple[float, np.ndarray] | None = None) -> dict[str, Any]:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
         model - GBLUP with its standard error, and the share of targets whose true value
         lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists and
         each draw's polygenic share of the genetic variance (``poly_share_per_draw``, the
-        architecture the benchmarks split by).  ``stack``: the network's weight in the
-        blend with the GBLUP average (:mod:`gpfn_core.stacking`; a model file's
-        ``stack_weight``), as ``gpfn predict`` applies it; the network alone is then
-        reported too (``network_r``, ``network_diff``)."""
+        architecture the benchmarks split by).  ``stack``: the weights blending the
+        network's mean with the closed-form anchors (:mod:`gpfn_core.stacking`; a model
+        file's ``stack_weights``), as ``gpfn predict`` applies them; the network alone is
+        then reported too (``network_r``, ``network_diff``)."""
         from gpfn_core.stacking import blend
 
         rs, net_rs, inside, total, width_ratio = [], [], 0, 0, []
-        for ft, yt, fv, truth, anchor in self.items:
+        for ft, yt, fv, truth, anchors in self.items:
             p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
             net_rs.append(_pearson(p["mean"], truth))
-            p = blend(p, anchor, stack)
+            p = blend(p, anchors, stack)
             rs.append(_pearson(p["mean"], truth))
             inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
             total += len(truth)
@@ -335,7 +335,8 @@ class Validation:
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
         if stack is not None:
             net_diff = (np.array(net_rs) - gs)[np.isfinite(np.array(net_rs) - gs)]
-            out.update({"stack_weight": float(stack), "network_r": float(np.nanmean(net_rs)),
+            out.update({"stack_weights": [float(stack[0]), *map(float, stack[1])],
+                        "network_r": float(np.nanmean(net_rs)),
                         "network_diff": float(net_diff.mean()) if net_diff.size else float("nan"),
                         "network_diff_se": float(net_diff.std(ddof=1) / np.sqrt(net_diff.size))
                         if net_diff.size > 1 else float("nan")})
@@ -569,13 +570,11 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
                                "steps": sum(r["steps"] for r in runs),
                                "hours": sum(r["seconds"] for r in runs) / 3600,
                                "hardware": sorted({r["hardware"] for r in runs})}
-        stack = None
-        if cfg.stack_draws > 0:
-            from gpfn_core.stacking import fit_stack
+        from gpfn_core.stacking import fit_stack, stack_weights
 
-            stack = fit_stack(model, bar, cfg, draws=cfg.stack_draws, log=log)
+        stack = fit_stack(model, bar, cfg, draws=cfg.stack_draws, log=log) if cfg.stack_draws > 0 else None
         if validation:
-            stats["validation"] = validation.evaluate(model, bar, stack=stack and stack["weight"])
+            stats["validation"] = validation.evaluate(model, bar, stack=stack_weights({"stack": stack}))
             log(f"final validation r: model {stats['validation']['model_r']:.3f} vs GBLUP "
                 f"{stats['validation']['gblup_r']:.3f} on {stats['validation']['draws']} held-out draws")
         info = {

@@ -122,7 +122,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     import torch
 
     from gpfn_core.modelfile import load_model
-    from gpfn_core.stacking import stack_weight
+    from gpfn_core.stacking import stack_weights
     from gpfn_core.train import Validation, build
 
     model, bar, meta = load_model(path)
@@ -134,7 +134,7 @@ def heldout(path: str | Path, draws: int = 200, start: int = HELDOUT_INDEX, seed
     prior, selector_cls = build(cfg)
     with torch.no_grad():
         val = Validation(prior, selector_cls, cfg, start=start, draws=draws, baselines=baselines)
-        res = val.evaluate(model, bar, per_draw=True, stack=stack_weight(meta))
+        res = val.evaluate(model, bar, per_draw=True, stack=stack_weights(meta))
     return {**res, "start_index": start, "prior_seed": cfg.seed, "pop_size": cfg.validation_pop_size,
             **({"overrides": dict(overrides)} if overrides else {})}
 
@@ -158,7 +158,7 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
     import torch
 
     from gpfn_core.modelfile import load_model
-    from gpfn_core.stacking import stack_weight
+    from gpfn_core.stacking import stack_weights
     from gpfn_core.train import Validation, build
 
     groups: dict[tuple, list] = {}  # models that see the same inputs share one set of preprocessed draws
@@ -166,7 +166,7 @@ def matrix(paths: list[str | Path], priors: tuple[str, ...] = MATRIX_PRIORS, dra
         model, bar, meta = load_model(path)
         c = fit_config_of(path, meta)
         key = (c.feature_selection, c.feature_max_size, c.smoothers, c.target, c.validation_pop_size, c.founders)
-        groups.setdefault(key, []).append((path, model, bar, c, stack_weight(meta)))
+        groups.setdefault(key, []).append((path, model, bar, c, stack_weights(meta)))
     out: dict[str, dict[str, dict[str, Any]]] = {p.name: {} for group in groups.values() for p, *_ in group}
     for prior_name in priors:
         for group in groups.values():
@@ -369,11 +369,14 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   for i, r in enumerate(runs)]
     st = meta.get("stack")
     if st:
+        aw, ar = st.get("anchor_weights") or {}, st.get("r_anchors") or {}
         lines.append(f"- **Stacking**: the mean is {_fmt(st.get('weight'), '.2f')} × the network's + "
-                     f"{_fmt(1 - st.get('weight', 0), '.2f')} × GBLUP averaged over h2 (marginal likelihood), the "
-                     f"weight with the best mean r on {st.get('draws')} fresh draws of `{st.get('prior')}` "
-                     f"(network {_fmt(st.get('r_network'))}, GBLUP average {_fmt(st.get('r_anchor'))}, blend "
-                     f"{_fmt(st.get('r_stacked'))}); `gpfn stack` refits it.")
+                     f"{_fmt(aw.get('gblup_bma'), '.2f')} × GBLUP averaged over h² (marginal likelihood) + "
+                     f"{_fmt(aw.get('loo_choice'), '.2f')} × the smoother column chosen by leave-one-out fit, "
+                     f"the weights with the best mean r on {st.get('draws')} fresh draws of `{st.get('prior')}` "
+                     f"(network alone {_fmt(st.get('r_network'))}, GBLUP average {_fmt(ar.get('gblup_bma'))}, "
+                     f"leave-one-out choice {_fmt(ar.get('loo_choice'))}, blend {_fmt(st.get('r_stacked'))}); "
+                     f"`gpfn stack` refits them.")
     val = tr.get("validation")
     if val:
         lines.append(f"- **Validation during fit** ({val.get('draws')} draws): model r {_fmt(val.get('model_r'))} "

@@ -431,27 +431,27 @@ def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_pat
 
 
 def test_the_stacking_weight_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
-    """The tiny model's fit recorded a stacking weight; predict blends the network's mean with
-    GBLUP averaged over h2 (from prepare), moving the quantiles with it, and stack=False is the
-    network alone."""
+    """The tiny model's fit recorded stacking weights; predict blends the network's mean with
+    prepare's anchors, moving the quantiles with it, and stack=False is the network alone."""
     from gpfn_core.predict import predict_arrays
     from gpfn_core.preprocess import prepare
     from gpfn_core.registry import get_registry
-    from gpfn_core.stacking import STACK_INDEX, WEIGHT_GRID
+    from gpfn_core.stacking import STACK_INDEX
 
     model, bar, meta = load_model(model_path)
     st = meta["stack"]
-    assert st["weight"] in WEIGHT_GRID and st["draws"] <= 6 and st["start_index"] == STACK_INDEX
-    assert st["r_stacked"] >= max(st["r_network"], st["r_anchor"]) - 1e-12  # the best of the grid, ends included
+    assert st["draws"] <= 6 and st["start_index"] == STACK_INDEX
+    assert st["weight"] + sum(st["anchor_weights"].values()) == pytest.approx(1.0)
+    assert st["r_stacked"] >= max(st["r_network"], *st["r_anchors"].values()) - 1e-12  # the grid holds the corners
     nt = draw.n_train
     x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
-    meta = {**meta, "stack": {**st, "weight": 0.25}}
+    meta = {**meta, "stack": {**st, "weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25}}}
     both = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
     alone = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0, stack=False)
     p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
                 meta["fit_config"]["smoothers"])
-    anchor = p.scale.inverse(p.anchor)
-    assert both["stack_weight"] == 0.25 and alone["stack_weight"] is None
+    anchor = p.scale.inverse(p.anchors @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, on the phenotype scale
+    assert both["stack_weights"] == [0.25, 0.5, 0.25] and alone["stack_weights"] is None
     np.testing.assert_allclose(alone["mean"], alone["network_mean"])
     np.testing.assert_allclose(both["network_mean"], alone["mean"])
     np.testing.assert_allclose(both["mean"], 0.25 * alone["mean"] + 0.75 * anchor, rtol=1e-6, atol=1e-6)
@@ -479,7 +479,7 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
 
     assert "**Stacking**" in card(path, meta)
     h = heldout(path, draws=3)
-    assert h["stack_weight"] == st["weight"] and len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
+    assert h["stack_weights"][0] == st["weight"] and len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
     bad = tmp_path / "not.gpfn"
     bad.write_text("nope")
     r = CliRunner().invoke(main, ["stack", str(bad)])
