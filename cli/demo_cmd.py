@@ -57,6 +57,10 @@ def demo(out, model, population_type, device) -> None:
     r_gblup = float(np.corrcoef(gblup(al.train, tr.phenotype(), al.target).prediction, g)[0, 1])
     click.echo(f"predicted {report['targets']} targets on {report['device']} "
                f"(columns: taxon, mean, sd, q05, q95 on the phenotype's scale)", err=True)
+    if report.get("stack_weights"):
+        w = report["stack_weights"]
+        click.echo(f"mean = {w[0]:.2f} x the network's + {w[1]:.2f} x GBLUP averaged over h2 + {w[2]:.2f} x the "
+                   f"smoother column chosen by leave-one-out fit (the model's stacking weights)", err=True)
     click.echo(f"accuracy against the simulated true genetic values (Pearson r): "
                f"GPFN {r_gpfn:.3f}, GBLUP {r_gblup:.3f}", err=True)
     q05, q95 = (np.array([float(rows[t][q]) for t in taxa]) for q in ("q05", "q95"))
