@@ -211,3 +211,17 @@ def test_loo_choice_picks_the_smoother_column_that_fits_the_training_rows_best(r
     fv[:, best] = truth
     assert _loo_choice_r(ft, y, fv, truth, cfg) == pytest.approx(1.0)
     assert np.isnan(_loo_choice_r(ft, y, fv, truth, FitConfig(prior="nam", feature_max_size=3, smoothers="")))
+
+
+def test_stacking_needs_the_gblup_smoother(tmp_path):
+    """Without a kinship there are no anchors: fit stores no stacking weights (the network
+    alone predicts) and `gpfn stack` says why instead of writing anything."""
+    from gpfn_core.stacking import stack_model_file
+
+    cfg = tiny(tmp_path, max_steps=1, val_draws=0, smoothers="sparse", stack_draws=2)
+    fit(cfg, progress=False, log=quiet)
+    assert "stack" not in read_metadata(cfg.save_path)
+    before = open(cfg.save_path, "rb").read()
+    with pytest.raises(GpfnError, match="no gblup smoother"):
+        stack_model_file(cfg.save_path, draws=2)
+    assert open(cfg.save_path, "rb").read() == before
