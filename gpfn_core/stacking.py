@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-STACK_INDEX = 9_000_000_000  # draws that fit the weights: training 0.., borders 3e9, validation 4e9, held-out 5e9
+STACK_INDEX = 9_000_000_000  # fitting draws: training 0.., borders 3e9, validation 4e9, held-out 5e9, benchmarks 6e9-8e9
 STEP = 0.05  # grid of the weights
 
 
