@@ -187,11 +187,23 @@ def prepare(
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
         if grid is not None:
-            means = [selector.n_features + j for j in smoother_mean_columns(names)]
-            loo_error = ((f_train[:, means] - z[:, None]) ** 2).mean(0)
             anchors = np.column_stack([bma_mean(grid[1], kinship, z),
-                                       f_target[:, means[int(np.argmin(loo_error))]].astype(np.float64)])
+                                       loo_choice(f_train, z, f_target, selector.n_features, names)])
     return Prepared(f_train, f_target, z, scale, enc, anchors)
+
+
+def loo_choice(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, n_features: int,
+               smoothers) -> np.ndarray | None:
+    """float64 ``[n_target]``: the targets' column of the smoother mean (a BLUP at one h2 of one
+    smoother) whose leave-one-out values fit the standardised training phenotypes best, in
+    features laid out as :func:`prepare`'s (``n_features`` selector columns first): what
+    cross-validated model selection among the model's own inputs predicts.  None without
+    smoothers."""
+    cols = [n_features + j for j in smoother_mean_columns(smoothers)]
+    if not cols:
+        return None
+    err = ((f_train[:, cols] - np.asarray(y_train, np.float64)[:, None]) ** 2).mean(0)
+    return f_target[:, cols[int(np.argmin(err))]].astype(np.float64)
 
 
 def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",

@@ -29,8 +29,7 @@ from gpfn_core.inference import predict_features, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
-from gpfn_core.preprocess import (Standardizer, parse_smoothers, prepare, preprocess_draw, smoother_mean_columns,
-                                  smoother_width)
+from gpfn_core.preprocess import loo_choice, parse_smoothers, prepare, preprocess_draw, smoother_width
 from gpfn_core.registry import get_registry
 
 BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
@@ -357,11 +356,8 @@ def _loo_choice_r(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray
     """r with ``truth`` of the smoother column (a BLUP at one h2 of one smoother) whose
     leave-one-out values fit the training phenotypes best: what cross-validated model
     selection among the model's own inputs gives (nan without smoothers)."""
-    cols = [cfg.feature_max_size + j for j in smoother_mean_columns(cfg.smoothers)]
-    if not cols:
-        return float("nan")
-    err = ((f_train[:, cols] - y_train[:, None]) ** 2).mean(0)
-    return _pearson(f_target[:, cols[int(np.argmin(err))]], truth)
+    choice = loo_choice(f_train, y_train, f_target, cfg.feature_max_size, cfg.smoothers)
+    return float("nan") if choice is None else _pearson(choice, truth)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
