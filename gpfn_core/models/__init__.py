@@ -42,7 +42,8 @@ def default_population_type(found: list[tuple[Path, dict[str, Any]]] | None = No
         if own == "universal" or cell is None:
             continue
         if own not in row or row[own].get("model_r", float("-inf")) < cell.get("model_r", float("inf")):
-            worse.append(f"{own} ({_fmt(row.get(own, {}).get('model_r'))} < {_fmt(cell.get('model_r'))})")
+            # five decimals: at three, a gap of 0.0002 reads as "0.524 < 0.524"
+            worse.append(f"{own} ({_fmt(row.get(own, {}).get('model_r'), '.5f')} < {_fmt(cell.get('model_r'), '.5f')})")
     if worse:
         return FALLBACK_POPULATION_TYPE, f"the universal model is behind the specific models on {', '.join(worse)}"
     return "universal", "the universal model is at least as accurate as each specific model on its own prior"
