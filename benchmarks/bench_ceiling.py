@@ -14,8 +14,8 @@ using only the training rows, against GBLUP with REML:
 - **oracle**: the best column in hindsight (needs the true values; no method has it).
 
 GPFN (``--model``, default the shipped NAM model) is scored on the same draws, as
-``gpfn predict`` gives it (blended with the BMA row by the file's stacking weight, see
-:mod:`gpfn_core.stacking`) and its network alone.  If every rule is level with GBLUP and
+``gpfn predict`` gives it (blended with the BMA and leave-one-out-choice rows by the
+file's stacking weights, see :mod:`gpfn_core.stacking`) and its network alone.  If every rule is level with GBLUP and
 only the oracle is ahead, the inputs hold no more than GBLUP for a selector to find, and
 a larger margin needs inputs or training that know more (issue 13).
 
@@ -53,7 +53,7 @@ def main() -> None:
     prior, _ = build(cfg)
     g = len(H2_GRID)
     names = ["LOO choice", "soft choice", "BMA over h2 (gblup columns)", "NNLS stack", "oracle (best column)",
-             "GPFN (as gpfn predict: stacked where the file has a weight)", "GPFN network alone"]
+             "GPFN (as gpfn predict: stacked where the file has weights)", "GPFN network alone"]
     rows, t = [], time.perf_counter()
     for j in range(a.draws):
         d = prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})

@@ -104,7 +104,7 @@ def fit_weights(network: list[np.ndarray], anchors: list[np.ndarray], truths: li
     mean_r = r.mean(0)
     k = int(np.argmax(mean_r))
     alone = [int(np.flatnonzero(grid[:, j] == 1.0)[0]) for j in range(parts)]
-    return {"weight": float(grid[k, 0]), "weights": [float(v) for v in grid[k]], "draws": int(len(r)),
+    return {"weights": [float(v) for v in grid[k]], "draws": int(len(r)),
             "r_stacked": float(mean_r[k]), "r_alone": [float(mean_r[i]) for i in alone]}
 
 
@@ -137,7 +137,7 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, log=N
     return res
 
 
-def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None, log=None) -> dict[str, Any] | None:
+def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None, log=None) -> dict[str, Any]:
     """Fit and record (atomically, the network unchanged) the stacking weights of a model file."""
     from gpfn_core.errors import GpfnError
     from gpfn_core.modelfile import load_model

@@ -82,7 +82,7 @@ class FitConfig:
     checkpoint_path: str | None = None
     resume: str | None = None
     val_draws: int = 50
-    stack_draws: int = 200  # fresh prior draws that fit the stacking weight after training (0: network alone)
+    stack_draws: int = 200  # fresh prior draws that fit the stacking weights after training (0: network alone)
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
@@ -281,7 +281,7 @@ class Validation:
                 raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y
             nt = raw.n_train
-            try:  # the preprocessing of preprocess_draw, keeping the stacking anchor
+            try:  # the preprocessing of preprocess_draw, keeping the stacking anchors
                 p = prepare(raw.x[:nt], raw.y[:nt], raw.x[nt:], selector_cls(cfg.feature_max_size, seed=i),
                             cfg.smoothers)
             except ValidationError:
@@ -324,21 +324,24 @@ class Validation:
             width_ratio.append(np.median((p["q0.95"] - p["q0.05"]) / np.maximum(3.2897 * p["sd"], 1e-12)))
         rs = np.array(rs)
         gs = np.array(self.gblup_r)
-        diff = (rs - gs)[np.isfinite(rs - gs)]
+
+        def paired(r: np.ndarray) -> tuple[np.ndarray, float, float]:
+            """Finite paired differences r - GBLUP, their mean and its SE."""
+            d = (r - gs)[np.isfinite(r - gs)]
+            return (d, float(d.mean()) if d.size else float("nan"),
+                    float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"))
+
+        diff, diff_mean, diff_se = paired(rs)
         out = {"model_r": float(np.nanmean(rs)), "model_r_sd": float(np.nanstd(rs)),
                "gblup_r": float(np.nanmean(gs)), "gblup_r_sd": float(np.nanstd(gs)),
-               "diff": float(diff.mean()) if diff.size else float("nan"),
-               "diff_se": float(diff.std(ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else float("nan"),
+               "diff": diff_mean, "diff_se": diff_se,
                "draws": len(rs), "coverage90": inside / total if total else float("nan"),
                "interval_to_sd": float(np.mean(width_ratio)) if width_ratio else float("nan"),
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
         if stack is not None:
-            net_diff = (np.array(net_rs) - gs)[np.isfinite(np.array(net_rs) - gs)]
+            _, net_mean, net_se = paired(np.array(net_rs))
             out.update({"stack_weights": [float(stack[0]), *map(float, stack[1])],
-                        "network_r": float(np.nanmean(net_rs)),
-                        "network_diff": float(net_diff.mean()) if net_diff.size else float("nan"),
-                        "network_diff_se": float(net_diff.std(ddof=1) / np.sqrt(net_diff.size))
-                        if net_diff.size > 1 else float("nan")})
+                        "network_r": float(np.nanmean(net_rs)), "network_diff": net_mean, "network_diff_se": net_se})
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
             out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]

@@ -42,7 +42,7 @@ def test_fit_weights_finds_the_better_predictor_and_the_even_blend(rng):
     assert second["weights"] == [0.0, 0.0, 1.0]  # the second anchor is the truth
     other = [t + rng.normal(size=60) for t in truths]
     even = fit_weights(noisy, [np.column_stack([o, j]) for o, j in zip(other, junk)], truths)
-    assert 0.3 <= even["weight"] <= 0.7 and even["weights"][2] <= 0.1  # two equally noisy, independent: average
+    assert 0.3 <= even["weights"][0] <= 0.7 and even["weights"][2] <= 0.1  # two equally noisy, independent: average
     assert even["r_stacked"] > max(even["r_alone"]) + 0.05 and even["draws"] == 80
     with pytest.raises(ValueError, match="same positive number"):
         fit_weights([], [], [])
