@@ -91,6 +91,9 @@ context_option = opt(
      help="Fresh prior draws that fit, after training, the weights blending the network's mean with GBLUP averaged "
           "over h2 and the leave-one-out choice among the smoother columns (needs the gblup smoother; 0: the "
           "network alone).  `gpfn stack MODEL` refits them for a file.")
+@opt("stack_sizes", default="30,100,300,1000", callback=lambda ctx, param, v: _sizes(v, "--stack-sizes"),
+     help="Training-set sizes the stacking is fitted at (comma-separated; each size's draws have 200 more "
+          "individuals as targets, and sizes whose draws exceed --pop-max-size are left out).")
 @opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")
 @opt("tensorboard", default=None, metavar="DIR", help="Write TensorBoard logs here (needs tensorboard).")
 @click.option("--no-progress", is_flag=True, help="Log lines instead of a progress bar.")
@@ -115,23 +118,42 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
         click.echo(json.dumps({"model": cfg.save_path, **summary}, indent=2, default=str))
 
 
+def _sizes(value, hint: str) -> tuple[int, ...]:
+    """``"30,100"`` -> ``(30, 100)``: positive integers, else a usage error naming ``hint``."""
+    if isinstance(value, tuple):
+        return value
+    try:
+        sizes = tuple(sorted({int(v) for v in str(value).split(",") if v.strip()}))
+    except ValueError:
+        sizes = ()
+    if not sizes or sizes[0] < 3:
+        raise click.BadParameter(f"expected comma-separated training-set sizes of at least 3, got {value!r}",
+                                 param_hint=hint)
+    return sizes
+
+
 @click.command("stack")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--draws", type=int, default=200, show_default=True, help="Fresh draws of the model's prior to fit on.")
 @click.option("--seed", type=int, default=None, help="Prior seed of the draws (default the file's).")
-def stack(model, draws, seed) -> None:
-    """Fit the stacking weights of MODEL and record them in the file (network unchanged).
+@click.option("--sizes", default=None, callback=lambda ctx, param, v: None if v is None else _sizes(v, "--sizes"),
+              help="Training-set sizes to fit at, comma-separated (default the file's --stack-sizes, else "
+                   "30,100,300,1000).")
+def stack(model, draws, seed, sizes) -> None:
+    """Fit the stacking of MODEL and record it in the file (network unchanged).
 
     `gpfn predict` then blends the network's mean with two closed-form predictions from
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
     likelihood) + a2 * the smoother column chosen by leave-one-out fit, with the weights
     (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
-    model's prior.  `gpfn fit` does this itself (--stack-draws); this is for files
-    fitted before it, or to refit on more draws.
+    model's prior with as many training individuals (fitted at each of --sizes,
+    interpolated in log n between them), and widens or narrows the intervals by the
+    factor that gave them 90% coverage on those draws.  `gpfn fit` does this itself
+    (--stack-draws); this is for files fitted before it, or to refit on more draws.
     """
     from gpfn_core.stacking import stack_model_file
 
     if draws < 1:
         raise click.BadParameter(f"must be at least 1, got {draws}", param_hint="--draws")
-    res = stack_model_file(model, draws=draws, seed=seed, log=lambda m: click.echo(m, err=True))
+    res = stack_model_file(model, draws=draws, seed=seed, sizes=sizes, log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps({"model": model, **res}, indent=2))

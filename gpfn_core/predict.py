@@ -27,13 +27,12 @@ import numpy as np
 
 from gpfn_core.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
-from gpfn_core.inference import predict_features, resolve_device
+from gpfn_core.inference import combine_members, member_outputs, resolve_device
 from gpfn_core.modelfile import load_model
 from gpfn_core.preprocess import prepare
 from gpfn_core.registry import get_registry
 
 MIN_SHARED_MARKERS = 100
-CONTEXT_SLACK = 1.1
 
 
 @dataclass
@@ -101,7 +100,7 @@ def predict(
     os.replace(tmp, out_csv)
     return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
             "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
-            "stack_weights": res["stack_weights"],
+            "stack_weights": res["stack_weights"], "interval_scale": res["interval_scale"],
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
 
 
@@ -117,40 +116,32 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
     A model file with stacking weights (:mod:`gpfn_core.stacking`) blends each
     member's mean with closed-form predictions from every training individual (GBLUP
-    averaged over h2, the leave-one-out choice among the smoother columns; ``stack=False``:
-    the network alone); ``network_mean`` is the network's own mean.
+    averaged over h2, the leave-one-out choice among the smoother columns), with the
+    weights and the interval scale the file holds for this training-set size
+    (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);
+    ``network_mean`` is the network's own mean.
     """
     from gpfn_core.stacking import blend, stack_weights
 
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
     n = len(y)
-    # Up to 10% beyond the largest training set seen in fitting is still one pass (attention
-    # takes any number of tokens); beyond that, average random subsets of the context's size.
-    members = 1 if n <= CONTEXT_SLACK * context else int(ensemble or max(4, int(np.ceil(2 * n / context))))
-    rng = np.random.default_rng(seed)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
-    weights = stack_weights(meta) if stack else None
-    means, second, network = [], [], []
-    qs: dict[float, list[np.ndarray]] = {q: [] for q in quantiles}
-    for _ in range(members):
-        rows = np.arange(n) if members == 1 else np.sort(rng.choice(n, context, replace=False))
-        out = predict_features(model, bar, p.train[rows], p.y_train[rows], p.target, chunk=chunk,
-                               quantiles=tuple(quantiles))
-        network.append(out["mean"] * scale + shift)
-        out = blend(out, p.anchors, weights)
-        m, s = out["mean"] * scale + shift, out["sd"] * scale
-        means.append(m)
-        second.append(s**2 + m**2)
-        for q in quantiles:
-            qs[q].append(out[f"q{q}"] * scale + shift)
-    mean = np.mean(means, axis=0)
-    return {"mean": mean, "sd": np.sqrt(np.maximum(np.mean(second, axis=0) - mean**2, 0)),
-            **{quantile_key(q): np.mean(v, axis=0) for q, v in qs.items()}, "members": members, "context": context,
-            "network_mean": np.mean(network, axis=0),
-            "stack_weights": None if weights is None or p.anchors is None else [weights[0], *weights[1].tolist()]}
+    stacking = stack_weights(meta) if stack and p.anchors is not None else None
+    weights, widen = stacking.at(n) if stacking is not None else (None, 1.0)
+    # Up to CONTEXT_SLACK times the largest training set seen in fitting is one pass; beyond
+    # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).
+    members = member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
+                             chunk=chunk, quantiles=tuple(quantiles))
+    network = combine_members(members)["mean"]
+    out = combine_members([blend(o, p.anchors, weights, widen) for o in members])
+    return {"mean": out["mean"] * scale + shift, "sd": out["sd"] * scale,
+            **{quantile_key(q): out[f"q{q}"] * scale + shift for q in quantiles},
+            "members": len(members), "context": context, "network_mean": network * scale + shift,
+            "stack_weights": None if weights is None else [float(v) for v in weights],
+            "interval_scale": None if weights is None else float(widen)}
 
 
 def quantile_key(q: float) -> str:

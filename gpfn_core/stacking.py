@@ -12,62 +12,105 @@ mean is more accurate than any of them.  The network learns from the prior what 
 smoothers miss; the anchors hold it where its training has not caught up (the middle
 of the architecture range, training sets beyond its context, priors it trained little on).
 
-The weights are three numbers per model, ``mean = w * network + a_bma * GBLUP average +
-a_loo * leave-one-out choice`` with ``w + a_bma + a_loo = 1``, all on a grid of 0.05,
-chosen by the mean Pearson r on fresh draws of the model's own prior (indices from
+The weights are three numbers, ``mean = w * network + a_bma * GBLUP average + a_loo *
+leave-one-out choice`` with ``w + a_bma + a_loo = 1``, all on a grid of 0.05, chosen by
+the mean Pearson r on fresh draws of the model's own prior (indices from
 :data:`STACK_INDEX`, disjoint from training, bucket borders, validation and the model
-card's held-out draws).  Like the network's weights they are learnt from the prior
-once; nothing is estimated at prediction time.  The whole predictive distribution moves
-with its mean (the quantiles shift, the sd stays), so the intervals stay centred on the
-reported mean.
+card's held-out draws).  How much each is worth depends on the training-set size (with
+30 phenotyped individuals the leave-one-out choice is noise; beyond the context the
+network sees subsets and the anchors see everyone), so they are fitted at each of
+:data:`STACK_SIZES` training individuals (with :data:`STACK_TARGETS` targets) and
+interpolated linearly in log n between them (constant beyond the ends).  Each size also
+gets an interval scale: the factor on every quantile's distance from the (blended) mean
+and on the sd that makes [q05, q95] hold 90% of the true values on those draws, since
+moving the mean changes how far it is from the truth.  Like the network's weights these
+are learnt from the prior once; nothing is estimated at prediction time.
 
-``fit`` stores ``{"weight", "anchor_weights", ...}`` under the model file's ``stack``
-key (``--stack-draws``); ``gpfn stack MODEL`` fits them for an existing file.  A file
-without them predicts with the network alone, as before.
+``fit`` stores them under the model file's ``stack`` key (``--stack-draws``,
+``--stack-sizes``); ``gpfn stack MODEL`` fits them for an existing file.  A file without
+them predicts with the network alone; one with a single ``weight`` (no ``sizes``) uses it
+at every size, with unscaled intervals.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 STACK_INDEX = 9_000_000_000  # fitting draws: training 0.., borders 3e9, validation 4e9, held-out 5e9, benchmarks 6e9-8e9
+SIZE_STRIDE = 10_000_000  # each training-set size's draws start this far after the previous size's
+STACK_SIZES = (30, 100, 300, 1000)  # training-set sizes the weights are fitted at
+STACK_TARGETS = 200  # targets per fitting draw (fewer where the model's pop_max_size is smaller)
+MIN_TARGETS = 20  # a size leaving fewer targets than this is not fitted
 STEP = 0.05  # grid of the weights
+NOMINAL = 0.90  # the coverage [q05, q95] should have
 
 
-def blend(out: dict[str, np.ndarray], anchors: np.ndarray | None,
-          weights: tuple[float, np.ndarray] | None) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Stack:
+    """A model's stacking: at each of the training-set sizes ``n_train`` (ascending), the
+    weights ``[network, *anchors]`` (rows of ``weights``) and the interval scale."""
+
+    n_train: np.ndarray
+    weights: np.ndarray
+    interval_scale: np.ndarray
+
+    def at(self, n: int) -> tuple[np.ndarray, float]:
+        """Weights and interval scale for ``n`` training individuals: linear in log n between
+        the fitted sizes, the nearest one's beyond them."""
+        x, xs = np.log(max(int(n), 1)), np.log(self.n_train)
+        w = np.array([np.interp(x, xs, col) for col in self.weights.T])
+        return w, float(np.interp(x, xs, self.interval_scale))
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per fitted size: ``n_train``, ``weights`` and ``interval_scale``."""
+        return [{"n_train": int(n), "weights": [float(v) for v in w], "interval_scale": float(c)}
+                for n, w, c in zip(self.n_train, self.weights, self.interval_scale)]
+
+
+def blend(out: dict[str, np.ndarray], anchors: np.ndarray | None, weights: np.ndarray | None,
+          scale: float = 1.0) -> dict[str, np.ndarray]:
     """``out`` (:func:`~gpfn_core.inference.predict_features`' keys, standardised scale) with
-    its mean moved to ``w * mean + anchors @ a`` for ``weights = (w, a)``, and every
-    quantile (``q...`` keys) moved by the same amount; the sd is unchanged.  No weights
-    or no anchors: ``out``."""
+    its mean moved to ``weights[0] * mean + anchors @ weights[1:]``, every quantile (``q...``
+    keys) at ``scale`` times its distance from the old mean away from the new one, and the
+    sd times ``scale``.  No weights or no anchors: ``out``."""
     if weights is None or anchors is None:
         return out
-    w, a = float(weights[0]), np.asarray(weights[1], dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
     anchors = np.asarray(anchors, dtype=np.float64)
-    if anchors.shape != (out["mean"].size, a.size):
-        raise ValueError(f"anchors of shape {anchors.shape} for {out['mean'].size} predictions and {a.size} weights")
-    shift = w * out["mean"] + anchors @ a - out["mean"]
-    return {k: (v + shift if k == "mean" or k.startswith("q") else v) for k, v in out.items()}
+    if anchors.shape != (out["mean"].size, w.size - 1):
+        raise ValueError(f"anchors of shape {anchors.shape} for {out['mean'].size} predictions and "
+                         f"{w.size - 1} anchor weights")
+    mean = w[0] * out["mean"] + anchors @ w[1:]
+    return {k: (mean if k == "mean" else mean + scale * (v - out["mean"]) if k.startswith("q")
+                else scale * v if k == "sd" else v) for k, v in out.items()}
 
 
-def stack_weights(meta: dict[str, Any]) -> tuple[float, np.ndarray] | None:
-    """``(network weight, anchor weights)`` recorded in a model file's metadata, in the order
-    of :data:`~gpfn_core.preprocess.STACK_ANCHORS`, or None (the network alone)."""
+def stack_weights(meta: dict[str, Any]) -> Stack | None:
+    """The :class:`Stack` recorded in a model file's metadata (anchor weights in the order of
+    :data:`~gpfn_core.preprocess.STACK_ANCHORS`), or None (the network alone)."""
+    from gpfn_core.errors import GpfnError
     from gpfn_core.preprocess import STACK_ANCHORS
 
     st = meta.get("stack") or {}
-    if st.get("weight") is None:
+    entries = st.get("sizes") or ([st] if st.get("weight") is not None else [])
+    rows = {}
+    for e in entries:
+        named = e.get("anchor_weights") or {"gblup_bma": 1.0 - float(e["weight"])}
+        unknown = set(named) - set(STACK_ANCHORS)
+        if unknown:
+            raise GpfnError(f"the model file's stacking names anchors this gpfn does not compute: {sorted(unknown)}")
+        rows.setdefault(max(int(e.get("n_train", 1)), 1),
+                        ([float(e["weight"]), *(float(named.get(k, 0.0)) for k in STACK_ANCHORS)],
+                         float(e.get("interval_scale", 1.0))))
+    if not rows:
         return None
-    named = st.get("anchor_weights") or {"gblup_bma": 1.0 - float(st["weight"])}
-    unknown = set(named) - set(STACK_ANCHORS)
-    if unknown:
-        from gpfn_core.errors import GpfnError
-
-        raise GpfnError(f"the model file's stacking names anchors this gpfn does not compute: {sorted(unknown)}")
-    return float(st["weight"]), np.array([float(named.get(k, 0.0)) for k in STACK_ANCHORS])
+    ns = sorted(rows)
+    return Stack(np.array(ns, dtype=np.float64), np.array([rows[n][0] for n in ns]),
+                 np.array([rows[n][1] for n in ns]))
 
 
 def simplex(parts: int, step: float = STEP) -> np.ndarray:
@@ -108,37 +151,88 @@ def fit_weights(network: list[np.ndarray], anchors: list[np.ndarray], truths: li
             "r_stacked": float(mean_r[k]), "r_alone": [float(mean_r[i]) for i in alone]}
 
 
-def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, log=None) -> dict[str, Any] | None:
-    """Fit the stacking weights of ``model`` (a PFN and its bar distribution, trained with
-    the :class:`~gpfn_core.train.FitConfig` ``cfg``) on ``draws`` draws of its prior from
-    index ``start``; None when its preprocessing has no anchors (no ``gblup`` smoother)."""
+def interval_scale(means: list[np.ndarray], low: list[np.ndarray], high: list[np.ndarray],
+                   truths: list[np.ndarray], level: float = NOMINAL) -> float:
+    """The factor ``c`` on the interval's distances from the mean (``low <= 0 <= high``, e.g.
+    q05 - mean and q95 - mean) with which ``[mean + c low, mean + c high]`` holds ``level`` of
+    the true values over all draws (the ``level`` quantile of the smallest ``c`` each target
+    needs), rounded up to 0.01 and kept in [0.25, 4]."""
+    m, lo, hi, t = (np.concatenate([np.asarray(v, np.float64) for v in x]) for x in (means, low, high, truths))
+    off = t - m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(off >= 0, off / np.maximum(hi, 1e-12), off / np.minimum(lo, -1e-12))
+    need = need[np.isfinite(need)]
+    if not need.size:
+        return 1.0
+    return float(np.clip(np.ceil(np.quantile(need, level) * 100 - 1e-9) / 100, 0.25, 4.0))
+
+
+def stack_sizes(cfg, sizes: tuple[int, ...] | None = None) -> list[tuple[int, int] | None]:
+    """``(training-set size, population size)`` of the draws to fit at: each of ``sizes``
+    (default ``cfg.stack_sizes``) with :data:`STACK_TARGETS` targets, or as many as the
+    model's ``pop_max_size`` leaves, leaving out sizes with fewer than :data:`MIN_TARGETS`;
+    ``[None]`` (one fit on the validation population with the prior's own split) when
+    none is left."""
+    cap = int(cfg.pop_max_size)
+    fit = [(int(n), min(int(n) + STACK_TARGETS, cap)) for n in sorted(set(cfg.stack_sizes if sizes is None else sizes))
+           if int(n) + MIN_TARGETS <= cap]
+    return fit or [None]
+
+
+def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes: tuple[int, ...] | None = None,
+              log=None) -> dict[str, Any] | None:
+    """Fit the stacking of ``model`` (a PFN and its bar distribution, trained with the
+    :class:`~gpfn_core.train.FitConfig` ``cfg``): at each of :func:`stack_sizes`, the weights
+    and the interval scale on ``draws`` draws of its prior (the ``k``-th size's from
+    ``start + k * SIZE_STRIDE``).  None when its preprocessing has no anchors (no ``gblup``
+    smoother).  The result is what the model file's ``stack`` key holds."""
     import torch
 
     from gpfn_core.preprocess import STACK_ANCHORS
     from gpfn_core.train import Validation, build
 
     prior, selector_cls = build(cfg)
-    with torch.no_grad():
-        val = Validation(prior, selector_cls, cfg, start=start, draws=draws)
-        items = [(m, a, t) for m, a, t in val.network_outputs(model, bar) if a is not None]
-    if not items:
-        return None
-    fitted = fit_weights(*map(list, zip(*items)))
-    w = fitted["weights"]
-    res = {"weight": w[0], "anchor_weights": dict(zip(STACK_ANCHORS, w[1:])), "draws": fitted["draws"],
-           "r_stacked": fitted["r_stacked"], "r_network": fitted["r_alone"][0],
-           "r_anchors": dict(zip(STACK_ANCHORS, fitted["r_alone"][1:])), "prior": cfg.prior,
-           "prior_seed": int(cfg.seed), "start_index": int(start), "pop_size": int(cfg.validation_pop_size)}
-    if log:
-        log(f"stacking weights on {res['draws']} draws of {cfg.prior}: network {w[0]:.2f}, "
-            + ", ".join(f"{k} {v:.2f}" for k, v in res["anchor_weights"].items())
-            + f"; mean r network {res['r_network']:.3f}, "
-            + ", ".join(f"{k} {v:.3f}" for k, v in res["r_anchors"].items()) + f", blend {res['r_stacked']:.3f}")
-    return res
+    entries = []
+    for k, size in enumerate(stack_sizes(cfg, sizes)):
+        fixed = None if size is None else {"pop_size": size[1], "train_fraction": size[0] / size[1]}
+        with torch.no_grad():
+            val = Validation(prior, selector_cls, cfg, start=start + k * SIZE_STRIDE, draws=draws, fixed=fixed,
+                             scores=False)
+            rows = [o for o in val.network_outputs(model, bar) if o["anchors"] is not None]
+        if not rows:
+            return None
+        mean, anchors, truth = ([o[key] for o in rows] for key in ("mean", "anchors", "truth"))
+        fitted = fit_weights(mean, anchors, truth)
+        w = np.array(fitted["weights"])
+        blended = [w[0] * m + a @ w[1:] for m, a in zip(mean, anchors)]
+        low, high = [o["q0.05"] - o["mean"] for o in rows], [o["q0.95"] - o["mean"] for o in rows]
+        scale = interval_scale(blended, low, high, truth)
+        inside = np.mean(np.concatenate([(b + lo <= t) & (t <= b + hi)
+                                         for b, lo, hi, t in zip(blended, low, high, truth)]))
+        entry = {"n_train": int(np.median([o["n_train"] for o in rows])), "weight": float(w[0]),
+                 "anchor_weights": dict(zip(STACK_ANCHORS, map(float, w[1:]))), "interval_scale": scale,
+                 "coverage90_unscaled": float(inside), "draws": fitted["draws"], "r_stacked": fitted["r_stacked"],
+                 "r_network": fitted["r_alone"][0], "r_anchors": dict(zip(STACK_ANCHORS, fitted["r_alone"][1:])),
+                 "start_index": int(start + k * SIZE_STRIDE),
+                 "pop_size": int(cfg.validation_pop_size if size is None else size[1])}
+        entries.append(entry)
+        if log:
+            log(f"stacking at {entry['n_train']} training individuals ({entry['draws']} draws of {cfg.prior}): "
+                f"network {w[0]:.2f}, " + ", ".join(f"{a} {v:.2f}" for a, v in entry["anchor_weights"].items())
+                + f"; mean r network {entry['r_network']:.3f}, "
+                + ", ".join(f"{a} {v:.3f}" for a, v in entry["r_anchors"].items())
+                + f", blend {entry['r_stacked']:.3f}; interval scale {scale:.2f} "
+                f"(90% coverage unscaled {inside:.3f})")
+    # the top-level weights (what a gpfn before size-dependent stacking reads): the size nearest 300
+    top = min(entries, key=lambda e: abs(np.log(max(e["n_train"], 1) / 300)))
+    return {"weight": top["weight"], "anchor_weights": top["anchor_weights"], "sizes": entries,
+            "draws": int(sum(e["draws"] for e in entries)), "prior": cfg.prior, "prior_seed": int(cfg.seed),
+            "start_index": int(start)}
 
 
-def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None, log=None) -> dict[str, Any]:
-    """Fit and record (atomically, the network unchanged) the stacking weights of a model file."""
+def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None,
+                     sizes: tuple[int, ...] | None = None, log=None) -> dict[str, Any]:
+    """Fit and record (atomically, the network unchanged) the stacking of a model file."""
     from gpfn_core.errors import GpfnError
     from gpfn_core.modelfile import load_model
     from gpfn_core.models import fit_config_of, record_metadata
@@ -147,7 +241,7 @@ def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None
     cfg = fit_config_of(path, meta)
     if seed is not None:
         cfg.seed = int(seed)
-    res = fit_stack(model, bar, cfg, draws=draws, log=log)
+    res = fit_stack(model, bar, cfg, draws=draws, sizes=sizes, log=log)
     if res is None:
         raise GpfnError(f"{path}: the model has no gblup smoother, so there is no GBLUP average to blend with")
     record_metadata(path, {"stack": res})

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gpfn_core.bar import BarDistribution, bar_loss, estimate_borders
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup
-from gpfn_core.inference import predict_features, resolve_device
+from gpfn_core.inference import combine_members, member_outputs, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
@@ -82,7 +82,8 @@ class FitConfig:
     checkpoint_path: str | None = None
     resume: str | None = None
     val_draws: int = 50
-    stack_draws: int = 200  # fresh prior draws that fit the stacking weights after training (0: network alone)
+    stack_draws: int = 200  # fresh prior draws per size that fit the stacking after training (0: network alone)
+    stack_sizes: tuple[int, ...] = (30, 100, 300, 1000)  # training-set sizes the stacking is fitted at
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)
@@ -268,15 +269,22 @@ class Validation:
     """Held-out prior draws: mean Pearson r of the model and of GBLUP on the same draws."""
 
     def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, start: int = VALIDATION_INDEX,
-                 draws: int | None = None, baselines: dict[str, Any] | None = None) -> None:
+                 draws: int | None = None, baselines: dict[str, Any] | None = None,
+                 fixed: dict[str, Any] | None = None, scores: bool = True) -> None:
         """``baselines``: further methods to score on the same draws, name ->
-        ``fn(dosage_train, y_train, dosage_target) -> predictions`` (e.g. the elastic net)."""
+        ``fn(dosage_train, y_train, dosage_target) -> predictions`` (e.g. the elastic net).
+        ``fixed``: the hyperparameters every draw takes (default: the population size the
+        model is trained for, ``cfg.validation_pop_size``, with the prior's own split).
+        ``scores=False`` skips GBLUP and the baselines (for :meth:`network_outputs` alone,
+        as the stacking fit uses it; :meth:`evaluate` needs them)."""
         self.items, self.gblup_r, self.params, self.loo_choice_r = [], [], [], []
         self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
+        self.context = int(cfg.context or cfg.max_training_samples or cfg.pop_max_size - 10)  # as predict's
+        fixed = {"pop_size": cfg.validation_pop_size} if fixed is None else fixed
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j
             try:  # the population size the model is trained for (its context's); the prior's own split
-                raw = prior.draw(i, fixed={"pop_size": cfg.validation_pop_size})
+                raw = prior.draw(i, fixed=fixed)
             except TypeError:
                 raw = prior.draw(i)
             truth = raw.g if raw.g is not None else raw.y
@@ -288,35 +296,51 @@ class Validation:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
             self.items.append((p.train, p.y_train, p.target, p.scale.transform(truth[nt:]), p.anchors))
+            self.params.append(raw.params)
+            if not scores:
+                continue
             self.loo_choice_r.append(_loo_choice_r(p.train, p.y_train, p.target, truth[nt:], cfg))
             self.gblup_r.append(_pearson(gblup(raw.x[:nt], raw.y[:nt], raw.x[nt:]).prediction, truth[nt:]))
-            self.params.append(raw.params)
             for name, fn in (baselines or {}).items():
                 self.baseline_r[name].append(_pearson(fn(raw.x[:nt], raw.y[:nt], raw.x[nt:]), truth[nt:]))
 
-    def network_outputs(self, model: PFN, bar: BarDistribution) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
-        """Per draw: the network's predictive means, the stacking anchors (None without them)
-        and the true values, all on the standardised scale (what stacking weights are fitted on)."""
-        return [(predict_features(model, bar, ft, yt, fv)["mean"], anchors, truth)
-                for ft, yt, fv, truth, anchors in self.items]
+    def _members(self, model: PFN, bar: BarDistribution, j: int, quantiles: tuple[float, ...] = ()):
+        """The network's ensemble members on draw ``j`` (as ``gpfn predict`` runs them)."""
+        ft, yt, fv, _, _ = self.items[j]
+        return member_outputs(model, bar, ft, yt, fv, self.context, seed=j, quantiles=quantiles)
 
-    def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False,
-                 stack: tuple[float, np.ndarray] | None = None) -> dict[str, Any]:
+    def network_outputs(self, model: PFN, bar: BarDistribution) -> list[dict[str, Any]]:
+        """Per draw, on the standardised scale (what the stacking is fitted on): the network's
+        predictive ``mean``, ``q0.05`` and ``q0.95`` (its ensemble's, as ``gpfn predict``
+        combines them), the stacking ``anchors`` (None without them), the ``truth`` and
+        ``n_train``."""
+        out = []
+        for j, (ft, _, _, truth, anchors) in enumerate(self.items):
+            c = combine_members(self._members(model, bar, j, (0.05, 0.95)))
+            out.append({"mean": c["mean"], "q0.05": c["q0.05"], "q0.95": c["q0.95"], "anchors": anchors,
+                        "truth": truth, "n_train": len(ft)})
+        return out
+
+    def evaluate(self, model: PFN, bar: BarDistribution, per_draw: bool = False, stack=None) -> dict[str, Any]:
         """Mean and sd over draws of Pearson r (model, GBLUP), the paired difference
         model - GBLUP with its standard error, and the share of targets whose true value
         lies in the predicted [q05, q95] (``coverage90``); ``per_draw`` adds both r lists and
         each draw's polygenic share of the genetic variance (``poly_share_per_draw``, the
-        architecture the benchmarks split by).  ``stack``: the weights blending the
-        network's mean with the closed-form anchors (:mod:`gpfn_core.stacking`; a model
-        file's ``stack_weights``), as ``gpfn predict`` applies them; the network alone is
-        then reported too (``network_r``, ``network_diff``)."""
+        architecture the benchmarks split by).  ``stack``: a :class:`~gpfn_core.stacking.Stack`
+        (a model file's ``stack_weights``) blending the network's mean with the closed-form
+        anchors and scaling its intervals, as ``gpfn predict`` applies it at each draw's
+        training-set size; the network alone is then reported too (``network_r``,
+        ``network_diff``)."""
         from gpfn_core.stacking import blend
 
-        rs, net_rs, inside, total, width_ratio = [], [], 0, 0, []
-        for ft, yt, fv, truth, anchors in self.items:
-            p = predict_features(model, bar, ft, yt, fv, quantiles=(0.05, 0.95))
-            net_rs.append(_pearson(p["mean"], truth))
-            p = blend(p, anchors, stack)
+        rs, net_rs, inside, total, width_ratio, used = [], [], 0, 0, [], []
+        for j, (ft, yt, fv, truth, anchors) in enumerate(self.items):
+            members = self._members(model, bar, j, (0.05, 0.95))
+            net_rs.append(_pearson(combine_members(members)["mean"], truth))
+            weights, widen = stack.at(len(yt)) if stack is not None and anchors is not None else (None, 1.0)
+            if weights is not None:
+                used.append([*weights, widen])
+            p = combine_members([blend(o, anchors, weights, widen) for o in members])
             rs.append(_pearson(p["mean"], truth))
             inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
             total += len(truth)
@@ -338,14 +362,15 @@ class Validation:
                "draws": len(rs), "coverage90": inside / total if total else float("nan"),
                "interval_to_sd": float(np.mean(width_ratio)) if width_ratio else float("nan"),
                "wins": float(np.mean(diff > 0)) if diff.size else float("nan")}
-        if stack is not None:
+        if used:  # the weights (and interval scale) applied, averaged over the draws
             _, net_mean, net_se = paired(np.array(net_rs))
-            out.update({"stack_weights": [float(stack[0]), *map(float, stack[1])],
+            avg = np.mean(used, axis=0)
+            out.update({"stack_weights": [float(v) for v in avg[:-1]], "interval_scale": float(avg[-1]),
                         "network_r": float(np.nanmean(net_rs)), "network_diff": net_mean, "network_diff_se": net_se})
         if per_draw:
             out["model_r_per_draw"], out["gblup_r_per_draw"] = rs.tolist(), gs.tolist()
             out["poly_share_per_draw"] = [float(p.get("poly_share", float("nan"))) for p in self.params]
-            if stack is not None:
+            if used:
                 out["network_r_per_draw"] = list(net_rs)
             if any(np.isfinite(self.loo_choice_r)):
                 out["loo_choice_r_per_draw"] = list(self.loo_choice_r)

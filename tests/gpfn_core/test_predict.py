@@ -21,7 +21,7 @@ def model_path(tmp_path_factory):
     cfg = FitConfig(prior="ril", founders="random", overrides={"n_markers": 300}, feature_max_size=8,
                     num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
                     num_buckets=20, batch_size=2, max_steps=3, border_draws=5, val_draws=0, log_steps=0,
-                    stack_draws=6, save_path=str(path))
+                    stack_draws=6, stack_sizes=(10, 30), save_path=str(path))
     fit(cfg, progress=False, log=lambda m: None)
     return path
 
@@ -430,34 +430,47 @@ def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_pat
     assert "universal.gpfn (shipped, population type universal, the default: the universal model is at least" in r.output
 
 
-def test_the_stacking_weight_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
-    """The tiny model's fit recorded stacking weights; predict blends the network's mean with
-    prepare's anchors, moving the quantiles with it, and stack=False is the network alone."""
+def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
+    """The tiny model's fit recorded stacking weights at each size; predict blends the
+    network's mean with prepare's anchors by the weights of its training-set size, moving and
+    scaling the quantiles with it, and stack=False is the network alone."""
     from gpfn_core.predict import predict_arrays
     from gpfn_core.preprocess import prepare
     from gpfn_core.registry import get_registry
-    from gpfn_core.stacking import STACK_INDEX
+    from gpfn_core.stacking import SIZE_STRIDE, STACK_INDEX
 
     model, bar, meta = load_model(model_path)
     st = meta["stack"]
-    assert st["draws"] <= 6 and st["start_index"] == STACK_INDEX
-    assert st["weight"] + sum(st["anchor_weights"].values()) == pytest.approx(1.0)
-    assert st["r_stacked"] >= max(st["r_network"], *st["r_anchors"].values()) - 1e-12  # the grid holds the corners
+    assert [e["pop_size"] for e in st["sizes"]] == [60, 60] and st["start_index"] == STACK_INDEX
+    assert [e["start_index"] for e in st["sizes"]] == [STACK_INDEX, STACK_INDEX + SIZE_STRIDE]
+    assert st["sizes"][0]["n_train"] < st["sizes"][1]["n_train"] and st["draws"] <= 12
+    for e in st["sizes"]:
+        assert e["weight"] + sum(e["anchor_weights"].values()) == pytest.approx(1.0) and e["draws"] <= 6
+        assert e["r_stacked"] >= max(e["r_network"], *e["r_anchors"].values()) - 1e-12  # the grid holds the corners
+        assert 0.25 <= e["interval_scale"] <= 4 and 0 <= e["coverage90_unscaled"] <= 1
     nt = draw.n_train
     x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
-    meta = {**meta, "stack": {**st, "weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25}}}
+    entry = {"n_train": nt, "weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25},
+             "interval_scale": 1.5}
+    far = {"n_train": 10 * nt, "weight": 1.0, "anchor_weights": {}, "interval_scale": 1.0}  # another size's
+    meta = {**meta, "stack": {"weight": 1.0, "sizes": [entry, far]}}
     both = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
     alone = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0, stack=False)
     p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
                 meta["fit_config"]["smoothers"])
     anchor = p.scale.inverse(p.anchors @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, on the phenotype scale
-    assert both["stack_weights"] == [0.25, 0.5, 0.25] and alone["stack_weights"] is None
+    assert both["stack_weights"] == [0.25, 0.5, 0.25] and both["interval_scale"] == 1.5
+    assert alone["stack_weights"] is None and alone["interval_scale"] is None
     np.testing.assert_allclose(alone["mean"], alone["network_mean"])
     np.testing.assert_allclose(both["network_mean"], alone["mean"])
     np.testing.assert_allclose(both["mean"], 0.25 * alone["mean"] + 0.75 * anchor, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(both["q05"] - both["mean"], alone["q05"] - alone["mean"], atol=1e-6)
-    np.testing.assert_allclose(both["sd"], alone["sd"])
+    np.testing.assert_allclose(both["q05"] - both["mean"], 1.5 * (alone["q05"] - alone["mean"]), atol=1e-5)
+    np.testing.assert_allclose(both["sd"], 1.5 * alone["sd"], rtol=1e-6)
     assert np.abs(both["mean"] - alone["mean"]).max() > 1e-6
+    old = {**meta, "stack": {"weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25}}}
+    single = predict_arrays(model, bar, old, x, y, xv, ensemble=1, seed=0)  # a file from before the sizes
+    np.testing.assert_allclose(single["mean"], both["mean"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(single["sd"], alone["sd"])  # no interval scale
 
 
 def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
@@ -468,10 +481,13 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
     path = tmp_path / "m.gpfn"
     shutil.copy(model_path, path)
     before, _, _ = load_model(path)
-    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "4", "--seed", "9"])
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "4", "--seed", "9", "--sizes", "20"])
     assert r.exit_code == 0, r.output
     st = read_metadata(path)["stack"]
     assert st["draws"] <= 4 and st["prior_seed"] == 9 and f'"weight": {st["weight"]}' in r.output
+    assert len(st["sizes"]) == 1 and st["sizes"][0]["weight"] == st["weight"] and "interval scale" in r.output
+    r = CliRunner().invoke(main, ["stack", str(path), "--sizes", "20,x"])
+    assert r.exit_code != 0 and "--sizes" in r.output and read_metadata(path)["stack"] == st
     after, _, meta = load_model(path)
     for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
         torch.testing.assert_close(v, w, msg=k)  # weights untouched
@@ -479,7 +495,8 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
 
     assert "**Stacking**" in card(path, meta)
     h = heldout(path, draws=3)
-    assert h["stack_weights"][0] == st["weight"] and len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
+    assert h["stack_weights"][0] == pytest.approx(st["weight"]) and "interval_scale" in h
+    assert len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
     bad = tmp_path / "not.gpfn"
     bad.write_text("nope")
     r = CliRunner().invoke(main, ["stack", str(bad)])
