@@ -208,26 +208,33 @@ def section_sizes(model: Path, sizes: list[tuple[int, int, int]]) -> None:
     print("\n## 3. Training-set sizes (NAM prior draws; r with true genetic values)\n")
     m, bar, meta = load_model(model)
     prior = get_registry().make_prior("nam", seed=1, founders="msprime")
-    print("| training individuals (mean) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | s per draw GPFN / GBLUP |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| training individuals (mean) | draws | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | s per draw GPFN / GBLUP "
+          "| 90% coverage |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for pop, n_train, draws in sizes:
-        gp, gb, nts, tg, tb = [], [], [], 0.0, 0.0
+        gp, gb, net, nts, tg, tb, inside, total = [], [], [], [], 0.0, 0.0, 0, 0
         for i in range(draws):
             d = prior.draw(6_000_000_000 + i, fixed={"pop_size": pop, "train_fraction": n_train / pop})
             nt = d.n_train
             if nt < 3 or d.n - nt < 3 or np.ptp(d.y[:nt]) == 0:
                 continue
             t = time.perf_counter()
-            p = predict_arrays(m, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])["mean"]
+            res = predict_arrays(m, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])
             tg += time.perf_counter() - t
             t = time.perf_counter()
             q = gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction
             tb += time.perf_counter() - t
-            gp.append(r(p, d.g[nt:]))
+            gp.append(r(res["mean"], d.g[nt:]))
             gb.append(r(q, d.g[nt:]))
+            net.append(r(res["network_mean"], d.g[nt:]))
+            inside += int(((res["q05"] <= d.g[nt:]) & (d.g[nt:] <= res["q95"])).sum())
+            total += d.n - nt
             nts.append(nt)
-        print(paired(f"{np.mean(nts):.0f} (pop {pop})", gp, gb, f" {tg / len(gp):.2f} / {tb / len(gp):.2f} |", model,
+        print(paired(f"{np.mean(nts):.0f} (pop {pop})", gp, gb, f" {tg / len(gp):.2f} / {tb / len(gp):.2f} | "
+                     f"{inside / total:.3f} |", model,
                      f"NAM draws with ~{np.mean(nts):.0f} training individuals (r with true genetic values)"))
+        if meta.get("stack"):  # the A/B of stacking at this size
+            print(paired("  network alone (no stacking)", net, gb, " | |"))
 
 
 def section_time(model: Path) -> None:
