@@ -7,6 +7,7 @@ import json
 import click
 
 from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
+from gpfn_core.stacking import STACK_SIZES
 
 
 def opt(name: str, *aliases: str, **kw):
@@ -91,7 +92,7 @@ context_option = opt(
      help="Fresh prior draws that fit, after training, the weights blending the network's mean with GBLUP averaged "
           "over h2 and the leave-one-out choice among the smoother columns (needs the gblup smoother; 0: the "
           "network alone).  `gpfn stack MODEL` refits them for a file.")
-@opt("stack_sizes", default="30,100,300,1000", callback=lambda ctx, param, v: _sizes(v, "--stack-sizes"),
+@opt("stack_sizes", default=",".join(map(str, STACK_SIZES)), callback=lambda ctx, param, v: _sizes(v, "--stack-sizes"),
      help="Training-set sizes the stacking is fitted at (comma-separated; each size's draws have 200 more "
           "individuals as targets, and sizes whose draws exceed --pop-max-size are left out).")
 @opt("max_steps", type=int, default=None, help="Stop after this many steps (the schedule still spans num_samples).")

@@ -65,11 +65,6 @@ class Stack:
         w = np.array([np.interp(x, xs, col) for col in self.weights.T])
         return w, float(np.interp(x, xs, self.interval_scale))
 
-    def table(self) -> list[dict[str, Any]]:
-        """One row per fitted size: ``n_train``, ``weights`` and ``interval_scale``."""
-        return [{"n_train": int(n), "weights": [float(v) for v in w], "interval_scale": float(c)}
-                for n, w, c in zip(self.n_train, self.weights, self.interval_scale)]
-
 
 def blend(out: dict[str, np.ndarray], anchors: np.ndarray | None, weights: np.ndarray | None,
           scale: float = 1.0) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
 from gpfn_core.preprocess import loo_choice, parse_smoothers, prepare, preprocess_draw, smoother_width
 from gpfn_core.registry import get_registry
+from gpfn_core.stacking import STACK_SIZES
 
 BORDER_INDEX = 3_000_000_000  # prior draws used for bucket borders start here
 VALIDATION_INDEX = 4_000_000_000  # held-out validation draws start here (training uses 0..num_samples-1)
@@ -83,7 +84,7 @@ class FitConfig:
     resume: str | None = None
     val_draws: int = 50
     stack_draws: int = 200  # fresh prior draws per size that fit the stacking after training (0: network alone)
-    stack_sizes: tuple[int, ...] = (30, 100, 300, 1000)  # training-set sizes the stacking is fitted at
+    stack_sizes: tuple[int, ...] = STACK_SIZES  # training-set sizes the stacking is fitted at
     val_every: int = 0
     tensorboard: str | None = None
     max_steps: int | None = None  # stop after this many optimiser steps (schedule still spans num_samples)

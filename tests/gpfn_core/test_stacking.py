@@ -45,7 +45,6 @@ def test_the_stack_interpolates_in_log_n_and_is_constant_beyond_its_sizes():
     assert c == pytest.approx(1.1, abs=1e-3)
     assert st.at(5)[0].tolist() == [0.8, 0.2, 0.0] and st.at(5)[1] == 1.2
     assert st.at(10_000)[0].tolist() == [0.4, 0.2, 0.4] and st.at(10_000)[1] == 1.0
-    assert st.table()[1] == {"n_train": 300, "weights": [0.4, 0.2, 0.4], "interval_scale": 1.0}
 
 
 def test_stack_sizes_fit_the_model_population(rng):
