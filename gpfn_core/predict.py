@@ -100,7 +100,8 @@ def predict(
     os.replace(tmp, out_csv)
     return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
             "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
-            "stack_weights": res["stack_weights"], "interval_scale": res["interval_scale"],
+            "stack_weights": None if res["stack_weights"] is None else [round(v, 3) for v in res["stack_weights"]],
+            "interval_scale": None if res["interval_scale"] is None else round(res["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
 
 
