@@ -121,8 +121,6 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
 
 def _sizes(value, hint: str) -> tuple[int, ...]:
     """``"30,100"`` -> ``(30, 100)``: positive integers, else a usage error naming ``hint``."""
-    if isinstance(value, tuple):
-        return value
     try:
         sizes = tuple(sorted({int(v) for v in str(value).split(",") if v.strip()}))
     except ValueError:

@@ -122,7 +122,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);
     ``network_mean`` is the network's own mean.
     """
-    from gpfn_core.stacking import blend, stack_weights
+    from gpfn_core.stacking import stack_weights, stacked
 
     fit_cfg = meta.get("fit_config", {})
     context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
@@ -130,14 +130,13 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
-    stacking = stack_weights(meta) if stack and p.anchors is not None else None
-    weights, widen = stacking.at(n) if stacking is not None else (None, 1.0)
     # Up to CONTEXT_SLACK times the largest training set seen in fitting is one pass; beyond
     # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).
     members = member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
                              chunk=chunk, quantiles=tuple(quantiles))
     network = combine_members(members)["mean"]
-    out = combine_members([blend(o, p.anchors, weights, widen) for o in members])
+    stacking = stack_weights(meta) if stack and p.anchors is not None else None
+    out, weights, widen = stacked(members, p.anchors, stacking, n)
     return {"mean": out["mean"] * scale + shift, "sd": out["sd"] * scale,
             **{quantile_key(q): out[f"q{q}"] * scale + shift for q in quantiles},
             "members": len(members), "context": context, "network_mean": network * scale + shift,

@@ -84,6 +84,19 @@ def blend(out: dict[str, np.ndarray], anchors: np.ndarray | None, weights: np.nd
                 else scale * v if k == "sd" else v) for k, v in out.items()}
 
 
+def stacked(members: list[dict[str, np.ndarray]], anchors: np.ndarray | None, stack: Stack | None,
+            n_train: int) -> tuple[dict[str, np.ndarray], np.ndarray | None, float]:
+    """The predictive distribution of the network's ensemble ``members`` (standardised
+    scale) with ``stack`` applied to each member as :func:`blend` does, at ``n_train``
+    training individuals, then combined (:func:`~gpfn_core.inference.combine_members`);
+    with the weights and the interval scale used (None and 1.0 without a stack or
+    anchors: the network alone).  What ``gpfn predict`` and validation both report."""
+    from gpfn_core.inference import combine_members
+
+    weights, scale = stack.at(n_train) if stack is not None and anchors is not None else (None, 1.0)
+    return combine_members([blend(o, anchors, weights, scale) for o in members]), weights, scale
+
+
 def stack_weights(meta: dict[str, Any]) -> Stack | None:
     """The :class:`Stack` recorded in a model file's metadata (anchor weights in the order of
     :data:`~gpfn_core.preprocess.STACK_ANCHORS`), or None (the network alone)."""

@@ -332,16 +332,15 @@ class Validation:
         anchors and scaling its intervals, as ``gpfn predict`` applies it at each draw's
         training-set size; the network alone is then reported too (``network_r``,
         ``network_diff``)."""
-        from gpfn_core.stacking import blend
+        from gpfn_core.stacking import stacked
 
         rs, net_rs, inside, total, width_ratio, used = [], [], 0, 0, [], []
         for j, (ft, yt, fv, truth, anchors) in enumerate(self.items):
             members = self._members(model, bar, j, (0.05, 0.95))
             net_rs.append(_pearson(combine_members(members)["mean"], truth))
-            weights, widen = stack.at(len(yt)) if stack is not None and anchors is not None else (None, 1.0)
+            p, weights, widen = stacked(members, anchors, stack, len(yt))
             if weights is not None:
                 used.append([*weights, widen])
-            p = combine_members([blend(o, anchors, weights, widen) for o in members])
             rs.append(_pearson(p["mean"], truth))
             inside += int(((p["q0.05"] <= truth) & (truth <= p["q0.95"])).sum())
             total += len(truth)
