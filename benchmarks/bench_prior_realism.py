@@ -24,12 +24,17 @@ phenotype statistics); ``inside`` when it is between the 10th and 90th.  ``--png
 the distributions with the real values marked.
 
     python benchmarks/bench_prior_realism.py [--priors nam wild] [--draws 30] [--workers 2] [--png realism.png]
+        [--set NAME=VALUE ...]
+
+``--set`` changes the priors' hyperparameters as ``gpfn fit --set`` does (``poly_share=0:0.9:uniform``
+gives back an earlier default), so a candidate prior can be checked before a model is fitted on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import sys
 import time
 from pathlib import Path
 
@@ -78,14 +83,14 @@ def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, fl
     return {"REML h2": float(h2), "EN − GBLUP": float(np.nanmean(d))}
 
 
-def _draw_stats(job: tuple[str, int, int, int]) -> dict[str, float]:
+def _draw_stats(job: tuple[str, int, int, int, dict[str, str]]) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from gpfn_core.registry import get_registry
 
-    prior_name, index, n, m = job
+    prior_name, index, n, m, overrides = job
     threadpool_limits(1)
-    prior = get_registry().make_prior(prior_name, seed=21)
+    prior = get_registry().make_prior(prior_name, seed=21, overrides=overrides)
     try:
         d = prior.draw(index, fixed={"pop_size": n, "n_markers": m})
     except Exception as exc:  # a scheme that cannot make this size: reported, not fatal
@@ -95,8 +100,6 @@ def _draw_stats(job: tuple[str, int, int, int]) -> dict[str, float]:
 
 def read_real(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """wheat599's genotypes and phenotypes, read as bench_accuracy reads them."""
-    import sys
-
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_accuracy import read_wheat
 
@@ -111,7 +114,20 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=WHEAT)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--png", type=Path, default=None)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="Hyperparameter override for every prior, as `gpfn fit --set` (repeatable).")
     a = ap.parse_args()
+    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_core.registry import get_registry
+
+    from gpfn_core.errors import GpfnError
+
+    try:  # a bad name or value fails here, before any draw
+        overrides = parse_overrides(tuple(a.overrides))
+        for name in a.priors:
+            get_registry().make_prior(name, seed=21, overrides=overrides)
+    except GpfnError as exc:
+        sys.exit(f"bench_prior_realism: {exc}")
     t0 = time.perf_counter()
     x, envs = read_real(a.data)
     n, m = x.shape
@@ -120,14 +136,15 @@ def main() -> None:
     for s in PHENOTYPE_STATS:
         real[s] = float(np.median([p[s] for p in per_env]))
     print(f"# bench_prior_realism: {a.data.name} ({n} individuals x {m} markers, {len(envs)} phenotypes); "
-          f"{a.draws} draws per prior at the same size")
+          f"{a.draws} draws per prior at the same size"
+          + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
     print("\n" + a.data.name + ": " + ", ".join(f"{s} {real[s]:.3f}" for s in STATS)
           + "  (phenotype statistics per environment: "
           + "; ".join(f"{e} h2 {p['REML h2']:.2f}, EN−GBLUP {p['EN − GBLUP']:+.3f}" for e, p in zip(envs, per_env)) + ")")
     results = {}
     with mp.get_context("spawn").Pool(a.workers) as pool:
         for name in a.priors:
-            rows = pool.map(_draw_stats, [(name, 8_000_000_000 + i, n, m) for i in range(a.draws)])
+            rows = pool.map(_draw_stats, [(name, 8_000_000_000 + i, n, m, overrides) for i in range(a.draws)])
             ok = [r for r in rows if "error" not in r]
             if not ok:
                 print(f"\n{name}: no draw at {n} x {m}: {rows[0]['error']}")
