@@ -8,7 +8,8 @@ statistics computed the same way, on phenotypes:
 
 - **REML h2**: GBLUP's REML heritability (gpfn_core.gblup), all individuals;
 - **EN − GBLUP**: 5-fold cross-validated r with the phenotype of an elastic net
-  (scikit-learn ElasticNetCV, l1_ratio 0.5, inner 3-fold CV) minus GBLUP's, same folds:
+  (scikit-learn ElasticNetCV, l1_ratio 0.5, inner 3-fold CV; r = 0 in a fold where it
+  chose the empty model) minus GBLUP's, same folds:
   positive where the trait is sparse (a few large QTL), about 0 or below where polygenic;
 - **top eigenvalue share**: the largest eigenvalue of the genomic relationship matrix
   over its trace (population structure);
@@ -123,9 +124,8 @@ def main() -> None:
                     help="Hyperparameter override for every prior, as `gpfn fit --set` (repeatable).")
     a = ap.parse_args()
     from gpfn_cli.prior_cmd import parse_overrides
-    from gpfn_core.registry import get_registry
-
     from gpfn_core.errors import GpfnError
+    from gpfn_core.registry import get_registry
 
     try:  # a bad name or value fails here, before any draw
         overrides = parse_overrides(tuple(a.overrides))
