@@ -104,6 +104,23 @@ def _draw_stats(job: tuple[str, int, int, int, dict[str, str]]) -> dict[str, flo
     return {**genotype_stats(d.x, index), **phenotype_stats(d.x, d.y, index)}
 
 
+def real_phenotype_stats(x: np.ndarray, envs: dict[str, np.ndarray]) -> tuple[list[dict[str, float]], dict[str, float]]:
+    """The real set's phenotype statistics per environment, and their medians (its value)."""
+    per_env = [phenotype_stats(x, y) for y in envs.values()]
+    return per_env, {s: float(np.median([p[s] for p in per_env])) for s in PHENOTYPE_STATS}
+
+
+def spread(values: np.ndarray, real: float) -> tuple[float, float, float, float] | None:
+    """p10, p50, p90 of the finite ``values`` and the percentile ``real`` falls at among
+    them (share below it, in %); None when no value is finite."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return None
+    p10, p50, p90 = np.percentile(v, [10, 50, 90])
+    return float(p10), float(p50), float(p90), float(100 * np.mean(v < real))
+
+
 def read_real(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """wheat599's genotypes and phenotypes, read as bench_accuracy reads them."""
     sys.path.insert(0, str(Path(__file__).parent))
@@ -136,10 +153,8 @@ def main() -> None:
     t0 = time.perf_counter()
     x, envs = read_real(a.data)
     n, m = x.shape
-    real = genotype_stats(x)
-    per_env = [phenotype_stats(x, y) for y in envs.values()]
-    for s in PHENOTYPE_STATS:
-        real[s] = float(np.median([p[s] for p in per_env]))
+    per_env, medians = real_phenotype_stats(x, envs)
+    real = {**genotype_stats(x), **medians}
     print(f"# bench_prior_realism: {a.data.name} ({n} individuals x {m} markers, {len(envs)} phenotypes); "
           f"{a.draws} draws per prior at the same size"
           + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
@@ -159,9 +174,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, vals in results.items():
         for s in STATS:
-            v = vals[s][np.isfinite(vals[s])]
-            p10, p50, p90 = np.percentile(v, [10, 50, 90])
-            pct = 100 * np.mean(v < real[s])
+            p10, p50, p90, pct = spread(vals[s], real[s])
             print(f"| {name} | {s} | {p10:.3f} | {p50:.3f} | {p90:.3f} | {real[s]:.3f} | {pct:.0f} | "
                   f"{'yes' if 10 <= pct <= 90 else '**no**'} |")
     if a.png and results:

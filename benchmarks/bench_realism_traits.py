@@ -31,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_prior_realism import PHENOTYPE_STATS, WHEAT, phenotype_stats, read_real  # noqa: E402
+from bench_prior_realism import (PHENOTYPE_STATS, WHEAT, phenotype_stats, read_real,  # noqa: E402
+                                 real_phenotype_stats, spread)
 
 TRAITS = ("prior", "prior, common panel", "every marker", "epistatic")
 
@@ -74,8 +75,7 @@ def main() -> None:
     t0 = time.perf_counter()
     x, envs = read_real(a.data)
     n, m = x.shape
-    per_env = [phenotype_stats(x, y) for y in envs.values()]
-    real = {s: float(np.median([p[s] for p in per_env])) for s in PHENOTYPE_STATS}
+    real = real_phenotype_stats(x, envs)[1]
     jobs = [(a.prior, 8_000_000_000 + i, n, m, a.candidates, a.pairs) for i in range(a.draws)]
     with mp.get_context("spawn").Pool(a.workers) as pool:
         rows = pool.map(_probe, jobs)
@@ -86,13 +86,8 @@ def main() -> None:
     for t in TRAITS:
         cells = []
         for s in PHENOTYPE_STATS:
-            v = np.array([r[t][s] for r in rows], float)
-            v = v[np.isfinite(v)]
-            if not v.size:
-                cells.append("no finite value")
-                continue
-            p10, p50, p90 = np.percentile(v, [10, 50, 90])
-            cells.append(f"{p10:.3f} / {p50:.3f} / {p90:.3f} ({100 * np.mean(v < real[s]):.0f})")
+            sp = spread(np.array([r[t][s] for r in rows], float), real[s])
+            cells.append("no finite value" if sp is None else f"{sp[0]:.3f} / {sp[1]:.3f} / {sp[2]:.3f} ({sp[3]:.0f})")
         print(f"| {t} | " + " | ".join(cells) + " |")
     print(f"\n# {time.perf_counter() - t0:.0f} s in all")
 
