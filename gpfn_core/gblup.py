@@ -304,7 +304,8 @@ def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.nd
     training individual's features come from weights estimated without its fold, so its
     own phenotype never reaches its features (the leave-one-out values would otherwise
     look better than the targets' will be).  Targets use weights from every training
-    individual.  All closed form: marginal regressions, one thin SVD per fold.
+    individual.  All closed form: marginal regressions, one decomposition of the kernel
+    for the targets and, per fold, one of the other folds' rows (:func:`leave_one_out_rows`).
     """
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
@@ -319,6 +320,45 @@ def sparse_smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.nd
     if k >= 2:
         for f in range(k):
             idx, w = weights[f]
-            z = xt[:, idx] * np.sqrt(w)
-            f_train[fold == f] = smoother_features(z, y, z[:0], h2_grid)[0][fold == f]
+            rows = fold == f
+            f_train[rows] = leave_one_out_rows(xt[:, idx] * np.sqrt(w), y, rows, h2_grid)
     return f_train, f_target
+
+
+def leave_one_out_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID
+                       ) -> np.ndarray:
+    """``[rows.sum(), 2G]``: :func:`smoother_features`' training columns (leave-one-out mean
+    and sd at each h2, kernel ``z z^T`` scaled to mean diagonal one over *every* row) for
+    the rows ``rows`` (bool ``[n]``) only, equal to them up to rounding.
+
+    The other rows R are eliminated instead of decomposing the whole kernel: with
+    ``A = K + delta I``, the block of ``A^-1`` on the wanted rows F is ``S^-1``, S the Schur
+    complement ``A_FF - K_FR A_RR^-1 K_RF``, and ``(A^-1 y)_F = S^-1 (y_F - K_FR A_RR^-1 y_R)``;
+    one decomposition of ``K_RR`` serves every h2, and the rest are |F|-sized.  The sparse
+    smoother's cross-fitting needs the leave-one-out values of one fold per kernel, so each
+    fold costs a decomposition of 4/5 of the rows (about half the work) instead of all.
+    """
+    z = np.asarray(z, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float64)
+    rows = np.asarray(rows, dtype=bool)
+    scale = relationship_scale(z)
+    zr, zf = z[~rows], z[rows]
+    if zr.shape[1] < len(zr):  # rank <= markers: the thin SVD (the rest of the space is orthogonal to K_RF)
+        u, s, vt = np.linalg.svd(zr.astype(np.float64), full_matrices=False)
+        lam, p = s**2 / scale, (s[:, None] * (vt @ zf.T.astype(np.float64))) / scale  # p = U^T K_RF
+    else:
+        lam, u = np.linalg.eigh((zr @ zr.T).astype(np.float64))
+        lam, p = np.maximum(lam, 0.0) / scale, (u.T @ (zr @ zf.T).astype(np.float64)) / scale
+    uy = u.T @ y[~rows]  # y_R outside the span of u meets K_FR in 0
+    kff = (zf @ zf.T).astype(np.float64) / scale
+    h2 = np.asarray(h2_grid, dtype=np.float64)
+    delta = (1.0 - h2) / h2
+    d = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
+    eye = np.eye(len(zf))
+    schur = np.stack([kff + dl * eye - p.T @ (dg[:, None] * p) for dl, dg in zip(delta, d)])
+    inv = np.linalg.inv(schur)  # [G, F, F]: the block of (K + delta I)^-1 on the rows F
+    alpha = np.einsum("gfh,gh->gf", inv, y[rows][None, :] - (d * uy) @ p)
+    c_ii = np.einsum("gff->gf", inv)
+    loo_mean = y[rows][None, :] - alpha / c_ii
+    loo_var = np.maximum(1.0 / c_ii - delta[:, None], 0.0)
+    return np.concatenate([loo_mean, np.sqrt(h2[:, None] * loo_var)]).T.astype(np.float32)

@@ -172,3 +172,24 @@ def _encoded_split(rng, n, n_train, markers):
     enc = Encoding.fit(d[:n_train])
     y = rng.standard_normal(n_train)
     return enc.transform(d[:n_train]), enc.transform(d[n_train:]), (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("markers", [400, 60])  # more markers than the other rows (eigh), fewer (thin SVD)
+def test_leave_one_out_rows_equal_the_whole_kernels_values(rng, markers):
+    """The sparse smoother's folds eliminate the other rows (a Schur complement) instead of
+    decomposing every row's kernel: the same leave-one-out means and sds, for the rows asked."""
+    from gpfn_core.gblup import leave_one_out_rows, smoother_features
+
+    z = (rng.standard_normal((150, markers)) * rng.gamma(0.5, 1.0, markers)).astype(np.float32)
+    y = rng.standard_normal(150)
+    rows = np.zeros(150, bool)
+    rows[rng.permutation(150)[:30]] = True
+    grid = (0.05, 0.3, 0.9)
+    whole = smoother_features(z, y, z[:0], grid)[0]
+    got = leave_one_out_rows(z, y, rows, grid)
+    assert got.shape == (30, 6)
+    np.testing.assert_allclose(got, whole[rows], atol=2e-5)
+    # one row left out: plain leave-one-out of that individual
+    one = np.zeros(150, bool)
+    one[3] = True
+    np.testing.assert_allclose(leave_one_out_rows(z, y, one, grid), whole[one], atol=2e-5)
