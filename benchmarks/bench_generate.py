@@ -13,7 +13,7 @@ writes included) on a fresh store with the same draws.  Rows:
 
 Scaling efficiency = (draws/s / baseline draws/s) / processes.
 
-    python benchmarks/bench_generate.py [--prior nam] [--draws 32] [--processes 2] [--pop-max-size 300] [--one-core]
+    python benchmarks/bench_generate.py [--prior nam] [--draws 32] [--processes 2] [--pop-max-size 300] [--one-core] [--like-model nam]
 """
 
 from __future__ import annotations
@@ -52,14 +52,30 @@ def main() -> None:
                          "n_markers=7000:36000:uniform).")
     ap.add_argument("--one-core", action="store_true",
                     help="Only the one-core row: the end-to-end cost of a draw (issue 15's metric), no scaling rows.")
+    ap.add_argument("--like-model", metavar="MODEL",
+                    help="Draws as a model was trained on them (a shipped prior's name or a model file): its prior, "
+                         "population and training-set sizes, context, features and smoothers (overrides those options).")
     args = ap.parse_args()
+    like: list[str] = []
+    if args.like_model:
+        from gpfn_core.modelfile import load_model
+        from gpfn_core.models import find_model, fit_config_of
+
+        path = args.like_model if Path(args.like_model).exists() else find_model(args.like_model)
+        c = fit_config_of(path, load_model(path)[2])
+        args.prior, args.pop_max_size, args.feature_max_size, args.smoothers = (
+            c.prior, c.pop_max_size, c.feature_max_size, c.smoothers)
+        like = ["--size-distribution", c.size_distribution, "--batch-size", str(c.batch_size),
+                "--min-training-samples", str(c.min_training_samples),
+                "--max-training-samples", str(c.max_training_samples),
+                *(["--context", str(c.context)] if c.context else [])]
     n, k = args.processes, max(1, args.draws // (2 * args.processes))  # at least 2 shards per process
     clean = {key: v for key, v in os.environ.items() if key not in THREAD_VARS}
     one = dict(clean, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     gen = [sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", args.prior, "--founders", args.founders,
            "--num-draws", str(args.draws), "--shard-size", str(k), "--pop-max-size", str(args.pop_max_size),
            "--feature-max-size", str(args.feature_max_size), "--smoothers", args.smoothers, "--no-progress",
-           *(x for o in args.overrides for x in ("--set", o))]
+           *(x for o in args.overrides for x in ("--set", o)), *like]
     rows: list[tuple[str, str, int, list[str] | None]] = [
         ("1 process (baseline)", "unset", 1, gen),
         ("1 process, one core", "OMP_NUM_THREADS=1", 1, gen),  # issue 15's per-draw cost
@@ -84,7 +100,8 @@ def main() -> None:
     print(f"# gpfn generate, prior {args.prior} ({args.founders} founders), pop {args.pop_max_size}, "
           f"{args.feature_max_size} PCA features + smoothers '{args.smoothers}', {args.draws} draws in shards of {k}, "
           f"{os.cpu_count()} cores; wall time of the whole command"
-          + (f"; --set {' '.join(args.overrides)}" if args.overrides else ""))
+          + (f"; --set {' '.join(args.overrides)}" if args.overrides else "")
+          + (f"; as model {args.like_model} trained ({' '.join(like)})" if like else ""))
     print(f"{'configuration':<24} {'thread variables':<18} {'draws/s':>8} {'s/draw':>7} {'speed-up':>9} {'efficiency':>11}")
     for name, threads, procs, rate in results:
         print(f"{name:<24} {threads:<18} {rate:8.2f} {1 / rate:7.3f} {rate / base:8.2f}x {rate / base / procs:10.0%}")
