@@ -47,6 +47,41 @@ def gather(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
     return (as_bytes[..., loci >> 3] >> shift) & np.uint8(1)
 
 
+_BYTE_BITS = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # [256, 8]: the bits of each byte
+_ROWS_PER_PASS = 64  # rows looked up at a time (keeps the temporaries in cache)
+
+
+def weighted_bit_sums(packed: np.ndarray, loci: np.ndarray, weights: np.ndarray,
+                      other: np.ndarray | None = None) -> np.ndarray:
+    """``sum_j weights[j] * bit(loci[j])`` for every row of ``uint64 [..., W]``: float64 ``[...]``.
+
+    By byte tables, never unpacking: the weights are summed per locus (repeated loci add),
+    each byte position that carries weight gets a 256-entry table of its bit patterns' sums,
+    and a row's sum is one table lookup per byte, where :func:`gather` reads a byte per locus
+    and a dense ``[..., len(loci)]`` matrix is formed.  With ``other`` (same shape as
+    ``packed``), the bits are those of ``packed XOR other`` (e.g. heterozygosity).
+    """
+    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
+    if other is not None:
+        as_bytes = as_bytes ^ np.ascontiguousarray(other).astype("<u8", copy=False).view(np.uint8)
+    nb = as_bytes.shape[-1]
+    per_locus = np.zeros(nb * 8)
+    np.add.at(per_locus, np.asarray(loci, dtype=np.int64), np.asarray(weights, dtype=np.float64))
+    per_byte = per_locus.reshape(nb, 8)
+    used = np.flatnonzero(per_byte.any(1))
+    lead = as_bytes.shape[:-1]
+    if not used.size:
+        return np.zeros(lead)
+    table = (per_byte[used] @ _BYTE_BITS.T).ravel()  # [U * 256]: byte position u, value v at u * 256 + v
+    offset = (np.arange(used.size, dtype=np.intp) * 256)
+    rows = as_bytes.reshape(-1, nb)
+    out = np.empty(len(rows))
+    for lo in range(0, len(rows), _ROWS_PER_PASS):
+        block = rows[lo : lo + _ROWS_PER_PASS, used]
+        out[lo : lo + len(block)] = table[block + offset].sum(1)
+    return out.reshape(lead)
+
+
 def crossover_masks(n_gametes: int, n_loci: int, gamete: np.ndarray, locus: np.ndarray) -> np.ndarray:
     """Packed masks whose bit ``j`` is the parity of toggles at loci ``<= j``.
 

@@ -9,6 +9,8 @@ import numpy as np
 from gpfn_core.errors import ValidationError
 from gpfn_core.types import Population
 
+_DENSE_MAX = 1 << 20  # individuals x QTL above which genetic values are summed by byte tables (bits.weighted_bit_sums)
+
 
 @dataclass(frozen=True)
 class Trait:
@@ -78,8 +80,16 @@ class Trait:
 
     def genetic_values(self, pop: Population) -> np.ndarray:
         """float64 ``[n]`` genetic values of ``pop``'s individuals."""
-        dos = pop.dosage(self.qtl).astype(np.float64)
-        return (dos - 1.0) @ self.additive + (dos == 1.0) @ self.dominance
+        if len(pop) * self.qtl.size <= _DENSE_MAX:  # small: a dense dosage matrix is cheaper than the tables
+            dos = pop.dosage(self.qtl).astype(np.float64)
+            return (dos - 1.0) @ self.additive + (dos == 1.0) @ self.dominance
+        from gpfn_core import bits
+
+        h = pop.packed  # [n, 2, W]: additive a (h0 + h1 - 1), dominance d [h0 != h1], by byte tables
+        g = bits.weighted_bit_sums(h, self.qtl, self.additive).sum(1) - float(np.sum(self.additive))
+        if np.any(self.dominance):
+            g = g + bits.weighted_bit_sums(h[:, 0], self.qtl, self.dominance, other=h[:, 1])
+        return g
 
     def calibrate(self, reference: Population) -> Trait:
         """A copy whose ``ve`` gives heritability ``h2`` in ``reference``.

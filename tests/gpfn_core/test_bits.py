@@ -22,6 +22,20 @@ def test_gather_reads_the_right_bits(m, data):
     np.testing.assert_array_equal(bits.gather(bits.pack(h), loci), h[..., loci])
 
 
+@given(st.integers(1, 150), st.data())
+def test_weighted_bit_sums_equal_the_dense_sums(m, data):
+    """Byte-table sums (repeated loci add; ``other``: the XOR of two haplotypes) against the unpacked bits."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    h = rng.integers(0, 2, (5, 2, m)).astype(np.uint8)
+    loci = rng.integers(0, m, rng.integers(1, 40))
+    w = rng.standard_normal(loci.size)
+    packed = bits.pack(h)
+    np.testing.assert_allclose(bits.weighted_bit_sums(packed, loci, w), h[..., loci] @ w, atol=1e-12)
+    xor = (h[:, 0] ^ h[:, 1])[:, loci] @ w
+    np.testing.assert_allclose(bits.weighted_bit_sums(packed[:, 0], loci, w, other=packed[:, 1]), xor, atol=1e-12)
+    assert np.all(bits.weighted_bit_sums(packed, loci, np.zeros(loci.size)) == 0)
+
+
 @given(st.integers(1, 6), st.integers(1, 200), st.data())
 def test_crossover_masks_match_dense_parity(n, m, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))

@@ -42,3 +42,16 @@ def test_polygenic_background_carries_its_share_of_the_genetic_variance(rng, sha
     assert major.with_background(np.arange(1000, 3000), 0.0, pop, rng) is major
     with pytest.raises(ValidationError, match="poly_share"):
         major.with_background(np.arange(10), 1.0, pop, rng)
+
+
+def test_genetic_values_by_byte_tables_equal_the_dense_sum(rng, monkeypatch):
+    """Large populations sum effects by byte tables (bits.weighted_bit_sums): the same values."""
+    import gpfn_core.trait as trait_module
+
+    h = rng.integers(0, 2, (40, 2, 300)).astype(np.uint8)
+    pop = Population.from_haplotypes(h, GeneticMap(np.zeros(300, int), np.linspace(0, 1, 300), np.array([1.0])))
+    t = Trait.sample(np.sort(rng.choice(300, 120, replace=False)), rng, h2=0.5, gamma_alpha=0.5, gamma_beta=1.0, dom_p=0.5)
+    monkeypatch.setattr(trait_module, "_DENSE_MAX", 10**12)
+    dense = t.genetic_values(pop)
+    monkeypatch.setattr(trait_module, "_DENSE_MAX", 0)
+    np.testing.assert_allclose(t.genetic_values(pop), dense, atol=1e-10)
