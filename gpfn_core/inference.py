@@ -14,6 +14,13 @@ from gpfn_core.model import PFN
 CONTEXT_SLACK = 1.1
 
 
+def model_context(context: int | None, max_training_samples: int | None, pop_max_size: int) -> int:
+    """The most training tokens a model sees at once: its ``context``, else the largest
+    training set it was fitted on (``max_training_samples``), else ``pop_max_size - 10``.
+    The one rule ``gpfn predict`` and validation (hence the stacking fit) both use."""
+    return int(context or max_training_samples or pop_max_size - 10)
+
+
 @torch.no_grad()
 def predict_features(
     model: PFN, bar: BarDistribution, f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray,

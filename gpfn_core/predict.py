@@ -27,7 +27,7 @@ import numpy as np
 
 from gpfn_core.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
-from gpfn_core.inference import combine_members, member_outputs, resolve_device
+from gpfn_core.inference import combine_members, member_outputs, model_context, resolve_device
 from gpfn_core.modelfile import load_model
 from gpfn_core.preprocess import prepare
 from gpfn_core.registry import get_registry
@@ -125,7 +125,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     from gpfn_core.stacking import stack_weights, stacked
 
     fit_cfg = meta.get("fit_config", {})
-    context = int(fit_cfg.get("context") or fit_cfg.get("max_training_samples") or meta.get("pop_max_size", 1000) - 10)
+    context = model_context(fit_cfg.get("context"), fit_cfg.get("max_training_samples"), meta.get("pop_max_size", 1000))
     n = len(y)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))

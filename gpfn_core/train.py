@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gpfn_core.bar import BarDistribution, bar_loss, estimate_borders
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.gblup import gblup
-from gpfn_core.inference import combine_members, member_outputs, resolve_device
+from gpfn_core.inference import combine_members, member_outputs, model_context, resolve_device
 from gpfn_core.interfaces import Prior
 from gpfn_core.model import PFN, ModelConfig, grow_smoother_inputs
 from gpfn_core.modelfile import save_model
@@ -280,7 +280,7 @@ class Validation:
         as the stacking fit uses it; :meth:`evaluate` needs them)."""
         self.items, self.gblup_r, self.params, self.loo_choice_r = [], [], [], []
         self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
-        self.context = int(cfg.context or cfg.max_training_samples or cfg.pop_max_size - 10)  # as predict's
+        self.context = model_context(cfg.context, cfg.max_training_samples, cfg.pop_max_size)  # as predict's
         fixed = {"pop_size": cfg.validation_pop_size} if fixed is None else fixed
         for j in range(cfg.val_draws if draws is None else draws):
             i = start + j

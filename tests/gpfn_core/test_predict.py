@@ -501,3 +501,16 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
     bad.write_text("nope")
     r = CliRunner().invoke(main, ["stack", str(bad)])
     assert r.exit_code != 0 and "not a gpfn model file" in r.output
+
+
+def test_predict_and_validation_use_one_context_rule():
+    """A model's context: its --context, else its largest training set, else pop_max_size - 10."""
+    from gpfn_core.inference import model_context
+    from gpfn_core.train import FitConfig, Validation, build
+
+    assert model_context(290, 1000, 1250) == 290
+    assert model_context(None, 500, 1250) == 500
+    assert model_context(None, None, 300) == 290
+    cfg = FitConfig(prior="ril", founders="random", pop_max_size=60, max_training_samples=40, val_draws=0)
+    prior, selector = build(cfg)
+    assert Validation(prior, selector, cfg, draws=0).context == 40
