@@ -43,8 +43,26 @@ def gather(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
     """
     loci = np.asarray(loci, dtype=np.int64)
     as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
-    shift = (loci & 7).astype(np.uint8)
-    return (as_bytes[..., loci >> 3] >> shift) & np.uint8(1)
+    out = np.take(as_bytes, loci >> 3, axis=-1)  # take, and shifts in place: 2x fancy indexing's speed
+    out >>= (loci & 7).astype(np.uint8)
+    out &= np.uint8(1)
+    return out
+
+
+def dosage(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
+    """int8 ``[n, len(loci)]``: the sum of the two haplotypes' bits at ``loci`` of
+    ``uint64 [n, 2, W]``, one haplotype at a time (no ``[n, 2, len(loci)]`` temporary)."""
+    loci = np.asarray(loci, dtype=np.int64)
+    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
+    byte, shift = loci >> 3, (loci & 7).astype(np.uint8)
+    out = np.take(as_bytes[:, 0], byte, axis=-1)
+    out >>= shift
+    out &= np.uint8(1)
+    second = np.take(as_bytes[:, 1], byte, axis=-1)
+    second >>= shift
+    second &= np.uint8(1)
+    out += second
+    return out.view(np.int8)
 
 
 _BYTE_BITS = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # [256, 8]: the bits of each byte

@@ -150,10 +150,9 @@ class Population:
 
     def dosage(self, loci: np.ndarray | None = None) -> np.ndarray:
         """int8 ``[n, m]`` (or ``[n, len(loci)]``): count of allele 1, 0/1/2."""
-        if loci is None:
-            h = self.haplotypes
-        else:
-            h = bits.gather(self.packed, loci)
+        if loci is not None:
+            return bits.dosage(self.packed, loci)
+        h = self.haplotypes
         return np.ascontiguousarray(h[:, 0] + h[:, 1], dtype=np.int8)
 
     def heterozygous(self, loci: np.ndarray | None = None) -> np.ndarray:

@@ -23,6 +23,16 @@ def test_gather_reads_the_right_bits(m, data):
 
 
 @given(st.integers(1, 150), st.data())
+def test_dosage_is_the_sum_of_the_two_haplotypes_bits(m, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    h = rng.integers(0, 2, (4, 2, m)).astype(np.uint8)
+    loci = rng.integers(0, m, rng.integers(0, 30))
+    d = bits.dosage(bits.pack(h), loci)
+    assert d.dtype == np.int8 and d.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(d, h[:, 0, loci].astype(np.int8) + h[:, 1, loci])
+
+
+@given(st.integers(1, 150), st.data())
 def test_weighted_bit_sums_equal_the_dense_sums(m, data):
     """Byte-table sums (repeated loci add; ``other``: the XOR of two haplotypes) against the unpacked bits."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
