@@ -274,7 +274,8 @@ def main() -> None:
     ap.add_argument("--models", type=Path, nargs="*", help="Model files (default: every shipped model).")
     ap.add_argument("--draws", type=int, default=200, help="Held-out draws per model.")
     ap.add_argument("--wheat", type=Path, default=WHEAT)
-    ap.add_argument("--small-draws", type=int, default=400, help="Draws with ~30 training individuals (cheap; 400 for an SE near 0.001).")
+    ap.add_argument("--small-draws", type=int, default=400,
+                    help="Draws with ~30 training individuals (cheap; 400 for an SE near 0.001).")
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
     ap.add_argument("--sections", default="12345", help="Which sections to run (e.g. 23).")
     ap.add_argument("--heldout-seed", type=int, default=None,

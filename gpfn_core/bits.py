@@ -52,16 +52,8 @@ def gather(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
 def dosage(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
     """int8 ``[n, len(loci)]``: the sum of the two haplotypes' bits at ``loci`` of
     ``uint64 [n, 2, W]``, one haplotype at a time (no ``[n, 2, len(loci)]`` temporary)."""
-    loci = np.asarray(loci, dtype=np.int64)
-    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
-    byte, shift = loci >> 3, (loci & 7).astype(np.uint8)
-    out = np.take(as_bytes[:, 0], byte, axis=-1)
-    out >>= shift
-    out &= np.uint8(1)
-    second = np.take(as_bytes[:, 1], byte, axis=-1)
-    second >>= shift
-    second &= np.uint8(1)
-    out += second
+    out = gather(packed[:, 0], loci)
+    out += gather(packed[:, 1], loci)
     return out.view(np.int8)
 
 
@@ -91,7 +83,7 @@ def weighted_bit_sums(packed: np.ndarray, loci: np.ndarray, weights: np.ndarray,
     if not used.size:
         return np.zeros(lead)
     table = (per_byte[used] @ _BYTE_BITS.T).ravel()  # [U * 256]: byte position u, value v at u * 256 + v
-    offset = (np.arange(used.size, dtype=np.intp) * 256)
+    offset = np.arange(used.size, dtype=np.intp) * 256
     rows = as_bytes.reshape(-1, nb)
     out = np.empty(len(rows))
     for lo in range(0, len(rows), _ROWS_PER_PASS):

@@ -343,12 +343,12 @@ def leave_one_out_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, h2_grid: 
     rows = np.asarray(rows, dtype=bool)
     scale = relationship_scale(z)
     zr, zf = z[~rows], z[rows]
-    if zr.shape[1] < len(zr):  # rank <= markers: the thin SVD (the rest of the space is orthogonal to K_RF)
-        u, s, vt = np.linalg.svd(zr.astype(np.float64), full_matrices=False)
-        lam, p = s**2 / scale, (s[:, None] * (vt @ zf.T.astype(np.float64))) / scale  # p = U^T K_RF
+    kin = Kinship.of(zr)  # thin SVD when markers are fewer: the rest of the space is orthogonal to K_RF
+    u, lam = kin.u, kin.lam / scale
+    if kin.vt is not None:  # p = U^T K_RF
+        p = (np.sqrt(kin.lam)[:, None] * (kin.vt @ zf.T.astype(np.float64))) / scale
     else:
-        lam, u = np.linalg.eigh((zr @ zr.T).astype(np.float64))
-        lam, p = np.maximum(lam, 0.0) / scale, (u.T @ (zr @ zf.T).astype(np.float64)) / scale
+        p = (u.T @ (zr @ zf.T).astype(np.float64)) / scale
     uy = u.T @ y[~rows]  # y_R outside the span of u meets K_FR in 0
     kff = (zf @ zf.T).astype(np.float64) / scale
     h2 = np.asarray(h2_grid, dtype=np.float64)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gpfn_core import bits
 from gpfn_core.errors import ValidationError
 from gpfn_core.types import Population
 
@@ -83,8 +84,6 @@ class Trait:
         if len(pop) * self.qtl.size <= _DENSE_MAX:  # small: a dense dosage matrix is cheaper than the tables
             dos = pop.dosage(self.qtl).astype(np.float64)
             return (dos - 1.0) @ self.additive + (dos == 1.0) @ self.dominance
-        from gpfn_core import bits
-
         h = pop.packed  # [n, 2, W]: additive a (h0 + h1 - 1), dominance d [h0 != h1], by byte tables
         g = bits.weighted_bit_sums(h, self.qtl, self.additive).sum(1) - float(np.sum(self.additive))
         if np.any(self.dominance):
