@@ -9,6 +9,13 @@
 2. **Cost**: one BayesB run (``--cost-methods bayesb,bayescpi`` for both) on 1,000 individuals x 50,000 markers at BGLR's default 6,000
    iterations (``--timing-iterations``), against GBLUP on the same data.
 
+3. **Held-out draws**: ``--heldout-draws`` of the draws ``bench_accuracy.py`` section 1
+   scores issue 13's target on (the model's own prior and population size, prior seed
+   ``--heldout-seed``, the prior's full marker panels), GBLUP, BayesB, BayesCπ and the
+   model as ``gpfn predict`` gives it, overall and by third of the polygenic share: how
+   far above GBLUP the standard sparse Bayesian methods get on the draws the target is
+   scored on (``--sections 3``).
+
 wheat599 with all methods is section 2 of ``bench_accuracy.py --bayes 6000``.
 
     python benchmarks/bench_bayes.py [--draws 50] [--iterations 6000] [--workers 2] [--sections 12]
@@ -88,6 +95,65 @@ def section_architectures(draws: int, iterations: int, workers: int, model: str 
             print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
 
 
+def _heldout(job: tuple[str, int, int, int]) -> dict[str, float]:
+    """One held-out draw of a model's own prior, as ``bench_accuracy`` section 1 scores it."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from gpfn_core.bayes import bayes
+    from gpfn_core.gblup import gblup
+    from gpfn_core.modelfile import load_model
+    from gpfn_core.models import HELDOUT_INDEX, fit_config_of
+    from gpfn_core.predict import predict_arrays
+    from gpfn_core.train import build
+
+    model, seed, j, iterations = job
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+    mdl = load_model(model)
+    cfg = fit_config_of(model, mdl[2])
+    cfg.seed = seed
+    prior, _ = build(cfg)
+    d = prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})
+    nt, truth = d.n_train, d.g[d.n_train:]
+    out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
+    t = time.perf_counter()
+    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+    out["GBLUP_s"] = time.perf_counter() - t
+    for m in ("BayesB", "BayesCpi"):
+        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6, seed=j)
+        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+    t = time.perf_counter()
+    out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    out["GPFN_s"] = time.perf_counter() - t
+    return out
+
+
+def section_heldout(model: str, draws: int, seed: int, iterations: int, workers: int) -> None:
+    """BayesB and BayesCπ on the draws issue 13's target is scored on: the model's own prior,
+    ``bench_accuracy`` section 1's held-out draws (the first ``draws`` of them, prior seed ``seed``)."""
+    from gpfn_core.models import architecture_thirds
+
+    print(f"\n## 3. The held-out draws of `bench_accuracy.py` section 1 (the first {draws}, prior seed {seed}, "
+          f"model {model}; its prior's full marker panels; Gibbs {iterations} iterations, burn-in "
+          f"{iterations // 6})\n")
+    with mp.get_context("spawn").Pool(workers) as pool:
+        rows = pool.map(_heldout, [(model, seed, j, iterations) for j in range(draws)], chunksize=1)
+    r = {m: np.array([row[m] for row in rows]) for m in METHODS}
+    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+    thirds = architecture_thirds(np.array([row["share"] for row in rows]))
+    print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median)\n")
+    print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " | s per fit |")
+    print("| --- " * (5 + len(thirds)) + "|")
+    for m in METHODS:
+        d = r[m][ok] - r["GBLUP"][ok]
+        secs = np.mean([row[f"{m}_s"] for row in rows])
+        diff = "baseline" if m == "GBLUP" else f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}"
+        ahead = "" if m == "GBLUP" else f"{np.mean(d > 0):.0%}"
+        by = " | ".join(f"{(r[m] - r['GBLUP'])[ok & sel].mean():+.3f}" for _, sel in thirds)
+        print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} | {secs:.2f} |")
+
+
 def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> None:
     from gpfn_core.bayes import bayes
     from gpfn_core.gblup import gblup
@@ -120,6 +186,8 @@ def main() -> None:
                     "'none' to leave GPFN out).")
     ap.add_argument("--sections", default="12")
     ap.add_argument("--cost-methods", default="bayesb", help="Section 2's samplers (bayesb,bayescpi).")
+    ap.add_argument("--heldout-draws", type=int, default=100, help="Section 3's draws.")
+    ap.add_argument("--heldout-seed", type=int, default=1, help="Section 3's prior seed (bench_accuracy's).")
     a = ap.parse_args()
     model = a.model
     if model is None:
@@ -132,6 +200,10 @@ def main() -> None:
         section_architectures(a.draws, a.iterations, a.workers, None if model == "none" else model)
     if "2" in a.sections:
         section_cost(a.timing_iterations, tuple(a.cost_methods.split(",")))
+    if "3" in a.sections:
+        if model == "none":
+            raise SystemExit("section 3 needs a model (its prior and population size give the draws)")
+        section_heldout(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 
