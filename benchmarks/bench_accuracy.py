@@ -13,7 +13,7 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
 2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
    10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields; with
    ``--bayes ITERATIONS`` also BayesB, BayesCπ and the best classical method.
-3. **Training-set sizes**: draws of the NAM prior with about 30 and about 3,000 training
+3. **Training-set sizes**: draws of the NAM prior with about 30, 1,000 and 3,000 training
    individuals (true genetic values as the truth), GPFN and GBLUP.
 4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
    individuals x 50,000 markers (benchmarks/bench_predict.py).
@@ -276,6 +276,7 @@ def main() -> None:
     ap.add_argument("--wheat", type=Path, default=WHEAT)
     ap.add_argument("--small-draws", type=int, default=400,
                     help="Draws with ~30 training individuals (cheap; 400 for an SE near 0.001).")
+    ap.add_argument("--mid-draws", type=int, default=60, help="Draws with ~1,000 training individuals.")
     ap.add_argument("--large-draws", type=int, default=20, help="Draws with ~3,000 training individuals.")
     ap.add_argument("--sections", default="12345", help="Which sections to run (e.g. 23).")
     ap.add_argument("--heldout-seed", type=int, default=None,
@@ -311,7 +312,7 @@ def main() -> None:
     if "2" in a.sections:
         section_wheat(nam, a.wheat, a.bayes)
     if "3" in a.sections:
-        section_sizes(nam, [(300, 30, a.small_draws), (4000, 3000, a.large_draws)])
+        section_sizes(nam, [(300, 30, a.small_draws), (1200, 1000, a.mid_draws), (4000, 3000, a.large_draws)])
     if "4" in a.sections:
         section_time(nam)
     if "5" in a.sections:

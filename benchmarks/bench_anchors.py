@@ -1,0 +1,124 @@
+"""Which closed-form predictions the stacking should blend the network with, by training-set size.
+
+On fresh draws of the model's prior with about ``--n-train`` training individuals
+(``--targets`` targets, prior seed 1, indices from ``--start``), r with the targets' true
+genetic values of: GBLUP with REML (the baseline); the stacking's two anchors (GBLUP
+averaged over h2 by marginal likelihood, and the leave-one-out choice among the smoother
+columns); a candidate anchor, GBLUP averaged *uniformly* over the h2 grid (the mean of the
+`gblup` smoother's columns); the network alone; and the model as ``gpfn predict`` gives
+it.  Then the stacking's blend refitted on these draws with and without the candidate,
+each half's weights fitted on the other half (2-fold cross-fitting, so no draw scores
+weights fitted on it): the candidate earns a place only if the cross-fitted blend with it
+is ahead.
+
+    python benchmarks/bench_anchors.py [--model gpfn_core/models/nam.gpfn] [--n-train 300] [--draws 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+import numpy as np
+
+
+def _one(job: tuple[str, int, int, int]) -> dict:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    import gpfn_core.predict as pr
+    from gpfn_core.gblup import H2_GRID, gblup
+    from gpfn_core.modelfile import load_model
+    from gpfn_core.models import fit_config_of
+    from gpfn_core.train import build
+
+    path, index, n_train, targets = job
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+    mdl = load_model(path)
+    cfg = fit_config_of(path, mdl[2])
+    cfg.seed = 1
+    prior, _ = build(cfg)
+    pop = n_train + targets
+    d = prior.draw(index, fixed={"pop_size": pop, "train_fraction": n_train / pop})
+    nt = d.n_train
+    seen, original = {}, pr.prepare
+
+    def prepare(*a, **k):  # predict's own preprocessing, kept to read the anchors and grid columns
+        seen["p"] = p = original(*a, **k)
+        return p
+
+    pr.prepare = prepare
+    try:
+        res = pr.predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])
+    finally:
+        pr.prepare = original
+    p, nf = seen["p"], int(mdl[2]["n_features"])
+    std = lambda v: (np.asarray(v, np.float64) - p.scale.mean) / p.scale.sd  # noqa: E731
+    return {"nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
+            "reml": gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, "stacked": std(res["mean"]),
+            "network": std(res["network_mean"]), "bma": p.anchors[:, 0], "loo": p.anchors[:, 1],
+            "uniform": p.target[:, nf: nf + len(H2_GRID)].astype(np.float64).mean(1)}
+
+
+def _r(a, b) -> float:
+    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
+
+
+def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[np.ndarray, list[list[float]]]:
+    """Per-draw r of the blend network + ``anchors``, each half's weights fitted on the other half."""
+    from gpfn_core.stacking import fit_weights
+
+    n = len(rows)
+    half = np.array_split(np.random.default_rng(seed).permutation(n), 2)
+    out, weights = np.full(n, np.nan), []
+    for fit, score in ((half[0], half[1]), (half[1], half[0])):
+        cols = lambda x: np.column_stack([x[a] for a in anchors])  # noqa: E731
+        w = np.array(fit_weights([rows[i]["network"] for i in fit], [cols(rows[i]) for i in fit],
+                                 [rows[i]["truth"] for i in fit])["weights"])
+        weights.append([round(float(v), 2) for v in w])
+        for i in score:
+            out[i] = _r(w[0] * rows[i]["network"] + cols(rows[i]) @ w[1:], rows[i]["truth"])
+    return out, weights
+
+
+def main() -> None:
+    from gpfn_core.models import architecture_thirds, find_model
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
+    ap.add_argument("--n-train", type=int, default=300)
+    ap.add_argument("--targets", type=int, default=200)
+    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--start", type=int, default=8_100_000_000, help="First draw index (fresh draws).")
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    path = str(a.model or find_model("nam"))
+    t = time.perf_counter()
+    with mp.get_context("spawn").Pool(a.workers) as pool:
+        rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets) for i in range(a.draws)], chunksize=1)
+    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "uniform", "network",
+                                                                    "stacked")}
+    r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
+    r["blend + uniform"], w3 = cross_fitted(rows, ["bma", "loo", "uniform"])
+    thirds = architecture_thirds([x["share"] for x in rows])
+    print(f"# bench_anchors: {len(rows)} draws of the {path} prior, ~{np.mean([x['nt'] for x in rows]):.0f} training "
+          f"individuals and {a.targets} targets (indices from {a.start}); {time.perf_counter() - t:.0f} s\n")
+    print("| prediction | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " |")
+    print("| --- " * (4 + len(thirds)) + "|")
+    names = {"reml": "GBLUP (REML), baseline", "bma": "GBLUP averaged over h² by marginal likelihood (anchor)",
+             "loo": "leave-one-out choice among the smoother columns (anchor)",
+             "uniform": "GBLUP averaged uniformly over the h² grid (candidate)", "network": "the network alone",
+             "stacked": "GPFN as `gpfn predict` gives it (the file's stacking)",
+             "blend": f"network + the two anchors, weights cross-fitted here {w2}",
+             "blend + uniform": f"network + the two anchors + the candidate, cross-fitted {w3}"}
+    for k, name in names.items():
+        d = r[k] - r["reml"]
+        cells = ("| |" if k == "reml" else f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f} | "
+                 f"{np.mean(d > 0):.0%} |")
+        print(f"| {name} | {r[k].mean():.4f} | {cells} " + " | ".join(f"{d[s].mean():+.4f}" for _, s in thirds) + " |")
+
+
+if __name__ == "__main__":
+    main()
