@@ -29,8 +29,8 @@ START = 8_400_000_000  # draw indices (disjoint from the model files' and the ot
 def _one(job: tuple[int, int, int, tuple[float, ...], int]) -> dict[str, dict[str, list[float] | float]]:
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.gblup import Kinship, bma_mean, gblup, smoother_features
-    from gpfn_core.preprocess import Encoding, Standardizer
+    from gpfn_core.gblup import H2_GRID, Kinship, bma_mean, gblup, smoother_features
+    from gpfn_core.preprocess import Encoding, Standardizer, loo_choice
     from gpfn_core.registry import get_registry
 
     i, n_train, pop, shares, pairs = job
@@ -55,14 +55,14 @@ def _one(job: tuple[int, int, int, tuple[float, ...], int]) -> dict[str, dict[st
         y = g / g.std() + rng.normal(0, 1, len(g))  # broad-sense h2 0.5
         z = Standardizer.fit(y[:nt]).transform(y[:nt]).astype(np.float64)
         f_train, f_target = smoother_features(xt, z, xv, kinship=kin)
-        grid, loo = f_target[:, :8].astype(np.float64), f_train[:, :8].astype(np.float64)
+        grid = f_target[:, : len(H2_GRID)].astype(np.float64)
 
         def r(p):
             return float(np.corrcoef(p, y[nt:])[0, 1])
 
         out[str(share)] = {"REML": r(gblup(d.x[:nt], y[:nt], d.x[nt:]).prediction),
                            "marginal likelihood": r(bma_mean(f_target, kin, z)), "uniform": r(grid.mean(1)),
-                           "leave-one-out choice": r(grid[:, np.argmin(((loo - z[:, None]) ** 2).mean(0))]),
+                           "leave-one-out choice": r(loo_choice(f_train, z, f_target, 0, "gblup")),
                            "grid": [r(grid[:, j]) for j in range(grid.shape[1])]}
     return out
 

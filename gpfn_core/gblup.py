@@ -175,13 +175,20 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
     alpha = (inv * uy) @ u.T + rest * y_out[None, :]  # (K + delta I)^-1 y, [G, nt]
     u2 = u * u
     c_ii = inv @ u2.T + rest * (1.0 - u2.sum(1))[None, :]  # diagonal of (K + delta I)^-1
-    loo_mean = y[None, :] - alpha / c_ii
-    loo_var = np.maximum(1.0 / c_ii - delta[:, None], 0.0)
     t_mean = (inv * uy) @ kvu.T  # [G, nv]
     t_var = np.maximum(k_vv[None, :] - inv @ (kvu * kvu).T, 0.0)
-    f_train = np.concatenate([loo_mean, np.sqrt(h2[:, None] * loo_var)]).T
     f_target = np.concatenate([t_mean, np.sqrt(h2[:, None] * t_var)]).T
-    return f_train.astype(np.float32), f_target.astype(np.float32)
+    return _loo_columns(y, alpha, c_ii, h2), f_target.astype(np.float32)
+
+
+def _loo_columns(y: np.ndarray, alpha: np.ndarray, c_ii: np.ndarray, h2: np.ndarray) -> np.ndarray:
+    """float32 ``[n, 2G]``: leave-one-out means and sds at each h2 from ``alpha`` = (K + delta I)^-1 y
+    and the diagonal ``c_ii`` of (K + delta I)^-1 (both ``[G, n]``), for ``y`` ``[n]``: mean
+    y_i - alpha_i / c_ii, variance 1 / c_ii - delta, sd on the scale sg2 = h2."""
+    delta = (1.0 - h2) / h2
+    loo_mean = y[None, :] - alpha / c_ii
+    loo_var = np.maximum(1.0 / c_ii - delta[:, None], 0.0)
+    return np.concatenate([loo_mean, np.sqrt(h2[:, None] * loo_var)]).T.astype(np.float32)
 
 
 def marginal_loglik(kin: Kinship, z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID) -> np.ndarray:
@@ -358,7 +365,4 @@ def leave_one_out_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, h2_grid: 
     schur = np.stack([kff + dl * eye - p.T @ (dg[:, None] * p) for dl, dg in zip(delta, d)])
     inv = np.linalg.inv(schur)  # [G, F, F]: the block of (K + delta I)^-1 on the rows F
     alpha = np.einsum("gfh,gh->gf", inv, y[rows][None, :] - (d * uy) @ p)
-    c_ii = np.einsum("gff->gf", inv)
-    loo_mean = y[rows][None, :] - alpha / c_ii
-    loo_var = np.maximum(1.0 / c_ii - delta[:, None], 0.0)
-    return np.concatenate([loo_mean, np.sqrt(h2[:, None] * loo_var)]).T.astype(np.float32)
+    return _loo_columns(y[rows], alpha, np.einsum("gff->gf", inv), h2)
