@@ -25,8 +25,10 @@ def plugin_env(tmp_path_factory):
     py = env / "bin" / "python"
     nested = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  capture_output=True, text=True, check=True).stdout.strip())
-    # an "import" line, so the .pth files there (an editable install's finder) are processed too
-    (nested / "outer.pth").write_text(f"import site; [site.addsitedir(p) for p in {site.getsitepackages()!r}]\n")
+    # an "import" line, so the .pth files there (an editable install's finder) are processed too; map, not a
+    # list comprehension: before Python 3.12 a comprehension is a scope of its own, which does not see the
+    # `site` that the line's import binds in site.addpackage's exec
+    (nested / "outer.pth").write_text(f"import site; list(map(site.addsitedir, {site.getsitepackages()!r}))\n")
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--no-index", str(EXAMPLE)],
