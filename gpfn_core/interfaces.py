@@ -232,6 +232,15 @@ class FeatureSelector(_Named, ABC):
         this to reuse it; the default ignores it, so existing selectors need nothing."""
         return self.fit(x_train, y_train)
 
+    def transform_kinship(self, kinship: Any, target_coordinates: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional, after :meth:`fit_kinship`: the training and target features
+        ``([n_train, n_features], [n_target, n_features])`` from the decomposition and the
+        targets' ``kinship.coordinates`` (``x_target x_train^T u``), equal to
+        :meth:`transform` of both up to rounding, for a selector linear in the eigenvectors
+        (``pca``: ``u s`` and ``coordinates / s``) that can skip the marker-sized products.
+        The default returns None: preprocessing then calls :meth:`transform`."""
+        return None
+
 
 class GenotypeReader(_Named, ABC):
     """Reads one genotype file format into a :class:`GenotypeTable`."""

@@ -79,20 +79,29 @@ def _loadings(x: np.ndarray, mu: np.ndarray, u: np.ndarray, vals: np.ndarray) ->
     return (x.T @ u - np.outer(mu, u.sum(0))) / np.sqrt(np.maximum(vals, _EPS)).astype(np.float32)
 
 
+def _signs(load: np.ndarray) -> np.ndarray:
+    """float32 ``[k]``: +1 or -1 per column, the sign that makes its largest entry positive."""
+    sign = np.sign(load[np.abs(load).argmax(0), np.arange(load.shape[1])])
+    return np.where(sign == 0, 1, sign).astype(np.float32)
+
+
 def _signed(load: np.ndarray) -> np.ndarray:
     """Loadings with each column's largest entry positive."""
-    sign = np.sign(load[np.abs(load).argmax(0), np.arange(load.shape[1])])
-    return (load * np.where(sign == 0, 1, sign)).astype(np.float32)
+    return (load * _signs(load)).astype(np.float32)
 
 
-def _components_of(x: np.ndarray, kinship, k: int) -> np.ndarray:
+def _components_of(x: np.ndarray, kinship, k: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_top_components` from an exact decomposition of ``x x^T`` that preprocessing
     holds already (:class:`gpfn_core.gblup.Kinship`; ``x`` centred, as encoded genotypes
-    are): the right singular vectors when it has them, else ``x^T u / s``."""
+    are): the right singular vectors when it has them, else ``x^T u / s``; and the sign
+    each got from :func:`_signed` (components = sign * x^T u / s)."""
     if kinship.vt is not None:
-        return _signed(kinship.vt[np.argsort(-kinship.lam, kind="stable")[:k]].T.astype(np.float32))
-    vals, u = kinship.top(k)
-    return _signed(_loadings(x, x.mean(0), u, vals))
+        load = kinship.vt[kinship.top_order(k)].T.astype(np.float32)
+    else:
+        vals, u = kinship.top(k)
+        load = _loadings(x, x.mean(0), u, vals)
+    sign = _signs(load)
+    return (load * sign).astype(np.float32), sign
 
 
 class _Selector(FeatureSelector):
@@ -361,13 +370,33 @@ class PCA(_Selector):
         rank = min(x.shape[0] - 1, int(self.polymorphic_.sum()))
         self.mean_ = x.mean(0)
         k = min(self.n_features, max(rank, 0))
+        self.kinship_ = self.signs_ = None  # for transform_kinship: set when fitted on a kinship
         if not k:
             comps = np.zeros((x.shape[1], 0), np.float32)
         elif kinship is not None:  # the smoother's decomposition of x x^T (x is centred): no second one
-            comps = _components_of(x, kinship, k)
+            comps, self.signs_ = _components_of(x, kinship, k)
+            self.kinship_ = kinship
         else:
             comps = _top_components(x, k, rng)
         self.components_ = np.concatenate([comps, np.zeros((x.shape[1], self.n_features - k), np.float32)], axis=1)
+
+    def transform_kinship(self, kinship, target_coordinates):
+        """Training features ``u s`` and target features ``coordinates / s`` of the top
+        components (``x V = x x^T u / s``), signed as :attr:`components_`: what
+        :meth:`transform` gives, without the two [n, markers] x [markers, k] products."""
+        if kinship is None or kinship is not getattr(self, "kinship_", None):
+            return None
+        k = len(self.signs_)
+        order = kinship.top_order(k)
+        s = np.sqrt(np.maximum(kinship.lam[order], _EPS))
+        c = self.mean_ @ self.components_  # transform's offset (about 0: the columns are centred)
+
+        def fill(f: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(f), self.n_features), np.float32)
+            out[:, :k] = f * self.signs_
+            return out - c
+
+        return fill(kinship.u[:, order] * s), fill(np.asarray(target_coordinates)[:, order] / s)
 
     def _transform(self, x):
         return x @ self.components_ - self.mean_ @ self.components_

@@ -137,7 +137,8 @@ def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng
         v = h * k_tt + (1 - h) * np.eye(40)
         q = y @ np.linalg.solve(v, y)
         brute.append(-0.5 * 40 * np.log(q / 40) - 0.5 * np.linalg.slogdet(v)[1])
-    np.testing.assert_allclose(ll - ll[0], np.array(brute) - brute[0], atol=1e-6)
+    # the decomposition is single precision (gblup.symmetric_eigh): log-likelihoods agree to about 1e-5
+    np.testing.assert_allclose(ll - ll[0], np.array(brute) - brute[0], atol=1e-4)
 
     gt, gv = smoother_features(xt, y, xv, grid, kinship=kin)
     bt, bv = bma_features(gt, gv, kin, y, grid)
@@ -188,8 +189,8 @@ def test_leave_one_out_rows_equal_the_whole_kernels_values(rng, markers):
     whole = smoother_features(z, y, z[:0], grid)[0]
     got = leave_one_out_rows(z, y, rows, grid)
     assert got.shape == (30, 6)
-    np.testing.assert_allclose(got, whole[rows], atol=2e-5)
+    np.testing.assert_allclose(got, whole[rows], atol=1e-4)  # two single-precision decompositions (symmetric_eigh)
     # one row left out: plain leave-one-out of that individual
     one = np.zeros(150, bool)
     one[3] = True
-    np.testing.assert_allclose(leave_one_out_rows(z, y, one, grid), whole[one], atol=2e-5)
+    np.testing.assert_allclose(leave_one_out_rows(z, y, one, grid), whole[one], atol=1e-4)

@@ -160,3 +160,30 @@ def test_pca_from_the_smoothers_kinship_matches_its_own_decomposition(rng, n, m)
     np.testing.assert_allclose(shared.transform(x), xc @ load, atol=2e-3)
     with pytest.raises(ValidationError, match=f"kinship of {n - 1} individuals for {n} rows"):
         make("pca", k=10).fit_kinship(x, y, Kinship.of(x[:-1]))
+
+
+@pytest.mark.parametrize("markers", [300, 40])  # eigh of x x^T, and the thin SVD (fewer markers than individuals)
+def test_pca_features_from_the_kinship_equal_its_transform(markers):
+    """Preprocessing takes pca's features from the relationships' decomposition and the targets'
+    coordinates (transform_kinship) instead of two marker-sized products: the same features,
+    signs included, as transform gives, with the zero columns of a rank-deficient training set."""
+    from gpfn_core.gblup import Kinship
+    from gpfn_core.preprocess import Encoding
+
+    rng = np.random.default_rng(5)
+    d = rng.integers(0, 3, (90, markers)).astype(np.int8)
+    enc = Encoding.fit(d[:60])
+    xt, xv = enc.transform(d[:60]), enc.transform(d[60:])
+    kin = Kinship.of(xt)
+    for k in (10, 80):  # 80 > rank: zero columns beyond it
+        sel = make("pca", k, seed=1)
+        sel.fit_kinship(xt, rng.standard_normal(60), kin)
+        got = sel.transform_kinship(kin, kin.coordinates(xt, xv))
+        assert got is not None
+        np.testing.assert_allclose(got[0], sel.transform(xt), atol=2e-4)
+        np.testing.assert_allclose(got[1], sel.transform(xv), atol=2e-4)
+        assert np.abs(sel.transform(xt)).max() > 1  # not a comparison of zeros
+    other = Kinship.of(xt[:, ::-1].copy())  # a decomposition it was not fitted on: no shortcut
+    assert sel.transform_kinship(other, other.coordinates(xt, xv)) is None
+    plain = make("pca", 10, seed=1).fit(xt, rng.standard_normal(60))
+    assert plain.transform_kinship(kin, kin.coordinates(xt, xv)) is None
