@@ -46,7 +46,7 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
     """
     from gpfn_core.generate import generate as run
     from gpfn_core.generate import generate_mpi
-    from gpfn_core.train import FitConfig
+    from gpfn_core.draws import FitConfig
 
     from pathlib import Path
 

@@ -51,10 +51,24 @@ def gather(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
 
 def dosage(packed: np.ndarray, loci: np.ndarray) -> np.ndarray:
     """int8 ``[n, len(loci)]``: the sum of the two haplotypes' bits at ``loci`` of
-    ``uint64 [n, 2, W]``, one haplotype at a time (no ``[n, 2, len(loci)]`` temporary)."""
-    out = gather(packed[:, 0], loci)
-    out += gather(packed[:, 1], loci)
-    return out.view(np.int8)
+    ``uint64 [n, 2, W]``.
+
+    A few loci (QTL): one haplotype at a time by :func:`gather` (no ``[n, 2, len(loci)]``
+    temporary).  A quarter of the loci or more (a marker panel): whole haplotypes by
+    ``np.unpackbits``, which is vectorised over bits, then the columns wanted (1.6x
+    :func:`gather` for a 20,000-marker panel of 22,000 loci)."""
+    loci = np.asarray(loci, dtype=np.int64)
+    n_bits = packed.shape[-1] * 64
+    if 4 * loci.size < n_bits or not loci.size:
+        out = gather(packed[:, 0], loci)
+        out += gather(packed[:, 1], loci)
+        return out.view(np.int8)
+    top = int(loci.max()) + 1  # bits past the last locus wanted are never unpacked
+    as_bytes = np.ascontiguousarray(packed).astype("<u8", copy=False).view(np.uint8)
+    both = np.unpackbits(as_bytes, axis=-1, count=top, bitorder="little")  # [n, 2, top]
+    total = both[:, 0]
+    total += both[:, 1]
+    return np.take(total, loci, axis=-1).view(np.int8)
 
 
 _BYTE_BITS = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float64)  # [256, 8]: the bits of each byte

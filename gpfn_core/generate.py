@@ -9,7 +9,7 @@ from typing import Any
 
 from gpfn_core.store import clean_stale, committed_shards, create_store, store_metadata, write_shard
 from gpfn_core.threads import limit_threads, local_ranks, threads_for
-from gpfn_core.train import DrawDataset, FitConfig, Schedule, build
+from gpfn_core.draws import DrawDataset, FitConfig, Schedule, build
 
 _WORKER: dict[str, Any] = {}
 

@@ -19,6 +19,7 @@ already loaded), the environment (libraries loaded later) and torch's own pool.
 from __future__ import annotations
 
 import os
+import sys
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -61,12 +62,9 @@ def limit_threads(n: int) -> None:
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(n))
     threadpool_limits(n)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # not imported (gpfn generate): it reads OMP_NUM_THREADS, set above, when it is
+    if torch is not None:
         torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
 
 
 def local_ranks(comm) -> int:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -57,3 +58,13 @@ def test_crossover_masks_match_dense_parity(n, m, data):
     expected = (np.cumsum(dense, axis=1)[:, :m] & 1).astype(np.uint8)
     got = bits.unpack(bits.crossover_masks(n, m, g, loc), m)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("share", [0.02, 0.9])  # a few QTL (read by gather), a marker panel (unpacked whole)
+def test_dosage_of_few_and_of_most_loci(share):
+    rng = np.random.default_rng(3)
+    h = rng.integers(0, 2, (7, 2, 1000)).astype(np.uint8)
+    loci = np.sort(rng.choice(1000, int(share * 1000), replace=False))
+    d = bits.dosage(bits.pack(h), loci)
+    assert d.dtype == np.int8 and d.flags["C_CONTIGUOUS"] and d.shape == (7, loci.size)
+    np.testing.assert_array_equal(d, h[:, 0, loci].astype(np.int8) + h[:, 1, loci])
