@@ -37,7 +37,8 @@ def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray,
 def relationship_scale(x_train: np.ndarray) -> float:
     """Mean diagonal of ``x x^T`` over the training individuals: the VanRaden scale that
     gives K a mean diagonal of one."""
-    scale = float(np.einsum("ij,ij->", x_train, x_train, dtype=np.float64)) / max(len(x_train), 1)
+    # squared row norms in the input's own precision (float32: 5x the speed of a float64 einsum), summed in float64
+    scale = float(np.einsum("ij,ij->i", x_train, x_train).sum(dtype=np.float64)) / max(len(x_train), 1)
     if not scale > 0:
         raise ValidationError("GBLUP: every marker is monomorphic in the training individuals")
     return scale
@@ -194,7 +195,7 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
     scale, u = kin.scale, kin.u
     lam = kin.lam / scale
     kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / scale  # K_target,train u
-    k_vv = np.einsum("ij,ij->i", xv, xv, dtype=np.float64) / scale
+    k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
     h2 = np.asarray(h2_grid, dtype=np.float64)
     delta = (1.0 - h2) / h2
     inv = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
