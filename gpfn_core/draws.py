@@ -25,6 +25,7 @@ from gpfn_core.preprocess import preprocess_draw, smoother_width
 from gpfn_core.registry import get_registry
 from gpfn_core.stacking import STACK_SIZES
 
+
 @dataclass
 class FitConfig:
     """Every option of the original GPFN's train_model.py, plus gpfn's own."""
