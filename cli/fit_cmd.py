@@ -83,8 +83,10 @@ context_option = opt(
               help="Give every token each smoother's leave-one-out fit to the training phenotypes (MSE, r).")
 @opt("init_from", default=None, type=click.Path(exists=True, dir_okay=False),
      help="Start from this model file's weights (its architecture and preprocessing; fresh optimiser); the new "
-          "file keeps the whole training history.  A --smoothers list that extends the file's (e.g. "
-          "gblup,sparse,bma for a gblup,sparse model) grows the model, the new inputs' weights starting at zero.")
+          "file keeps the whole training history.  Unless one of them is given, the file's training-set schedule "
+          "(--pop-max-size, --min/--max-training-samples, --size-distribution, --context, --nonuniform-eval-pos) "
+          "continues too.  A --smoothers list that extends the file's (e.g. gblup,sparse,bma for a gblup,sparse "
+          "model) grows the model, the new inputs' weights starting at zero.")
 @opt("resume", default=None, type=click.Path(exists=True, dir_okay=False), help="Continue exactly from a checkpoint.")
 @opt("val_draws", type=int, default=50, help="Held-out prior draws for validation (model vs GBLUP).")
 @opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")
@@ -111,12 +113,37 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
 
     if not prior and not store:
         raise click.UsageError("give --prior NAME (draws on the fly) or --store DIR")
+    if kw.get("init_from") and not store:
+        kw.update(_schedule_of(kw["init_from"], click.get_current_context()))
     cfg = FitConfig(prior=prior or "", store=store, follow=follow, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,
                     bf16=not no_bf16, **kw)
     stats = run_fit(cfg, progress=not no_progress, log=lambda m: click.echo(m, err=True))
     if stats:
         summary = {k: v for k, v in stats.items() if k != "history"}
         click.echo(json.dumps({"model": cfg.save_path, **summary}, indent=2, default=str))
+
+
+# the options that set which training-set and population sizes the draws have (see gpfn_core.train.Schedule)
+SCHEDULE_OPTIONS = ("pop_max_size", "min_training_samples", "max_training_samples", "size_distribution", "context",
+                    "nonuniform_eval_pos")
+
+
+def _schedule_of(model: str, ctx: click.Context) -> dict:
+    """``--init-from``: the model file's schedule options, when the command line sets none of them
+    (a continuation trains on the sizes the model was trained on; a user who gives any of them
+    chooses a new schedule, and its other options keep their defaults)."""
+    from click.core import ParameterSource
+
+    from gpfn_core.modelfile import read_metadata
+
+    if any(ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None) for name in SCHEDULE_OPTIONS):
+        return {}
+    fc = read_metadata(model).get("fit_config") or {}
+    taken = {k: fc[k] for k in SCHEDULE_OPTIONS if k in fc and fc[k] != ctx.params.get(k)}
+    if taken:
+        click.echo(f"--init-from {model}: continuing its training-set schedule ("
+                   + "; ".join(f"{k} {v!r}" for k, v in taken.items()) + ")", err=True)
+    return taken
 
 
 def _sizes(value, hint: str) -> tuple[int, ...]:
