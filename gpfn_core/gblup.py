@@ -12,6 +12,7 @@ Targets are predicted by BLUP: mu + K_tt' (K_tt + delta I)^-1 (y - mu).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -123,10 +124,9 @@ def symmetric_eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from scipy.linalg import eigh
 
     a = np.asarray(a, dtype=np.float32)
-    if len(a) < EIGH_THREADS_FROM:
-        with _blas_threads().limit(limits=1, user_api="blas"):
-            lam, u = eigh(a, driver="evd", overwrite_a=True, check_finite=False)
-    else:
+    threads = (_blas_threads().limit(limits=1, user_api="blas") if len(a) < EIGH_THREADS_FROM
+               else contextlib.nullcontext())
+    with threads:
         lam, u = eigh(a, driver="evd", overwrite_a=True, check_finite=False)
     return lam.astype(np.float64), u.astype(np.float64)
 
@@ -334,8 +334,9 @@ def fold_marker_weights(x: np.ndarray, y: np.ndarray, fold: np.ndarray | None,
     ind = np.zeros((k + 1, len(x)), np.float64)  # rows 0..k-1: each fold's members; row k: nobody
     ind[fold, np.arange(len(x))] = 1.0
     n_f = ind.sum(1)
-    s_f = ind.astype(np.float32) @ x  # [k+1, m] sums of x per fold
-    q_f = _fold_sums_of_squares(ind.astype(np.float32), x)  # sums of x^2
+    ind32 = ind.astype(np.float32)
+    s_f = ind32 @ x  # [k+1, m] sums of x per fold
+    q_f = _fold_sums_of_squares(ind32, x)  # sums of x^2
     xy_f = (ind * y).astype(np.float32) @ x  # sums of x y
     sy_f, syy_f = ind @ y, ind @ (y * y)
     s_all, q_all, xy_all = (a.sum(0, dtype=np.float64) for a in (s_f, q_f, xy_f))  # totals over every row
