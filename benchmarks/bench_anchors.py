@@ -11,7 +11,13 @@ each half's weights fitted on the other half (2-fold cross-fitting, so no draw s
 weights fitted on it): the candidate earns a place only if the cross-fitted blend with it
 is ahead.
 
+``--set NAME=VALUE`` (repeatable) draws from the model's prior with that hyperparameter
+changed, e.g. ``--set family_share=0.3`` (family-specific effects, see
+:mod:`gpfn_core.prior`): how the model and its stacking fare where the prior it was
+fitted on is wrong in a way real data may be.
+
     python benchmarks/bench_anchors.py [--model gpfn_core/models/nam.gpfn] [--n-train 300] [--draws 200]
+        [--set family_share=0.3 ...]
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import time
 import numpy as np
 
 
-def _one(job: tuple[str, int, int, int]) -> dict:
+def _one(job: tuple[str, int, int, int, dict]) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -33,12 +39,13 @@ def _one(job: tuple[str, int, int, int]) -> dict:
     from gpfn_core.models import fit_config_of
     from gpfn_core.train import build
 
-    path, index, n_train, targets = job
+    path, index, n_train, targets, overrides = job
     threadpool_limits(1)
     torch.set_num_threads(1)
     mdl = load_model(path)
     cfg = fit_config_of(path, mdl[2])
     cfg.seed = 1
+    cfg.overrides = {**cfg.overrides, **overrides}
     prior, _ = build(cfg)
     pop = n_train + targets
     d = prior.draw(index, fixed={"pop_size": pop, "train_fraction": n_train / pop})
@@ -93,18 +100,23 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--start", type=int, default=8_100_000_000, help="First draw index (fresh draws).")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="A prior hyperparameter for the draws (value or lo:hi), e.g. family_share=0.3.")
     a = ap.parse_args()
+    overrides = dict(kv.split("=", 1) for kv in a.set)
     path = str(a.model or find_model("nam"))
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:
-        rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets) for i in range(a.draws)], chunksize=1)
+        rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides) for i in range(a.draws)],
+                        chunksize=1)
     r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "uniform", "network",
                                                                     "stacked")}
     r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
     r["blend + uniform"], w3 = cross_fitted(rows, ["bma", "loo", "uniform"])
     thirds = architecture_thirds([x["share"] for x in rows])
     print(f"# bench_anchors: {len(rows)} draws of the {path} prior, ~{np.mean([x['nt'] for x in rows]):.0f} training "
-          f"individuals and {a.targets} targets (indices from {a.start}); {time.perf_counter() - t:.0f} s\n")
+          f"individuals and {a.targets} targets (indices from {a.start}){', ' + ' '.join(a.set) if a.set else ''}; "
+          f"{time.perf_counter() - t:.0f} s\n")
     print("| prediction | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " |")
     print("| --- " * (4 + len(thirds)) + "|")
     names = {"reml": "GBLUP (REML), baseline", "bma": "GBLUP averaged over h² by marginal likelihood (anchor)",

@@ -12,7 +12,14 @@ smoother's h2 grid by marginal likelihood and uniformly, the leave-one-out choic
 among the grid, and each fixed h2 of the grid.  If a share makes the uniform average
 beat REML, that kind of trait is a candidate for what the prior lacks.
 
+``--set NAME=VALUE`` (repeatable, as for ``gpfn fit``) changes the NAM prior the draws
+come from, e.g. ``--set family_share=0.3 --set h2=0.8`` for family-specific effects
+(see :mod:`gpfn_core.prior`); ``--shares 0`` then scores the prior's own traits (its
+h2, not 0.5).  ``--target phenotype`` (default) scores r with the targets' phenotypes,
+``g`` with their true genetic values.
+
     python benchmarks/bench_h2_averaging.py [--n-train 1000] [--pop 1200] [--draws 60] [--shares 0,0.3,0.6]
+        [--set family_share=0.3 ...] [--target g]
 """
 
 from __future__ import annotations
@@ -26,16 +33,16 @@ import numpy as np
 START = 8_400_000_000  # draw indices (disjoint from the model files' and the other benchmarks' draws)
 
 
-def _one(job: tuple[int, int, int, tuple[float, ...], int]) -> dict[str, dict[str, list[float] | float]]:
+def _one(job: tuple) -> dict[str, dict[str, list[float] | float]]:
     from threadpoolctl import threadpool_limits
 
     from gpfn_core.gblup import H2_GRID, Kinship, bma_mean, gblup, smoother_features
     from gpfn_core.preprocess import Encoding, Standardizer, loo_choice
     from gpfn_core.registry import get_registry
 
-    i, n_train, pop, shares, pairs = job
+    i, n_train, pop, shares, pairs, overrides, target = job
     threadpool_limits(1)
-    prior = get_registry().make_prior("nam", seed=1, founders="msprime")
+    prior = get_registry().make_prior("nam", seed=1, founders="msprime", overrides=overrides)
     d = prior.draw(START + i, fixed={"pop_size": pop, "train_fraction": n_train / pop})
     nt = d.n_train
     rng = np.random.default_rng(i)
@@ -49,16 +56,20 @@ def _one(job: tuple[int, int, int, tuple[float, ...], int]) -> dict[str, dict[st
     kin = Kinship.of(xt)
     out = {}
     for share in shares:
-        g = np.sqrt(1 - share) * additive / additive.std()
-        if share > 0:
-            g = g + np.sqrt(share) * epistatic / epistatic.std()
-        y = g / g.std() + rng.normal(0, 1, len(g))  # broad-sense h2 0.5
+        if share == 0 and overrides:  # the prior's own trait and phenotypes
+            g, y = d.g.astype(np.float64), d.y.astype(np.float64)
+        else:
+            g = np.sqrt(1 - share) * additive / additive.std()
+            if share > 0:
+                g = g + np.sqrt(share) * epistatic / epistatic.std()
+            y = g / g.std() + rng.normal(0, 1, len(g))  # broad-sense h2 0.5
+        truth = y[nt:] if target == "phenotype" else g[nt:]
         z = Standardizer.fit(y[:nt]).transform(y[:nt]).astype(np.float64)
         f_train, f_target = smoother_features(xt, z, xv, kinship=kin)
         grid = f_target[:, : len(H2_GRID)].astype(np.float64)
 
         def r(p):
-            return float(np.corrcoef(p, y[nt:])[0, 1])
+            return float(np.corrcoef(p, truth)[0, 1])
 
         out[str(share)] = {"REML": r(gblup(d.x[:nt], y[:nt], d.x[nt:]).prediction),
                            "marginal likelihood": r(bma_mean(f_target, kin, z)), "uniform": r(grid.mean(1)),
@@ -77,13 +88,20 @@ def main() -> None:
     ap.add_argument("--shares", default="0,0.3,0.6", help="Epistatic shares of the genetic variance.")
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="A NAM prior hyperparameter (value or lo:hi), e.g. family_share=0.3.")
+    ap.add_argument("--target", choices=("phenotype", "g"), default="phenotype")
     a = ap.parse_args()
     shares = tuple(float(s) for s in a.shares.split(","))
+    overrides = dict(kv.split("=", 1) for kv in a.set)
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:
-        rows = pool.map(_one, [(i, a.n_train, a.pop, shares, a.pairs) for i in range(a.draws)], chunksize=1)
+        rows = pool.map(_one, [(i, a.n_train, a.pop, shares, a.pairs, overrides, a.target) for i in range(a.draws)],
+                        chunksize=1)
+    own = " (share 0: the prior's own traits)" if overrides else ""
     print(f"# bench_h2_averaging: {a.draws} NAM draws, ~{a.n_train} training of {a.pop}, {a.pairs} epistatic pairs, "
-          f"broad-sense h2 0.5, r with the targets' phenotypes; {time.perf_counter() - t:.0f} s\n")
+          f"broad-sense h2 0.5{own}, prior {' '.join(a.set) or 'defaults'}, r with the targets' "
+          f"{'phenotypes' if a.target == 'phenotype' else 'true genetic values'}; {time.perf_counter() - t:.0f} s\n")
     print("| epistatic share | REML GBLUP | " + " | ".join(f"{k} − REML ± SE (ahead)" for k in
           ("marginal likelihood", "uniform", "leave-one-out choice")) + " | fixed h² " +
           " / ".join(f"{h:g}" for h in H2_GRID) + " − REML |")

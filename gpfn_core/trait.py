@@ -104,3 +104,20 @@ class Trait:
         """float64 ``[n]``: genetic value plus N(0, ve) noise."""
         g = self.genetic_values(pop) if g is None else g
         return g + rng.normal(0.0, np.sqrt(self.ve), g.shape[0])
+
+
+def family_specific_values(pop: Population, loci: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """float64 ``[n]``: each family's own N(0, 1) effects of ``loci`` on the dosages centred
+    within the family (a genetic-background interaction: a locus's effect differs between
+    the crosses it segregates in, and a locus fixed within a family adds nothing there).
+    ``pop.family`` groups the individuals (founders, family -1, are one group)."""
+    loci = np.asarray(loci, dtype=np.int64)
+    _, group = np.unique(pop.family, return_inverse=True)
+    n_groups = int(group.max()) + 1 if group.size else 0
+    d = pop.dosage(loci).astype(np.float32)  # [n, L]
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    means = np.add.reduceat(d[order], starts, axis=0) / np.bincount(group, minlength=n_groups)[:, None]
+    d -= means.astype(np.float32)[group]
+    effects = rng.standard_normal((n_groups, loci.size), dtype=np.float32)
+    return np.einsum("il,il->i", d, effects[group], dtype=np.float64)

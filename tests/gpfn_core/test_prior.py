@@ -157,3 +157,29 @@ def test_too_many_founders_is_a_clear_error(tmp_path):
 def test_random_founders_shape(rng):
     pop = RandomFounders(n_loci=300, n_chromosomes=2).sample(7, rng)
     assert pop.haplotypes.shape == (7, 2, 300)
+
+
+@pytest.mark.parametrize("share", [0.3, 0.6])
+def test_family_share_adds_family_specific_variance_and_keeps_h2(share):
+    base, fam = prior(seed=5, n_families="6:8").draw(3), prior(seed=5, n_families="6:8", family_share=share).draw(3)
+    assert base.params["family_share"] == 0.0 and fam.params["family_share"] == pytest.approx(share)
+    np.testing.assert_array_equal(base.x, fam.x)  # same population: only the trait changes
+    tr = slice(0, base.n_train)
+    extra = fam.g.astype(np.float64) - base.g
+    # the family part carries `share` of the genetic variance next to the additive part's
+    assert np.var(extra[tr]) / np.var(base.g[tr].astype(np.float64)) == pytest.approx(share / (1 - share), rel=1e-3)
+    # the environmental variance keeps the draw's h2 in the training population
+    h2 = fam.params["h2"]
+    assert fam.params["environmental_variance"] == pytest.approx(np.var(fam.g[tr].astype(np.float64)) * (1 - h2) / h2,
+                                                                rel=1e-3)
+    # the targets (other families) have family parts too
+    assert np.var(extra[base.n_train:]) > 0
+
+
+def test_family_share_leaves_a_population_of_one_family_unchanged():
+    # wild labels individuals by subpopulation; with no splits there is one
+    a, b = prior("wild", seed=2, p_split=0.0).draw(1), prior("wild", seed=2, p_split=0.0, family_share=0.5).draw(1)
+    np.testing.assert_array_equal(a.y, b.y)
+    np.testing.assert_array_equal(a.g, b.g)
+    with pytest.raises(ValidationError, match="family_share"):
+        prior(family_share=1.0)

@@ -55,3 +55,26 @@ def test_genetic_values_by_byte_tables_equal_the_dense_sum(rng, monkeypatch):
     dense = t.genetic_values(pop)
     monkeypatch.setattr(trait_module, "_DENSE_MAX", 0)
     np.testing.assert_allclose(t.genetic_values(pop), dense, atol=1e-10)
+
+
+def test_family_specific_values_are_centred_within_families_and_differ_between_them(rng):
+    from gpfn_core.trait import family_specific_values
+
+    h = rng.integers(0, 2, (60, 2, 200)).astype(np.uint8)
+    h[:20, :, :50] = 1  # family 0 is fixed at the first 50 loci
+    family = np.repeat([0, 1, 2], 20)
+    gm = GeneticMap(np.zeros(200, int), np.linspace(0, 1, 200), np.array([1.0]))
+    pop = Population(Population.from_haplotypes(h, gm).packed, gm, family=family)
+    v = family_specific_values(pop, np.arange(200), np.random.default_rng(0))
+    for f in range(3):
+        assert abs(v[family == f].mean()) < 1e-3 * v.std()
+    # loci fixed in a family add nothing there; elsewhere they do
+    fixed = family_specific_values(pop, np.arange(50), np.random.default_rng(0))
+    np.testing.assert_allclose(fixed[:20], 0.0, atol=1e-5)
+    assert np.all(np.abs(fixed[20:]) > 0)
+    # the same dosages in two families get unrelated values: the effects are the family's own
+    pop2 = Population(Population.from_haplotypes(np.concatenate([h[20:40], h[20:40]]), gm).packed, gm,
+                      family=np.repeat([0, 1], 20))
+    w = family_specific_values(pop2, np.arange(200), np.random.default_rng(1))
+    assert abs(np.corrcoef(w[:20], w[20:])[0, 1]) < 0.6
+    np.testing.assert_array_equal(w, family_specific_values(pop2, np.arange(200), np.random.default_rng(1)))
