@@ -425,11 +425,15 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
     row = meta.get("matrix") or {}
     if row:
-        lines += ["- **On every prior's held-out draws** (the same draws for every shipped model; "
-                  "`gpfn models` shows them all):", "",
+        changed = ((meta.get("fit_config") or {}).get("overrides")) or {}
+        lines += ["- **On every prior's held-out draws** (the same draws for every shipped model, each prior at its "
+                  "defaults" + (f", so `{meta.get('prior')}` here is without this model's "
+                                f"{', '.join(f'{k}={v}' for k, v in changed.items())}" if changed else "")
+                  + "; `gpfn models` shows them all):", "",
                   "  | prior | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |",
                   "  | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"  | {q}{' (own)' if q == meta.get('prior') else ''} | {_fmt(c.get('model_r'))} | "
+        own = " (own)" if not changed else " (defaults)"
+        lines += [f"  | {q}{own if q == meta.get('prior') else ''} | {_fmt(c.get('model_r'))} | "
                   f"{_fmt(c.get('gblup_r'))} | {_fmt(c.get('diff'), '+.3f')} ± {_fmt(c.get('diff_se'))} | "
                   f"{_pct(c.get('wins'), '.0f')}% | {_fmt(c.get('coverage90'))} |" for q, c in row.items()]
         lines.append("")
