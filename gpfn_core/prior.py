@@ -25,8 +25,8 @@ what QTL mapping in NAM populations finds (effects that differ between families)
 a third to a half of the genetic variance family-specific the prior shows what real
 between-family soybean NAM data show (``benchmarks/bench_h2_averaging.py``, README):
 GBLUP at a fixed moderate h2 beats REML's point estimate (by 0.006-0.012), and a
-leave-one-out choice of h2 falls behind it.  Families of one line each (ril) or one family in all (wild without splits)
-leave a draw unchanged.
+leave-one-out choice of h2 falls behind it.  Families of one line each (ril) or one
+family in all (wild without splits) leave a draw unchanged.
 """
 
 from __future__ import annotations
