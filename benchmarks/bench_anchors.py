@@ -103,7 +103,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="A prior hyperparameter for the draws (value or lo:hi), e.g. family_share=0.3.")
     a = ap.parse_args()
-    overrides = dict(kv.split("=", 1) for kv in a.set)
+    from gpfn_cli.prior_cmd import parse_overrides
+
+    overrides = parse_overrides(a.set)  # as `gpfn fit --set` reads them
     path = str(a.model or find_model("nam"))
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:

@@ -93,7 +93,9 @@ def main() -> None:
     ap.add_argument("--target", choices=("phenotype", "g"), default="phenotype")
     a = ap.parse_args()
     shares = tuple(float(s) for s in a.shares.split(","))
-    overrides = dict(kv.split("=", 1) for kv in a.set)
+    from gpfn_cli.prior_cmd import parse_overrides
+
+    overrides = parse_overrides(a.set)  # as `gpfn fit --set` reads them
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:
         rows = pool.map(_one, [(i, a.n_train, a.pop, shares, a.pairs, overrides, a.target) for i in range(a.draws)],

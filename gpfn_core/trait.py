@@ -112,8 +112,8 @@ def family_specific_values(pop: Population, loci: np.ndarray, rng: np.random.Gen
     the crosses it segregates in, and a locus fixed within a family adds nothing there).
     ``pop.family`` groups the individuals (founders, family -1, are one group)."""
     loci = np.asarray(loci, dtype=np.int64)
-    _, group = np.unique(pop.family, return_inverse=True)
-    n_groups = int(group.max()) + 1 if group.size else 0
+    labels, group = np.unique(pop.family, return_inverse=True)
+    n_groups = labels.size
     d = pop.dosage(loci).astype(np.float32)  # [n, L]
     order = np.argsort(group, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
