@@ -29,7 +29,7 @@ from gpfn_core.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
 from gpfn_core.inference import combine_members, member_outputs, model_context, resolve_device
 from gpfn_core.modelfile import load_model
-from gpfn_core.preprocess import prepare
+from gpfn_core.preprocess import STACK_ANCHORS, prepare
 from gpfn_core.registry import get_registry
 
 MIN_SHARED_MARKERS = 100
@@ -117,7 +117,8 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
     A model file with stacking weights (:mod:`gpfn_core.stacking`) blends each
     member's mean with closed-form predictions from every training individual (GBLUP
-    averaged over h2, the leave-one-out choice among the smoother columns), with the
+    averaged over h2, the leave-one-out choice among the smoother columns, GBLUP with a
+    within-family kernel; only those the stacking weighs are computed), with the
     weights and the interval scale the file holds for this training-set size
     (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);
     ``network_mean`` is the network's own mean.
@@ -128,14 +129,19 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     context = model_context(fit_cfg.get("context"), fit_cfg.get("max_training_samples"), meta.get("pop_max_size", 1000))
     n = len(y)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
-    p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""))
+    stacking = stack_weights(meta) if stack else None
+    # only the anchors the file's stacking weighs anywhere are computed (the others are zero columns)
+    used = () if stacking is None else tuple(a for a, col in zip(STACK_ANCHORS, stacking.weights[:, 1:].T)
+                                             if np.any(col != 0))
+    p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""),
+                anchors=used)
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
     # Up to CONTEXT_SLACK times the largest training set seen in fitting is one pass; beyond
     # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).
     members = member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
                              chunk=chunk, quantiles=tuple(quantiles))
     network = combine_members(members)["mean"]
-    stacking = stack_weights(meta) if stack and p.anchors is not None else None
+    stacking = stacking if p.anchors is not None else None
     out, weights, widen = stacked(members, p.anchors, stacking, n)
     return {"mean": out["mean"] * scale + shift, "sd": out["sd"] * scale,
             **{quantile_key(q): out[f"q{q}"] * scale + shift for q in quantiles},

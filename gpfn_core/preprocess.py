@@ -15,9 +15,9 @@
    columns averaged over h2 by marginal likelihood, their sd, and the G posterior
    weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.  With a kinship
    (``gblup`` or ``bma``) it also keeps two closed-form predictions of the targets
-   (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP and the
-   smoother column chosen by leave-one-out fit), which :mod:`gpfn_core.stacking` blends
-   the network's mean with.
+   (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
+   smoother column chosen by leave-one-out fit and GBLUP with a within-family kernel),
+   which :mod:`gpfn_core.stacking` blends the network's mean with.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
 The original GPFN re-encoded alleles to major/minor only during training; here there
@@ -36,9 +36,10 @@ from gpfn_core.types import Draw
 
 PREPROCESSING_VERSION = 2
 SMOOTHERS = ("gblup", "sparse", "bma")
-# Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (gblup.bma_mean), and
-# the smoother mean column whose leave-one-out values fit the training phenotypes best
-STACK_ANCHORS = ("gblup_bma", "loo_choice")
+# Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (gblup.bma_mean), the
+# smoother mean column whose leave-one-out values fit the training phenotypes best, and GBLUP with a
+# within-family kernel averaged over (h2, family share) by marginal likelihood (gblup.family_gblup)
+STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family")
 
 
 def alt_frequency(dosage: np.ndarray) -> np.ndarray:
@@ -155,10 +156,12 @@ def _layout() -> dict[str, tuple[int, tuple[int, ...]]]:
 
 def prepare(
     dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector,
-    smoothers: str | tuple[str, ...] = (),
+    smoothers: str | tuple[str, ...] = (), anchors: bool | tuple[str, ...] = True,
 ) -> Prepared:
     """Encode, standardise, select features and append the smoothers' columns; every
-    statistic comes from the training rows."""
+    statistic comes from the training rows.  ``anchors``: the stacking anchors to compute
+    (names of :data:`STACK_ANCHORS`; True: all, False: none, as a training draw needs
+    none); a column not asked for is zero (its stacking weight is zero)."""
     if len(y_train) != len(dosage_train):
         raise ValidationError(f"{len(dosage_train)} training genotypes but {len(y_train)} phenotypes")
     enc = Encoding.fit(dosage_train)
@@ -185,6 +188,7 @@ def prepare(
                 f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
                 f"(expected {selector.n_features} finite columns)"
             )
+    wanted = set(STACK_ANCHORS) if anchors is True else set(anchors or ())
     anchors = None
     if names:
         from gpfn_core.gblup import bma_features, bma_mean, smoother_features, sparse_smoother_features
@@ -196,9 +200,14 @@ def prepare(
         cols = [fns[n]() for n in names]
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
-        if grid is not None:
-            anchors = np.column_stack([bma_mean(grid[1], kinship, z),
-                                       loo_choice(f_train, z, f_target, selector.n_features, names)])
+        if grid is not None and wanted:
+            from gpfn_core.gblup import family_gblup
+
+            make = {"gblup_bma": lambda: bma_mean(grid[1], kinship, z),
+                    "loo_choice": lambda: loo_choice(f_train, z, f_target, selector.n_features, names),
+                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1])}
+            anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
+                                       for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)
 
 
@@ -227,7 +236,7 @@ def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",
     if target not in ("g", "y"):
         raise ValidationError(f"target must be 'g' or 'y', got {target!r}")
     nt = draw.n_train
-    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector, smoothers)
+    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector, smoothers, anchors=False)
     goal = draw.g if target == "g" and draw.g is not None else draw.y
     y = np.concatenate([p.y_train, p.scale.transform(goal[nt:])])
     return Draw(np.concatenate([p.train, p.target]), y, nt, dict(draw.params), None, draw.index, draw.seed)

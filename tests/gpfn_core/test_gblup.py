@@ -194,3 +194,85 @@ def test_leave_one_out_rows_equal_the_whole_kernels_values(rng, markers):
     one = np.zeros(150, bool)
     one[3] = True
     np.testing.assert_allclose(leave_one_out_rows(z, y, one, grid), whole[one], atol=1e-4)
+
+
+def _families(rng, n_fam=6, size=25, m=600, keep=0.85):
+    """Dosages of ``n_fam`` families: each individual copies its family's parent at a share
+    ``keep`` of the markers and is random elsewhere (within-family correlation about keep^2)."""
+    parents = rng.integers(0, 3, (n_fam, m))
+    fam = np.repeat(np.arange(n_fam), size)
+    d = np.where(rng.random((fam.size, m)) < keep, parents[fam], rng.integers(0, 3, (fam.size, m)))
+    return d.astype(np.int8), fam
+
+
+def test_family_labels_recover_planted_families_and_unrelated_individuals_are_singletons(rng):
+    from gpfn_core.gblup import family_labels
+
+    d, fam = _families(rng)
+    x = Encoding.fit(d).transform(d).astype(np.float64)
+    lab = family_labels(x @ x.T)
+    assert np.array_equal(lab[:, None] == lab[None, :], fam[:, None] == fam[None, :])  # the same partition
+    u = rng.integers(0, 3, (40, 600)).astype(np.int8)  # no families: correlations near 0
+    xu = Encoding.fit(u).transform(u).astype(np.float64)
+    assert np.unique(family_labels(xu @ xu.T)).size == 40
+
+
+def test_family_kernels_are_relationships_of_dosages_centred_within_each_family(rng):
+    from gpfn_core.gblup import family_kernels
+
+    d, fam = _families(rng, n_fam=5, size=24)
+    new = _families(rng, n_fam=1, size=6)[0]  # a family never phenotyped
+    train = np.flatnonzero(np.arange(fam.size) % 8 != 0)  # every 8th individual of the 5 families is a target
+    seen = np.flatnonzero(np.arange(fam.size) % 8 == 0)
+    x = Encoding.fit(d[train]).transform(np.concatenate([d, new])).astype(np.float64)
+    xt, xv = x[train], np.concatenate([x[seen], x[fam.size:]])
+    kf_tt, kf_vt = family_kernels(xt @ xt.T, xv @ xt.T, np.einsum("ij,ij->i", xv, xv))
+    ft = fam[train]
+    means = np.stack([xt[ft == f].mean(0) for f in range(5)])
+    wt = xt - means[ft]
+    ref = (wt @ wt.T) * (ft[:, None] == ft[None, :])
+    scale = np.mean(np.diag(ref))
+    np.testing.assert_allclose(kf_tt, ref / scale, atol=1e-8)
+    wv = x[seen] - means[fam[seen]]  # a target of a phenotyped family: centred by that family's training mean
+    np.testing.assert_allclose(kf_vt[: seen.size], (wv @ wt.T) * (fam[seen][:, None] == ft[None, :]) / scale,
+                               atol=1e-8)
+    assert not kf_vt[seen.size:].any()  # the new family relates to no training individual
+    u = rng.integers(0, 3, (30, 600)).astype(np.int8)
+    xu = Encoding.fit(u).transform(u).astype(np.float64)
+    assert family_kernels(xu @ xu.T, xu[:5] @ xu.T, np.einsum("ij,ij->i", xu[:5], xu[:5])) is None  # no families
+
+
+def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoods(rng):
+    from gpfn_core.gblup import Kinship, bma_mean, family_gblup, family_kernels, smoother_features
+
+    d, fam = _families(rng, n_fam=6, size=25)
+    train = fam < 4  # four families phenotyped, two predicted
+    enc = Encoding.fit(d[train])
+    xt, xv = enc.transform(d[train]).astype(np.float64), enc.transform(d[~train]).astype(np.float64)
+    z = rng.standard_normal(int(train.sum()))
+    kin = Kinship.of(xt)
+    coords = kin.coordinates(xt, xv)
+    h2s, shares = (0.3, 0.7), (0.5,)
+    grid = smoother_features(xt, z, xv, h2s, kinship=kin, coordinates=coords)
+    got = family_gblup(kin, coords, xv, z, grid[1], h2s, shares)
+    # the reference: dense formulas, the same profile likelihood
+    k_tt, k_vt = xt @ xt.T / kin.scale, xv @ xt.T / kin.scale
+    kf_tt, kf_vt = family_kernels(k_tt, k_vt, np.einsum("ij,ij->i", xv, xv) / kin.scale)
+    assert not kf_vt.any()  # the targets are of other families
+    preds, ll = [], []
+    for f in (0.0, *shares):
+        for h in h2s:
+            v = h * (1 - f) * k_tt + h * f * kf_tt + (1 - h) * np.eye(z.size)
+            a = np.linalg.solve(v, z)
+            ll.append(-0.5 * z.size * np.log(z @ a / z.size) - 0.5 * np.linalg.slogdet(v)[1])
+            preds.append(h * (1 - f) * k_vt @ a)
+    w = np.exp(np.array(ll) - max(ll))
+    np.testing.assert_allclose(got, np.column_stack(preds) @ (w / w.sum()), rtol=1e-4, atol=1e-6)  # float32 grid
+    # with no families it is GBLUP averaged over h2
+    u = rng.integers(0, 3, (60, 3000)).astype(np.int8)  # unrelated: correlations within +-0.08
+    eu = Encoding.fit(u[:45])
+    ut, uv = eu.transform(u[:45]).astype(np.float64), eu.transform(u[45:]).astype(np.float64)
+    ku = Kinship.of(ut)
+    cu = ku.coordinates(ut, uv)
+    gu = smoother_features(ut, z[:45], uv, kinship=ku, coordinates=cu)
+    np.testing.assert_allclose(family_gblup(ku, cu, uv, z[:45], gu[1]), bma_mean(gu[1], ku, z[:45]), rtol=1e-12)

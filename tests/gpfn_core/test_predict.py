@@ -458,8 +458,8 @@ def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, d
     alone = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0, stack=False)
     p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
                 meta["fit_config"]["smoothers"])
-    anchor = p.scale.inverse(p.anchors @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, on the phenotype scale
-    assert both["stack_weights"] == [0.25, 0.5, 0.25] and both["interval_scale"] == 1.5
+    anchor = p.scale.inverse(p.anchors[:, :2] @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, phenotype scale
+    assert both["stack_weights"] == [0.25, 0.5, 0.25, 0.0] and both["interval_scale"] == 1.5
     assert alone["stack_weights"] is None and alone["interval_scale"] is None
     np.testing.assert_allclose(alone["mean"], alone["network_mean"])
     np.testing.assert_allclose(both["network_mean"], alone["mean"])
