@@ -370,20 +370,26 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   for i, r in enumerate(runs)]
     st = meta.get("stack")
     if st and st.get("sizes"):
-        lines += [f"- **Stacking** (`gpfn stack` refits it): the mean is w × the network's + a × GBLUP averaged over "
-                  f"h² (marginal likelihood) + b × the smoother column chosen by leave-one-out fit, and the intervals "
+        fam = any((e.get("anchor_weights") or {}).get("gblup_family") is not None for e in st["sizes"])
+        lines += ["- **Stacking** (`gpfn stack` refits it): the mean is w × the network's + a × GBLUP averaged over "
+                  "h² (marginal likelihood) + b × the smoother column chosen by leave-one-out fit"
+                  + (" + c × GBLUP with a within-family kernel averaged over (h², family share)" if fam else "")
+                  + f", and the intervals "
                   f"are scaled about it, with the weights (best mean r) and the scale (90% coverage) fitted on fresh "
                   f"draws of `{st.get('prior')}` at each training-set size, linear in log n between them:", "",
-                  "  | training individuals | w | a | b | interval scale | r network | r GBLUP average | "
-                  "r leave-one-out choice | r blend | 90% coverage unscaled | draws |",
-                  "  | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "  | training individuals | w | a | b | " + ("c | " if fam else "") + "interval scale | r network | "
+                  "r GBLUP average | r leave-one-out choice | " + ("r family GBLUP | " if fam else "")
+                  + "r blend | 90% coverage unscaled | draws |",
+                  "  |" + " --- |" * (13 if fam else 11)]
         for e in st["sizes"]:
             aw, ar = e.get("anchor_weights") or {}, e.get("r_anchors") or {}
             lines.append(f"  | {e.get('n_train')} | {_fmt(e.get('weight'), '.2f')} | "
                          f"{_fmt(aw.get('gblup_bma', 0.0), '.2f')} | {_fmt(aw.get('loo_choice', 0.0), '.2f')} | "
-                         f"{_fmt(e.get('interval_scale'), '.2f')} | {_fmt(e.get('r_network'))} | "
-                         f"{_fmt(ar.get('gblup_bma'))} | {_fmt(ar.get('loo_choice'))} | {_fmt(e.get('r_stacked'))} | "
-                         f"{_fmt(e.get('coverage90_unscaled'))} | {e.get('draws')} |")
+                         + (f"{_fmt(aw.get('gblup_family', 0.0), '.2f')} | " if fam else "")
+                         + f"{_fmt(e.get('interval_scale'), '.2f')} | {_fmt(e.get('r_network'))} | "
+                         f"{_fmt(ar.get('gblup_bma'))} | {_fmt(ar.get('loo_choice'))} | "
+                         + (f"{_fmt(ar.get('gblup_family'))} | " if fam else "")
+                         + f"{_fmt(e.get('r_stacked'))} | {_fmt(e.get('coverage90_unscaled'))} | {e.get('draws')} |")
         lines.append("")
     elif st:
         aw, ar = st.get("anchor_weights") or {}, st.get("r_anchors") or {}

@@ -493,7 +493,10 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
         torch.testing.assert_close(v, w, msg=k)  # weights untouched
     from gpfn_core.models import card, heldout
 
-    assert "**Stacking**" in card(path, meta)
+    text = card(path, meta)
+    assert "**Stacking**" in text and "c × GBLUP with a within-family kernel" in text  # the third anchor's column
+    table = [ln for ln in text.splitlines() if ln.startswith("  | ") and "r family GBLUP" in ln]
+    assert len(table) == 1 and table[0].count("|") == text.split(table[0] + "\n")[1].splitlines()[0].count("|")
     h = heldout(path, draws=3)
     assert h["stack_weights"][0] == pytest.approx(st["weight"]) and "interval_scale" in h
     assert len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
