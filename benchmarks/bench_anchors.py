@@ -2,14 +2,15 @@
 
 On fresh draws of the model's prior with about ``--n-train`` training individuals
 (``--targets`` targets, prior seed 1, indices from ``--start``), r with the targets' true
-genetic values of: GBLUP with REML (the baseline); the stacking's two anchors (GBLUP
-averaged over h2 by marginal likelihood, and the leave-one-out choice among the smoother
-columns); a candidate anchor, GBLUP averaged *uniformly* over the h2 grid (the mean of the
-`gblup` smoother's columns); the network alone; and the model as ``gpfn predict`` gives
-it.  Then the stacking's blend refitted on these draws with and without the candidate,
-each half's weights fitted on the other half (2-fold cross-fitting, so no draw scores
-weights fitted on it): the candidate earns a place only if the cross-fitted blend with it
-is ahead.
+genetic values of: GBLUP with REML (the baseline); the stacking's anchors (GBLUP
+averaged over h2 by marginal likelihood, the leave-one-out choice among the smoother
+columns, and GBLUP with a within-family kernel), each computed whether or not the file's
+stacking weighs it; a candidate, GBLUP averaged *uniformly* over the h2 grid (the mean of
+the `gblup` smoother's columns); the network alone; and the model as ``gpfn predict``
+gives it.  Then the blend refitted on these draws with the first two anchors, with the
+family anchor too and with the uniform average instead, each half's weights fitted on the
+other half (2-fold cross-fitting, so no draw scores weights fitted on it): an anchor earns
+a place only if the cross-fitted blend with it is ahead.
 
 ``--set NAME=VALUE`` (repeatable) draws from the model's prior with that hyperparameter
 changed, e.g. ``--set family_share=0.3`` (family-specific effects, see
@@ -53,7 +54,7 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
     seen, original = {}, pr.prepare
 
     def prepare(*a, **k):  # predict's own preprocessing, kept to read the anchors and grid columns
-        seen["p"] = p = original(*a, **k)
+        seen["p"] = p = original(*a, **{**k, "anchors": True})  # every anchor, weighed by the stacking or not
         return p
 
     pr.prepare = prepare
@@ -66,6 +67,7 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
     return {"nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
             "reml": gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, "stacked": std(res["mean"]),
             "network": std(res["network_mean"]), "bma": p.anchors[:, 0], "loo": p.anchors[:, 1],
+            "family": p.anchors[:, 2],
             "uniform": p.target[:, nf: nf + len(H2_GRID)].astype(np.float64).mean(1)}
 
 
@@ -111,10 +113,11 @@ def main() -> None:
     with mp.get_context("spawn").Pool(a.workers) as pool:
         rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides) for i in range(a.draws)],
                         chunksize=1)
-    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "uniform", "network",
-                                                                    "stacked")}
+    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "uniform",
+                                                                    "network", "stacked")}
     r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
-    r["blend + uniform"], w3 = cross_fitted(rows, ["bma", "loo", "uniform"])
+    r["blend + family"], w3 = cross_fitted(rows, ["bma", "loo", "family"])
+    r["blend + uniform"], w4 = cross_fitted(rows, ["bma", "loo", "uniform"])
     thirds = architecture_thirds([x["share"] for x in rows])
     print(f"# bench_anchors: {len(rows)} draws of the {path} prior, ~{np.mean([x['nt'] for x in rows]):.0f} training "
           f"individuals and {a.targets} targets (indices from {a.start}){', ' + ' '.join(a.set) if a.set else ''}; "
@@ -123,10 +126,12 @@ def main() -> None:
     print("| --- " * (4 + len(thirds)) + "|")
     names = {"reml": "GBLUP (REML), baseline", "bma": "GBLUP averaged over h² by marginal likelihood (anchor)",
              "loo": "leave-one-out choice among the smoother columns (anchor)",
+             "family": "GBLUP with a within-family kernel, averaged over (h², family share) (anchor)",
              "uniform": "GBLUP averaged uniformly over the h² grid (candidate)", "network": "the network alone",
              "stacked": "GPFN as `gpfn predict` gives it (the file's stacking)",
              "blend": f"network + the two anchors, weights cross-fitted here {w2}",
-             "blend + uniform": f"network + the two anchors + the candidate, cross-fitted {w3}"}
+             "blend + family": f"network + the two anchors + the family anchor, cross-fitted {w3}",
+             "blend + uniform": f"network + the two anchors + the uniform average, cross-fitted {w4}"}
     for k, name in names.items():
         d = r[k] - r["reml"]
         cells = ("| |" if k == "reml" else f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f} | "

@@ -92,7 +92,8 @@ context_option = opt(
 @opt("val_every", type=int, default=0, help="Validate every this many steps (0: at the end only).")
 @opt("stack_draws", type=int, default=200,
      help="Fresh prior draws that fit, after training, the weights blending the network's mean with GBLUP averaged "
-          "over h2 and the leave-one-out choice among the smoother columns (needs the gblup smoother; 0: the "
+          "over h2, the leave-one-out choice among the smoother columns and GBLUP with a within-family kernel "
+          "(needs the gblup smoother; 0: the "
           "network alone).  `gpfn stack MODEL` refits them for a file.")
 @opt("stack_sizes", default=",".join(map(str, STACK_SIZES)), callback=lambda ctx, param, v: _sizes(v, "--stack-sizes"),
      help="Training-set sizes the stacking is fitted at (comma-separated; each size's draws have 200 more "
@@ -168,9 +169,11 @@ def _sizes(value, hint: str) -> tuple[int, ...]:
 def stack(model, draws, seed, sizes) -> None:
     """Fit the stacking of MODEL and record it in the file (network unchanged).
 
-    `gpfn predict` then blends the network's mean with two closed-form predictions from
+    `gpfn predict` then blends the network's mean with three closed-form predictions from
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
-    likelihood) + a2 * the smoother column chosen by leave-one-out fit, with the weights
+    likelihood) + a2 * the smoother column chosen by leave-one-out fit + a3 * GBLUP with a
+    within-family kernel (families from the genomic relationships) averaged over h2 and
+    the family share of the genetic variance, with the weights
     (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
     model's prior with as many training individuals (fitted at each of --sizes,
     interpolated in log n between them), and widens or narrows the intervals by the
