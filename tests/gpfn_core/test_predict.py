@@ -471,6 +471,11 @@ def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, d
     single = predict_arrays(model, bar, old, x, y, xv, ensemble=1, seed=0)  # a file from before the sizes
     np.testing.assert_allclose(single["mean"], both["mean"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(single["sd"], alone["sd"])  # no interval scale
+    fam = {**meta, "stack": {"weight": 0.5, "anchor_weights": {"gblup_family": 0.5}}}  # the third anchor, weighed
+    half = predict_arrays(model, bar, fam, x, y, xv, ensemble=1, seed=0)
+    assert half["stack_weights"] == [0.5, 0.0, 0.0, 0.5]
+    np.testing.assert_allclose(half["mean"], 0.5 * alone["mean"] + 0.5 * p.scale.inverse(p.anchors[:, 2]),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
