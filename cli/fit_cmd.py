@@ -166,7 +166,10 @@ def _sizes(value, hint: str) -> tuple[int, ...]:
 @click.option("--sizes", default=None, callback=lambda ctx, param, v: None if v is None else _sizes(v, "--sizes"),
               help="Training-set sizes to fit at, comma-separated (default the file's --stack-sizes, else "
                    "30,100,300,1000).")
-def stack(model, draws, seed, sizes) -> None:
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="Fit on the model's prior with this hyperparameter changed (as gpfn fit --set), e.g. "
+                   "family_share=0:0.5; recorded with the stacking.  Repeatable.")
+def stack(model, draws, seed, sizes, overrides) -> None:
     """Fit the stacking of MODEL and record it in the file (network unchanged).
 
     `gpfn predict` then blends the network's mean with three closed-form predictions from
@@ -184,5 +187,6 @@ def stack(model, draws, seed, sizes) -> None:
 
     if draws < 1:
         raise click.BadParameter(f"must be at least 1, got {draws}", param_hint="--draws")
-    res = stack_model_file(model, draws=draws, seed=seed, sizes=sizes, log=lambda m: click.echo(m, err=True))
+    res = stack_model_file(model, draws=draws, seed=seed, sizes=sizes, overrides=parse_overrides(overrides),
+                           log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps({"model": model, **res}, indent=2))

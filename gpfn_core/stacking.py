@@ -244,8 +244,11 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
 
 
 def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None,
-                     sizes: tuple[int, ...] | None = None, log=None) -> dict[str, Any]:
-    """Fit and record (atomically, the network unchanged) the stacking of a model file."""
+                     sizes: tuple[int, ...] | None = None, overrides: dict[str, str] | None = None,
+                     log=None) -> dict[str, Any]:
+    """Fit and record (atomically, the network unchanged) the stacking of a model file;
+    ``overrides`` change hyperparameters of the model's prior for the fitting draws (as
+    ``gpfn fit --set``) and are recorded as the stacking's ``prior_overrides``."""
     from gpfn_core.errors import GpfnError
     from gpfn_core.modelfile import load_model
     from gpfn_core.models import fit_config_of, record_metadata
@@ -254,8 +257,12 @@ def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None
     cfg = fit_config_of(path, meta)
     if seed is not None:
         cfg.seed = int(seed)
+    if overrides:
+        cfg.overrides = {**(cfg.overrides or {}), **overrides}
     res = fit_stack(model, bar, cfg, draws=draws, sizes=sizes, log=log)
     if res is None:
         raise GpfnError(f"{path}: the model has no gblup smoother, so there is no GBLUP average to blend with")
+    if overrides:
+        res["prior_overrides"] = dict(overrides)
     record_metadata(path, {"stack": res})
     return res

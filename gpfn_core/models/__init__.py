@@ -376,7 +376,9 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   + (" + c × GBLUP with a within-family kernel averaged over (h², family share)" if fam else "")
                   + f", and the intervals "
                   f"are scaled about it, with the weights (best mean r) and the scale (90% coverage) fitted on fresh "
-                  f"draws of `{st.get('prior')}` at each training-set size, linear in log n between them:", "",
+                  f"draws of `{st.get('prior')}`"
+                  + "".join(f" `--set {k}={v}`" for k, v in (st.get("prior_overrides") or {}).items())
+                  + " at each training-set size, linear in log n between them:", "",
                   "  | training individuals | w | a | b | " + ("c | " if fam else "") + "interval scale | r network | "
                   "r GBLUP average | r leave-one-out choice | " + ("r family GBLUP | " if fam else "")
                   + "r blend | 90% coverage unscaled | draws |",

@@ -493,6 +493,12 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
     assert len(st["sizes"]) == 1 and st["sizes"][0]["weight"] == st["weight"] and "interval scale" in r.output
     r = CliRunner().invoke(main, ["stack", str(path), "--sizes", "20,x"])
     assert r.exit_code != 0 and "--sizes" in r.output and read_metadata(path)["stack"] == st
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "2", "--sizes", "20", "--set", "no_such=1"])
+    assert r.exit_code != 0 and "no_such" in r.output and read_metadata(path)["stack"] == st  # nothing written
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "2", "--sizes", "20", "--set", "family_share=0.3"])
+    assert r.exit_code == 0, r.output
+    st = read_metadata(path)["stack"]  # fitted on the prior with family-specific effects, and says so
+    assert st["prior_overrides"] == {"family_share": "0.3"} and st["draws"] <= 2
     after, _, meta = load_model(path)
     for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
         torch.testing.assert_close(v, w, msg=k)  # weights untouched
@@ -500,6 +506,7 @@ def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
 
     text = card(path, meta)
     assert "**Stacking**" in text and "c × GBLUP with a within-family kernel" in text  # the third anchor's column
+    assert "`--set family_share=0.3`" in text
     table = [ln for ln in text.splitlines() if ln.startswith("  | ") and "r family GBLUP" in ln]
     assert len(table) == 1 and table[0].count("|") == text.split(table[0] + "\n")[1].splitlines()[0].count("|")
     h = heldout(path, draws=3)
