@@ -377,7 +377,8 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   + f", and the intervals "
                   f"are scaled about it, with the weights (best mean r) and the scale (90% coverage) fitted on fresh "
                   f"draws of `{st.get('prior')}`"
-                  + "".join(f" `--set {k}={v}`" for k, v in (st.get("prior_overrides") or {}).items())
+                  + (" (with " + ", ".join(f"`--set {k}={v}`" for k, v in st["prior_overrides"].items()) + ")"
+                     if st.get("prior_overrides") else "")
                   + " at each training-set size, linear in log n between them:", "",
                   "  | training individuals | w | a | b | " + ("c | " if fam else "") + "interval scale | r network | "
                   "r GBLUP average | r leave-one-out choice | " + ("r family GBLUP | " if fam else "")
