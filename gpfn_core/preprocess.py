@@ -14,7 +14,7 @@
    ``2 * len(H2_GRID)`` columns (G means, then G sds), and ``bma`` (the ``gblup``
    columns averaged over h2 by marginal likelihood, their sd, and the G posterior
    weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.gblup`.  With a kinship
-   (``gblup`` or ``bma``) it also keeps two closed-form predictions of the targets
+   (``gblup`` or ``bma``) it also keeps three closed-form predictions of the targets
    (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
    smoother column chosen by leave-one-out fit and GBLUP with a within-family kernel),
    which :mod:`gpfn_core.stacking` blends the network's mean with.
