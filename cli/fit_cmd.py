@@ -93,8 +93,7 @@ context_option = opt(
 @opt("stack_draws", type=int, default=200,
      help="Fresh prior draws that fit, after training, the weights blending the network's mean with GBLUP averaged "
           "over h2, the leave-one-out choice among the smoother columns and GBLUP with a within-family kernel "
-          "(needs the gblup smoother; 0: the "
-          "network alone).  `gpfn stack MODEL` refits them for a file.")
+          "(needs the gblup smoother; 0: the network alone).  `gpfn stack MODEL` refits them for a file.")
 @opt("stack_sizes", default=",".join(map(str, STACK_SIZES)), callback=lambda ctx, param, v: _sizes(v, "--stack-sizes"),
      help="Training-set sizes the stacking is fitted at (comma-separated; each size's draws have 200 more "
           "individuals as targets, and sizes whose draws exceed --pop-max-size are left out).")
