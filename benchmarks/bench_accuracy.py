@@ -110,7 +110,8 @@ def section_heldout(models: list[Path], draws: int, record: bool = False, seed: 
         if "network_r_per_draw" in h:  # the A/B of stacking: the same model without the GBLUP-average blend
             w = h["stack_weights"]
             print(paired(f"  network alone (stacking weights at these sizes, mean: network {w[0]:.2f}, GBLUP average "
-                         f"{w[1]:.2f}, leave-one-out choice {w[2]:.2f}, family GBLUP {w[3]:.2f}; interval scale "
+                         f"{w[1]:.2f}, leave-one-out choice {w[2]:.2f}, family GBLUP {w[3]:.2f}, GBLUP + QTL {w[4]:.2f}; "
+                         f"interval scale "
                          f"{h.get('interval_scale', 1.0):.2f})",
                          h["network_r_per_draw"], h["gblup_r_per_draw"], " |"))
         if "loo_choice_r_per_draw" in h:  # what cross-validated selection among the model's own inputs gives

@@ -67,7 +67,7 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
     return {"nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
             "reml": gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, "stacked": std(res["mean"]),
             "network": std(res["network_mean"]), "bma": p.anchors[:, 0], "loo": p.anchors[:, 1],
-            "family": p.anchors[:, 2],
+            "family": p.anchors[:, 2], "qtl": p.anchors[:, 3],
             "uniform": p.target[:, nf: nf + len(H2_GRID)].astype(np.float64).mean(1)}
 
 
@@ -113,11 +113,12 @@ def main() -> None:
     with mp.get_context("spawn").Pool(a.workers) as pool:
         rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides) for i in range(a.draws)],
                         chunksize=1)
-    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "uniform",
+    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "qtl", "uniform",
                                                                     "network", "stacked")}
     r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
     r["blend + family"], w3 = cross_fitted(rows, ["bma", "loo", "family"])
     r["blend + uniform"], w4 = cross_fitted(rows, ["bma", "loo", "uniform"])
+    r["blend + family + qtl"], w5 = cross_fitted(rows, ["bma", "loo", "family", "qtl"])
     thirds = architecture_thirds([x["share"] for x in rows])
     print(f"# bench_anchors: {len(rows)} draws of the {path} prior, ~{np.mean([x['nt'] for x in rows]):.0f} training "
           f"individuals and {a.targets} targets (indices from {a.start}){', ' + ' '.join(a.set) if a.set else ''}; "
@@ -127,11 +128,13 @@ def main() -> None:
     names = {"reml": "GBLUP (REML), baseline", "bma": "GBLUP averaged over h² by marginal likelihood (anchor)",
              "loo": "leave-one-out choice among the smoother columns (anchor)",
              "family": "GBLUP with a within-family kernel, averaged over (h², family share) (anchor)",
+             "qtl": "GBLUP + large marker effects by single-effect regressions, averaged over h² (anchor)",
              "uniform": "GBLUP averaged uniformly over the h² grid (candidate)", "network": "the network alone",
              "stacked": "GPFN as `gpfn predict` gives it (the file's stacking)",
              "blend": f"network + the two anchors, weights cross-fitted here {w2}",
              "blend + family": f"network + the two anchors + the family anchor, cross-fitted {w3}",
-             "blend + uniform": f"network + the two anchors + the uniform average, cross-fitted {w4}"}
+             "blend + uniform": f"network + the two anchors + the uniform average, cross-fitted {w4}",
+             "blend + family + qtl": f"network + the three anchors + the QTL anchor, cross-fitted {w5}"}
     for k, name in names.items():
         d = r[k] - r["reml"]
         cells = ("| |" if k == "reml" else f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f} | "

@@ -60,7 +60,8 @@ def demo(out, model, population_type, device) -> None:
     if report.get("stack_weights"):
         w = report["stack_weights"]
         click.echo(f"mean = {w[0]:.2f} x the network's + {w[1]:.2f} x GBLUP averaged over h2 + {w[2]:.2f} x the "
-                   f"smoother column chosen by leave-one-out fit + {w[3]:.2f} x GBLUP with a within-family kernel, "
+                   f"smoother column chosen by leave-one-out fit + {w[3]:.2f} x GBLUP with a within-family kernel + "
+                   f"{w[4]:.2f} x GBLUP plus large marker effects, "
                    f"intervals x {report['interval_scale']:.2f} (the "
                    f"model's stacking at {report['training_taxa']} training individuals)", err=True)
     click.echo(f"accuracy against the simulated true genetic values (Pearson r): "

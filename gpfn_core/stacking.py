@@ -1,24 +1,27 @@
 """Stacking: the network's predictive mean blended with closed-form predictions.
 
-Three closed-form predictions of the targets come out of preprocessing
+Four closed-form predictions of the targets come out of preprocessing
 (:attr:`~gpfn_core.preprocess.Prepared.anchors`, from every training individual):
 GBLUP averaged over the ``gblup`` smoother's h2 grid by marginal likelihood
 (:func:`gpfn_core.gblup.bma_mean`), the smoother mean column whose leave-one-out
 values fit the training phenotypes best (cross-validated choice among the GBLUP and
-marker-weighted kernels at each h2), and GBLUP with a second, within-family kernel
+marker-weighted kernels at each h2), GBLUP with a second, within-family kernel
 averaged over (h2, family share) by marginal likelihood
 (:func:`gpfn_core.gblup.family_gblup`: genetic variance that is each family's own does
-not carry to families never phenotyped).  Only the anchors a model's stacking weighs
-are computed at prediction time.  The transformer is about as accurate as either
-(within 0.01 in mean r on held-out draws of every prior), but their errors differ (the
+not carry to families never phenotyped), and GBLUP plus the large marker effects that
+Bayesian single-effect regressions find, averaged over h2
+(:func:`gpfn_core.gblup.qtl_gblup`: what BayesB finds by MCMC, in closed form).  Only
+the anchors a model's stacking weighs are computed at prediction time.  The transformer
+is about as accurate as the first three (within 0.01 in mean r on held-out draws of
+every prior), but their errors differ (the
 network's mean and the GBLUP average correlate about 0.94 on NAM draws), so a weighted
 mean is more accurate than any of them.  The network learns from the prior what the
 smoothers miss; the anchors hold it where its training has not caught up (the middle
 of the architecture range, training sets beyond its context, priors it trained little on).
 
-The weights are four numbers, ``mean = w * network + a_bma * GBLUP average + a_loo *
-leave-one-out choice + a_fam * family GBLUP`` summing to one, all on a grid of 0.05
-(a file stacked before the third anchor gives it 0), chosen by
+The weights are five numbers, ``mean = w * network + a_bma * GBLUP average + a_loo *
+leave-one-out choice + a_fam * family GBLUP + a_qtl * GBLUP + QTL`` summing to one, all
+on a grid of 0.05 (a file stacked before an anchor existed gives it 0), chosen by
 the mean Pearson r on fresh draws of the model's own prior (indices from
 :data:`STACK_INDEX`, disjoint from training, bucket borders, validation and the model
 card's held-out draws).  How much each is worth depends on the training-set size (with

@@ -323,6 +323,16 @@ def _architecture_rows(h: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
+# the stacking's anchors on the card: (name, weight symbol, short name, description), in STACK_ANCHORS' order
+_ANCHOR_LABELS = (
+    ("gblup_bma", "a", "GBLUP average", "GBLUP averaged over h² (marginal likelihood)"),
+    ("loo_choice", "b", "leave-one-out choice", "the smoother column chosen by leave-one-out fit"),
+    ("gblup_family", "c", "family GBLUP", "GBLUP with a within-family kernel averaged over (h², family share)"),
+    ("gblup_qtl", "d", "GBLUP + QTL", "GBLUP plus large marker effects from single-effect regressions, "
+                                     "averaged over h²"),
+)
+
+
 def card(path: str | Path, meta: dict[str, Any]) -> str:
     """The model card (markdown) of a model file, from its metadata."""
     path = Path(path)
@@ -370,28 +380,29 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   for i, r in enumerate(runs)]
     st = meta.get("stack")
     if st and st.get("sizes"):
-        fam = any((e.get("anchor_weights") or {}).get("gblup_family") is not None for e in st["sizes"])
-        lines += ["- **Stacking** (`gpfn stack` refits it): the mean is w × the network's + a × GBLUP averaged over "
-                  "h² (marginal likelihood) + b × the smoother column chosen by leave-one-out fit"
-                  + (" + c × GBLUP with a within-family kernel averaged over (h², family share)" if fam else "")
+        # the anchors this file's stacking names (the first two always; later ones only in files stacked with them)
+        names = [a for a, *_ in _ANCHOR_LABELS
+                 if a in ("gblup_bma", "loo_choice")
+                 or any((e.get("anchor_weights") or {}).get(a) is not None for e in st["sizes"])]
+        label = {a: (sym, short, long) for a, sym, short, long in _ANCHOR_LABELS}
+        lines += ["- **Stacking** (`gpfn stack` refits it): the mean is w × the network's + "
+                  + " + ".join(f"{label[a][0]} × {label[a][2]}" for a in names)
                   + f", and the intervals "
                   f"are scaled about it, with the weights (best mean r) and the scale (90% coverage) fitted on fresh "
                   f"draws of `{st.get('prior')}`"
                   + (" (with " + ", ".join(f"`--set {k}={v}`" for k, v in st["prior_overrides"].items()) + ")"
                      if st.get("prior_overrides") else "")
                   + " at each training-set size, linear in log n between them:", "",
-                  "  | training individuals | w | a | b | " + ("c | " if fam else "") + "interval scale | r network | "
-                  "r GBLUP average | r leave-one-out choice | " + ("r family GBLUP | " if fam else "")
+                  "  | training individuals | w | " + "".join(f"{label[a][0]} | " for a in names)
+                  + "interval scale | r network | " + "".join(f"r {label[a][1]} | " for a in names)
                   + "r blend | 90% coverage unscaled | draws |",
-                  "  |" + " --- |" * (13 if fam else 11)]
+                  "  |" + " --- |" * (7 + 2 * len(names))]
         for e in st["sizes"]:
             aw, ar = e.get("anchor_weights") or {}, e.get("r_anchors") or {}
             lines.append(f"  | {e.get('n_train')} | {_fmt(e.get('weight'), '.2f')} | "
-                         f"{_fmt(aw.get('gblup_bma', 0.0), '.2f')} | {_fmt(aw.get('loo_choice', 0.0), '.2f')} | "
-                         + (f"{_fmt(aw.get('gblup_family', 0.0), '.2f')} | " if fam else "")
+                         + "".join(f"{_fmt(aw.get(a, 0.0), '.2f')} | " for a in names)
                          + f"{_fmt(e.get('interval_scale'), '.2f')} | {_fmt(e.get('r_network'))} | "
-                         f"{_fmt(ar.get('gblup_bma'))} | {_fmt(ar.get('loo_choice'))} | "
-                         + (f"{_fmt(ar.get('gblup_family'))} | " if fam else "")
+                         + "".join(f"{_fmt(ar.get(a))} | " for a in names)
                          + f"{_fmt(e.get('r_stacked'))} | {_fmt(e.get('coverage90_unscaled'))} | {e.get('draws')} |")
         lines.append("")
     elif st:

@@ -276,3 +276,74 @@ def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoo
     cu = ku.coordinates(ut, uv)
     gu = smoother_features(ut, z[:45], uv, kinship=ku, coordinates=cu)
     np.testing.assert_allclose(family_gblup(ku, cu, uv, z[:45], gu[1]), bma_mean(gu[1], ku, z[:45]), rtol=1e-12)
+
+
+def _dense_qtl_gblup(xt, xv, z, h2s, shares, prior, steps, scale):
+    """qtl_gblup's model from dense matrices: generalised least squares with V = h2 K + (1 - h2) I."""
+    n, m = xt.shape
+    k_tt, k_vt = xt @ xt.T / scale, xv @ xt.T / scale
+    w_prior = np.asarray(shares)[:, None] / (np.einsum("ij,ij->j", xt, xt) / n)[None, :]
+    preds, ll = [], []
+    for h in h2s:
+        v = h * k_tt + (1 - h) * np.eye(n)
+        vi = np.linalg.inv(v)
+        a = np.einsum("ij,ik,kj->j", xt, vi, xt)
+        s2 = z @ vi @ z / n
+        se2 = s2 / a
+        loglik = -0.5 * n * np.log(s2) - 0.5 * np.linalg.slogdet(v)[1]
+        r, b = z.copy(), np.zeros(m)
+        for _ in range(steps):
+            bhat = (xt.T @ vi @ r) / a
+            bf = np.sqrt(se2 / (se2 + w_prior)) * np.exp(0.5 * bhat**2 / se2 * w_prior / (se2 + w_prior))  # [S, m]
+            post = (bf * w_prior / (w_prior + se2)).sum(0) / bf.sum(0) * bhat
+            odds = np.concatenate([[1 - prior], prior / m * bf.mean(0)])
+            loglik += np.log(odds.sum())
+            step = odds[1:] / odds.sum() * post
+            b += step
+            r = r - xt @ step
+        ll.append(loglik)
+        preds.append(xv @ b + h * k_vt @ vi @ r)
+    w = np.exp(np.array(ll) - max(ll))
+    return np.column_stack(preds) @ (w / w.sum())
+
+
+@pytest.mark.parametrize("markers", [90, 30])  # more markers than training individuals (eigh), fewer (thin SVD)
+def test_qtl_gblup_equals_a_dense_reference_of_its_model(rng, markers):
+    from gpfn_core.gblup import Kinship, qtl_gblup
+
+    xt, xv, z = _encoded_split(rng, 70, 50, markers)
+    xt, xv = xt.astype(np.float64), xv.astype(np.float64)
+    z = z + 0.8 * xt[:, 3] / xt[:, 3].std()  # one marker with a large effect
+    z = (z - z.mean()) / z.std()
+    kin = Kinship.of(xt)
+    coords = kin.coordinates(xt, xv)
+    h2s, shares = (0.2, 0.6), (0.05, 0.3)
+    for steps in (1, 3):
+        got = qtl_gblup(kin, coords, xt, xv, z, h2s, candidates=markers, steps=steps, prior=0.5, shares=shares)
+        ref = _dense_qtl_gblup(xt, xv, z, h2s, shares, 0.5, steps, kin.scale)
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)  # float32 marker scores and coordinates
+
+
+def test_qtl_gblup_finds_a_large_effect_and_without_steps_is_the_h2_averaged_gblup(rng):
+    from gpfn_core.gblup import Kinship, bma_mean, qtl_gblup, smoother_features
+
+    n, nv, m = 300, 200, 2000
+    d = rng.binomial(2, rng.uniform(0.05, 0.5, m), (n + nv, m)).astype(np.int8)
+    x = Encoding.fit(d[:n]).transform(d).astype(np.float32)
+    poly = x @ rng.normal(0, 1, m)
+    g = 0.5 * poly / poly.std() + x[:, 7] / x[:, 7].std()  # 80% of the genetic variance at one marker
+    y = g + rng.normal(0, g.std(), n + nv)
+    z = (y[:n] - y[:n].mean()) / y[:n].std()
+    kin = Kinship.of(x[:n])
+    coords = kin.coordinates(x[:n], x[n:])
+    grid = smoother_features(x[:n], z, x[n:], kinship=kin, coordinates=coords)
+    bma = bma_mean(grid[1], kin, z)
+    found = qtl_gblup(kin, coords, x[:n], x[n:], z)
+    r = lambda p: np.corrcoef(p, g[n:])[0, 1]  # noqa: E731
+    assert r(found) > r(bma) + 0.2
+    np.testing.assert_allclose(qtl_gblup(kin, coords, x[:n], x[n:], z, steps=0), bma, rtol=1e-5, atol=1e-6)
+    # a trait with no marker of large effect: it stays near the h2-averaged GBLUP
+    zp = poly[:n] / poly.std() + rng.normal(0, 1, n)
+    zp = (zp - zp.mean()) / zp.std()
+    gp = smoother_features(x[:n], zp, x[n:], kinship=kin, coordinates=coords)
+    assert np.corrcoef(qtl_gblup(kin, coords, x[:n], x[n:], zp), bma_mean(gp[1], kin, zp))[0, 1] > 0.98
