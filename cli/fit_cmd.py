@@ -175,8 +175,8 @@ def stack(model, draws, seed, sizes, overrides) -> None:
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
     likelihood) + a2 * the smoother column chosen by leave-one-out fit + a3 * GBLUP with a
     within-family kernel (families from the genomic relationships) averaged over h2 and
-    the family share of the genetic variance + a4 * GBLUP plus large marker effects found
-    by Bayesian single-effect regressions, averaged over h2, with the weights
+    the family share of the genetic variance + a4 * large marker effects found by
+    Bayesian single-effect regressions plus that family GBLUP of the rest, with the weights
     (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
     model's prior with as many training individuals (fitted at each of --sizes,
     interpolated in log n between them), and widens or narrows the intervals by the

@@ -17,7 +17,7 @@
    (``gblup`` or ``bma``) it also keeps four closed-form predictions of the targets
    (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
    smoother column chosen by leave-one-out fit, GBLUP with a within-family kernel and
-   GBLUP plus large marker effects from single-effect regressions),
+   large marker effects from single-effect regressions plus that family GBLUP of the rest),
    which :mod:`gpfn_core.stacking` blends the network's mean with.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
@@ -40,7 +40,8 @@ SMOOTHERS = ("gblup", "sparse", "bma")
 # Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (gblup.bma_mean), the
 # smoother mean column whose leave-one-out values fit the training phenotypes best, GBLUP with a
 # within-family kernel averaged over (h2, family share) by marginal likelihood (gblup.family_gblup), and
-# GBLUP plus large marker effects from Bayesian single-effect regressions (gblup.qtl_gblup)
+# large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
+# (gblup.qtl_family_gblup)
 STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl")
 
 
@@ -203,12 +204,12 @@ def prepare(
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
         if grid is not None and wanted:
-            from gpfn_core.gblup import family_gblup, qtl_gblup
+            from gpfn_core.gblup import family_gblup, qtl_family_gblup
 
             make = {"gblup_bma": lambda: bma_mean(grid[1], kinship, z),
                     "loo_choice": lambda: loo_choice(f_train, z, f_target, selector.n_features, names),
                     "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1]),
-                    "gblup_qtl": lambda: qtl_gblup(kinship, coords, x_train, x_target, z)}
+                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z)}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)

@@ -8,9 +8,9 @@ values fit the training phenotypes best (cross-validated choice among the GBLUP 
 marker-weighted kernels at each h2), GBLUP with a second, within-family kernel
 averaged over (h2, family share) by marginal likelihood
 (:func:`gpfn_core.gblup.family_gblup`: genetic variance that is each family's own does
-not carry to families never phenotyped), and GBLUP plus the large marker effects that
-Bayesian single-effect regressions find, averaged over h2
-(:func:`gpfn_core.gblup.qtl_gblup`: what BayesB finds by MCMC, in closed form).  Only
+not carry to families never phenotyped), and the large marker effects that Bayesian
+single-effect regressions find plus family GBLUP of the rest
+(:func:`gpfn_core.gblup.qtl_family_gblup`: what BayesB finds by MCMC, in closed form).  Only
 the anchors a model's stacking weighs are computed at prediction time.  The transformer
 is about as accurate as the first three (within 0.01 in mean r on held-out draws of
 every prior), but their errors differ (the

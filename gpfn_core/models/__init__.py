@@ -328,8 +328,8 @@ _ANCHOR_LABELS = (
     ("gblup_bma", "a", "GBLUP average", "GBLUP averaged over h² (marginal likelihood)"),
     ("loo_choice", "b", "leave-one-out choice", "the smoother column chosen by leave-one-out fit"),
     ("gblup_family", "c", "family GBLUP", "GBLUP with a within-family kernel averaged over (h², family share)"),
-    ("gblup_qtl", "d", "GBLUP + QTL", "GBLUP plus large marker effects from single-effect regressions, "
-                                     "averaged over h²"),
+    ("gblup_qtl", "d", "GBLUP + QTL", "large marker effects from single-effect regressions plus family "
+                                     "GBLUP of the rest"),
 )
 
 

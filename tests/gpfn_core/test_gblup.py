@@ -347,3 +347,35 @@ def test_qtl_gblup_finds_a_large_effect_and_without_steps_is_the_h2_averaged_gbl
     zp = (zp - zp.mean()) / zp.std()
     gp = smoother_features(x[:n], zp, x[n:], kinship=kin, coordinates=coords)
     assert np.corrcoef(qtl_gblup(kin, coords, x[:n], x[n:], zp), bma_mean(gp[1], kin, zp))[0, 1] > 0.98
+
+
+def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng):
+    from gpfn_core.gblup import Kinship, bma_mean, family_gblup, qtl_family_gblup, qtl_gblup, smoother_features
+
+    d, fam = _families(rng, n_fam=8, size=30, m=800)
+    train = fam < 6  # six families phenotyped, two predicted
+    enc = Encoding.fit(d[train])
+    x = enc.transform(d).astype(np.float32)
+    poly = x @ rng.normal(0, 1, x.shape[1])
+    g = 0.5 * poly / poly.std() + x[:, 11] / x[:, 11].std()  # one marker with most of the genetic variance
+    y = g + rng.normal(0, g.std(), len(g))
+    xt, xv = x[train], x[~train]
+    z = (y[train] - y[train].mean()) / y[train].std()
+    kin = Kinship.of(xt)
+    coords = kin.coordinates(xt, xv)
+    grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
+    both = qtl_family_gblup(kin, coords, xt, xv, z)
+    r = lambda p: np.corrcoef(p, g[~train])[0, 1]  # noqa: E731
+    assert r(both) > r(family_gblup(kin, coords, xv, z, grid[1])) + 0.2  # the effect carries to new families
+    # without families the rest is GBLUP averaged over h2: x b + that average of z - x b
+    u = rng.integers(0, 3, (80, 3000)).astype(np.int8)
+    eu = Encoding.fit(u[:60])
+    ut, uv = eu.transform(u[:60]), eu.transform(u[60:])
+    zu = rng.standard_normal(60)
+    ku = Kinship.of(ut)
+    cu = ku.coordinates(ut, uv)
+    _, top, b = qtl_gblup(ku, cu, ut, uv, zu, effects=True)
+    rest = zu - ut[:, top].astype(np.float64) @ b
+    ref = uv[:, top].astype(np.float64) @ b + bma_mean(smoother_features(ut, rest, uv, kinship=ku, coordinates=cu)[1],
+                                                       ku, rest)
+    np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu), ref, rtol=1e-10, atol=1e-12)

@@ -111,14 +111,14 @@ def test_prepare_keeps_the_anchors_of_the_targets(rng):
     means = [5 + j for j in range(8)] + [5 + 16 + j for j in range(8)] + [bma_col]
     err = ((both.train[:, means] - both.y_train[:, None]) ** 2).mean(0)
     np.testing.assert_allclose(both.anchors[:, 1], both.target[:, means[int(np.argmin(err))]])
-    from gpfn_core.gblup import Kinship, qtl_gblup
+    from gpfn_core.gblup import Kinship, qtl_family_gblup
     from gpfn_core.preprocess import Encoding
 
     enc = Encoding.fit(x[:50])
     xt, xv = enc.transform(x[:50]), enc.transform(x[50:])
     kin = Kinship.of(xt)
-    np.testing.assert_allclose(both.anchors[:, 3], qtl_gblup(kin, kin.coordinates(xt, xv), xt, xv, both.y_train),
-                               rtol=1e-6, atol=1e-8)  # the fourth: GBLUP + QTL, from the same encoding
+    np.testing.assert_allclose(both.anchors[:, 3], qtl_family_gblup(kin, kin.coordinates(xt, xv), xt, xv, both.y_train),
+                               rtol=1e-6, atol=1e-8)  # the fourth: family GBLUP + QTL, from the same encoding
     assert prepare(x[:50], y[:50], x[50:], pca(5), "gblup").anchors.shape == (20, 4)
     some = prepare(x[:50], y[:50], x[50:], pca(5), "gblup,sparse,bma", anchors=("loo_choice",))
     np.testing.assert_allclose(some.anchors[:, 1], both.anchors[:, 1])  # asked for: as before
