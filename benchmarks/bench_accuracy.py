@@ -243,11 +243,15 @@ def section_sizes(model: Path, sizes: list[tuple[int, int, int]]) -> None:
             print(paired("  network alone (no stacking)", net, gb, " | |"))
 
 
-def section_time(model: Path) -> None:
+def section_time(model: Path, threads: int) -> None:
     from bench_predict import time_predict
+    from threadpoolctl import threadpool_limits
 
-    print("\n## 4. Prediction time: 1,000 training + 1,000 targets x 50,000 markers, end to end\n")
-    t = time_predict(model, 1000, 1000, 50_000, repeats=2)
+    print(f"\n## 4. Prediction time: 1,000 training + 1,000 targets x 50,000 markers, end to end, {threads} "
+          f"thread(s) for both (torch and BLAS)\n")
+    with threadpool_limits(threads):  # --threads limits torch only; BLAS (GBLUP's x x^T) would take every core
+        t = time_predict(model, 1000, 1000, 50_000, repeats=2)
+    t["threads"] = threads
     print("| what | seconds | vs GBLUP |\n| --- | --- | --- |")
     print(f"| GBLUP (REML), baseline | {t['gblup']:.2f} | 1.00 |")
     print(f"| gpfn predict ({model.name}) | {t['gpfn']:.2f} | {t['gpfn'] / t['gblup']:.2f} |")
@@ -315,7 +319,7 @@ def main() -> None:
     if "3" in a.sections:
         section_sizes(nam, [(300, 30, a.small_draws), (1200, 1000, a.mid_draws), (4000, 3000, a.large_draws)])
     if "4" in a.sections:
-        section_time(nam)
+        section_time(nam, a.threads)
     if "5" in a.sections:
         section_matrix(models, a.draws, 1 if a.heldout_seed is None else a.heldout_seed, a.record, a.priors)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")

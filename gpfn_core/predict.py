@@ -130,9 +130,9 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     n = len(y)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     stacking = stack_weights(meta) if stack else None
-    # only the anchors the file's stacking weighs anywhere are computed (the others are zero columns)
-    used = () if stacking is None else tuple(a for a, col in zip(STACK_ANCHORS, stacking.weights[:, 1:].T)
-                                             if np.any(col != 0))
+    # only the anchors the file's stacking weighs at this training-set size are computed (the others
+    # are zero columns, weighed zero)
+    used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""),
                 anchors=used)
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
