@@ -12,7 +12,9 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
    elastic net on all markers and GPFN against the better of it and GBLUP per third.
 2. **wheat599** (``--wheat``, ``../shared/data/wheat599``): 4 environments x the data's own
    10 folds; GPFN, GBLUP (REML) and ridge (LOO-tuned), r with the observed yields; with
-   ``--bayes ITERATIONS`` also BayesB, BayesCπ and the best classical method.
+   ``--bayes ITERATIONS`` also BayesB, BayesCπ and the best classical method.  Then the
+   same 4 environments with whole genomic clusters held out (5 folds of clusters): lines
+   of groups no phenotyped line belongs to, as in between-family prediction.
 3. **Training-set sizes**: draws of the NAM prior with about 30, 1,000 and 3,000 training
    individuals (true genetic values as the truth), GPFN and GBLUP.
 4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gpfn_core.bayes import bayes  # noqa: E402
 from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
-from gpfn_core.gblup import gblup  # noqa: E402
+from gpfn_core.gblup import FAMILY_CUT, gblup  # noqa: E402
 from gpfn_core.modelfile import load_model  # noqa: E402
 from gpfn_core.modelfile import read_metadata  # noqa: E402
 from gpfn_core.models import (MATRIX_PRIORS, architecture_thirds, card, heldout, list_models,  # noqa: E402
@@ -191,6 +193,52 @@ def section_wheat(model: Path, folder: Path, bayes_iterations: int = 0) -> None:
           + (f" (Gibbs: {bayes_iterations} iterations, burn-in {bayes_iterations // 6})" if bayes_iterations else ""))
     print("\n(Coverage here is of the *phenotype*, which includes noise the intervals for the genetic value "
           "leave out: it is expected below 90%.)")
+    section_wheat_clusters(m, bar, meta, x, envs)
+
+
+CLUSTER_FOLDS = 5
+
+
+def cluster_folds(x: np.ndarray, folds: int = CLUSTER_FOLDS) -> tuple[np.ndarray, int]:
+    """int ``[n]`` fold of each line, whole genomic clusters to a fold, and the cluster count.
+    Clusters are :func:`gpfn_core.gblup.family_labels` of all the lines' relationships (the
+    families family GBLUP finds); the largest goes first, each to the fold with fewest lines."""
+    from gpfn_core.gblup import family_labels, relationship
+    from gpfn_core.preprocess import Encoding
+
+    xc = Encoding.fit(x).transform(x)
+    lab = family_labels(relationship(xc, xc[:0])[0])
+    sizes = np.bincount(lab)
+    fold_of, lines = np.zeros(sizes.size, np.int64), np.zeros(folds)
+    for c in np.argsort(-sizes, kind="stable"):
+        fold_of[c] = int(np.argmin(lines))
+        lines[fold_of[c]] += sizes[c]
+    return fold_of[lab], int(sizes.size)
+
+
+def section_wheat_clusters(m, bar, meta, x: np.ndarray, envs: dict[str, np.ndarray]) -> None:
+    """wheat599 with whole genomic clusters held out: prediction of lines from groups that no
+    phenotyped line belongs to, as between-family prediction is (the real NAM data of
+    ``../shared/ACCURACY.md`` predict families never phenotyped)."""
+    fold, clusters = cluster_folds(x)
+    print(f"\n### wheat599 with whole genomic clusters held out ({clusters} clusters of the 599 lines by "
+          f"average linkage on the genomic correlation, cut {FAMILY_CUT}, in {CLUSTER_FOLDS} folds of "
+          f"{'/'.join(str(v) for v in np.bincount(fold))} lines), r with observed yield\n")
+    print("| environment | folds | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | the network alone |")
+    print("| --- " * 7 + "|")
+    every: dict[str, list[float]] = {"GPFN": [], "GBLUP": [], "network": []}
+    for env, y in envs.items():
+        rs: dict[str, list[float]] = {k: [] for k in every}
+        for k in range(CLUSTER_FOLDS):
+            tr, te = fold != k, fold == k
+            res = predict_arrays(m, bar, meta, x[tr], y[tr], x[te])
+            rs["GPFN"].append(r(res["mean"], y[te]))
+            rs["network"].append(r(res["network_mean"], y[te]))
+            rs["GBLUP"].append(r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
+        print(paired(env, rs["GPFN"], rs["GBLUP"], f" {np.mean(rs['network']):.3f} |"))
+        for key in every:
+            every[key] += rs[key]
+    print(paired("**all**", every["GPFN"], every["GBLUP"], f" {np.mean(every['network']):.3f} |"))
 
 
 def _classical_cells(rs: dict[str, list[float]], classical: list[str]) -> str:

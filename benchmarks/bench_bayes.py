@@ -15,11 +15,22 @@
    model as ``gpfn predict`` gives it, overall and by third of the polygenic share: how
    far above GBLUP the standard sparse Bayesian methods get on the draws the target is
    scored on (``--sections 3``).
+4. **Knowing the architecture**: the same held-out draws, with GBLUP at each draw's true
+   h² and a two-normal Gibbs sampler (``bayes(..., spike_var=, slab_var=, residual_var=,
+   counts=0)``: a polygenic background on every marker, large effects on the QTL's
+   effective number of markers, the residual variance) given the draw's true
+   architecture (:func:`informed_hyperparameters`): how far above GBLUP a method that
+   knew what the prior drew would get, i.e. how much of issue 13's target is there to
+   take (``--sections 4 --set family_share=0`` for section 1's default row).
+
+``--set NAME=VALUE`` (sections 3 and 4) changes the prior's ranges on top of the model
+file's, as ``bench_accuracy.py --set`` does.
 
 wheat599 with all methods is section 2 of ``bench_accuracy.py --bayes 6000``.
 
     python benchmarks/bench_bayes.py [--draws 50] [--iterations 6000] [--workers 2] [--sections 12]
     python benchmarks/bench_bayes.py --sections 3 [--heldout-draws 200]     (about 45 min on 2 cores)
+    python benchmarks/bench_bayes.py --sections 4 --iterations 3000 --set family_share=0   (about 9 min)
 """
 
 from __future__ import annotations
@@ -96,26 +107,34 @@ def section_architectures(draws: int, iterations: int, workers: int, model: str 
             print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
 
 
-def _heldout(job: tuple[str, int, int, int]) -> dict[str, float]:
-    """One held-out draw of a model's own prior, as ``bench_accuracy`` section 1 scores it."""
+def _heldout_draw(model: str, seed: int, j: int, overrides: dict):
+    """The model (loaded) and held-out draw ``j`` of its prior (seed ``seed``, ``overrides`` on top
+    of the file's ranges), as ``bench_accuracy`` section 1 scores it."""
     import torch
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.bayes import bayes
-    from gpfn_core.gblup import gblup
     from gpfn_core.modelfile import load_model
     from gpfn_core.models import HELDOUT_INDEX, fit_config_of
-    from gpfn_core.predict import predict_arrays
     from gpfn_core.train import build
 
-    model, seed, j, iterations = job
     threadpool_limits(1)
     torch.set_num_threads(1)
     mdl = load_model(model)
     cfg = fit_config_of(model, mdl[2])
     cfg.seed = seed
+    cfg.overrides = {**(cfg.overrides or {}), **overrides}
     prior, _ = build(cfg)
-    d = prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})
+    return mdl, prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})
+
+
+def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
+    """One held-out draw of a model's own prior, as ``bench_accuracy`` section 1 scores it."""
+    from gpfn_core.bayes import bayes
+    from gpfn_core.gblup import gblup
+    from gpfn_core.predict import predict_arrays
+
+    model, seed, j, iterations, overrides = job
+    mdl, d = _heldout_draw(model, seed, j, overrides)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
     t = time.perf_counter()
@@ -130,7 +149,79 @@ def _heldout(job: tuple[str, int, int, int]) -> dict[str, float]:
     return out
 
 
-def section_heldout(model: str, draws: int, seed: int, iterations: int, workers: int) -> None:
+def informed_hyperparameters(params: dict, msx: float, m: int) -> dict[str, float]:
+    """The draw's own architecture as the variances of a two-normal marker prior (``bayes``'s
+    ``spike_var``, ``slab_var``, ``residual_var``, ``prob_in``).  The polygenic background
+    (``poly_share`` of the genetic variance) is spread over every marker; the QTL part over
+    the QTL's *effective* number n_qtl a(a + 1) / ((a + 2)(a + 3)) for Gamma(shape a)
+    effect sizes (E[b²]² / E[b⁴]: with shape 0.1 a few QTL carry nearly all of it), at least
+    one; ``msx`` is the sum of the marker variances.  The panel misses QTL off it, so this
+    is what the architecture says, not the best-fitting variances."""
+    vg, ve, s = float(params["genetic_variance"]), float(params["environmental_variance"]), float(params["poly_share"])
+    a = float(params["gamma_alpha"])
+    n_eff = max(float(params["n_qtl"]) * a * (a + 1) / ((a + 2) * (a + 3)), 1.0)
+    pi = min(n_eff / m, 0.5)
+    spike = max(s * vg / msx, 1e-12 * vg / msx)
+    return {"prob_in": pi, "spike_var": spike, "slab_var": spike + (1 - s) * vg / (pi * msx), "residual_var": ve}
+
+
+def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
+    """One held-out draw: GBLUP (REML), GBLUP at the draw's true h², the two-normal Gibbs
+    sampler at the draw's true architecture, and GPFN."""
+    from gpfn_core.bayes import bayes
+    from gpfn_core.gblup import blup, gblup, relationship
+    from gpfn_core.predict import predict_arrays
+    from gpfn_core.preprocess import Encoding
+
+    model, seed, j, iterations, overrides = job
+    mdl, d = _heldout_draw(model, seed, j, overrides)
+    nt, truth = d.n_train, d.g[d.n_train:]
+    out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
+    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+    enc = Encoding.fit(d.x[:nt])
+    xt, xv = enc.transform(d.x[:nt]), enc.transform(d.x[nt:])
+    k_tt, k_vt = relationship(xt, xv)
+    h2 = float(d.params["h2"])
+    out["GBLUP, true h²"] = _r(blup(k_tt, k_vt, d.y[:nt].astype(np.float64), (1 - h2) / h2)[0], truth)
+    msx = float(np.einsum("ij,ij->", xt, xt, dtype=np.float64)) / (nt - 1)
+    hyper = informed_hyperparameters(d.params, msx, d.x.shape[1])
+    t = time.perf_counter()
+    res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayescpi", iterations=iterations, burn_in=iterations // 6, seed=j,
+                counts=0, **hyper)
+    out["two normals, true architecture"], out["s"] = _r(res.prediction, truth), time.perf_counter() - t
+    out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    return out
+
+
+INFORMED = ("GBLUP", "GBLUP, true h²", "two normals, true architecture", "GPFN")
+
+
+def section_informed(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
+    """What knowing each draw's architecture is worth on the held-out draws (section 3's)."""
+    from gpfn_core.models import architecture_thirds
+
+    print(f"\n## 4. Knowing the architecture: the held-out draws of `bench_accuracy.py` section 1 (the first "
+          f"{draws}, prior seed {seed}, model {model}{', ' + str(overrides) if overrides else ''}; Gibbs "
+          f"{iterations} iterations, burn-in {iterations // 6})\n")
+    with mp.get_context("spawn").Pool(workers) as pool:
+        rows = pool.map(_informed, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
+    r = {m: np.array([row[m] for row in rows]) for m in INFORMED}
+    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+    thirds = architecture_thirds(np.array([row["share"] for row in rows]))
+    print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median), "
+          f"{np.mean([row['s'] for row in rows]):.1f} s per Gibbs fit\n")
+    print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(f"{n} (ahead)" for n, _ in thirds) + " |")
+    print("| --- " * (4 + len(thirds)) + "|")
+    for m in INFORMED:
+        d = r[m][ok] - r["GBLUP"][ok]
+        diff = "baseline" if m == "GBLUP" else f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}"
+        ahead = "" if m == "GBLUP" else f"{np.mean(d > 0):.0%}"
+        by = " | ".join(f"{(r[m] - r['GBLUP'])[ok & sel].mean():+.3f} ({np.mean((r[m] - r['GBLUP'])[ok & sel] > 0):.0%})"
+                        for _, sel in thirds)
+        print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} |")
+
+
+def section_heldout(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
     """BayesB and BayesCπ on the draws issue 13's target is scored on: the model's own prior,
     ``bench_accuracy`` section 1's held-out draws (the first ``draws`` of them, prior seed ``seed``)."""
     from gpfn_core.models import architecture_thirds
@@ -139,7 +230,7 @@ def section_heldout(model: str, draws: int, seed: int, iterations: int, workers:
           f"model {model}; its prior's full marker panels; Gibbs {iterations} iterations, burn-in "
           f"{iterations // 6})\n")
     with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(_heldout, [(model, seed, j, iterations) for j in range(draws)], chunksize=1)
+        rows = pool.map(_heldout, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
     r = {m: np.array([row[m] for row in rows]) for m in METHODS}
     ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
     thirds = architecture_thirds(np.array([row["share"] for row in rows]))
@@ -189,7 +280,13 @@ def main() -> None:
     ap.add_argument("--cost-methods", default="bayesb", help="Section 2's samplers (bayesb,bayescpi).")
     ap.add_argument("--heldout-draws", type=int, default=200, help="Section 3's draws (bench_accuracy's 200).")
     ap.add_argument("--heldout-seed", type=int, default=1, help="Section 3's prior seed (bench_accuracy's).")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="Sections 3 and 4: a prior hyperparameter on top of the model file's ranges, e.g. "
+                         "family_share=0 for bench_accuracy's default held-out row.")
     a = ap.parse_args()
+    from gpfn_cli.prior_cmd import parse_overrides
+
+    overrides = parse_overrides(a.overrides)
     model = a.model
     if model is None:
         from gpfn_core.models import find_model
@@ -201,10 +298,12 @@ def main() -> None:
         section_architectures(a.draws, a.iterations, a.workers, None if model == "none" else model)
     if "2" in a.sections:
         section_cost(a.timing_iterations, tuple(a.cost_methods.split(",")))
+    if ("3" in a.sections or "4" in a.sections) and model == "none":
+        raise SystemExit("sections 3 and 4 need a model (its prior and population size give the draws)")
     if "3" in a.sections:
-        if model == "none":
-            raise SystemExit("section 3 needs a model (its prior and population size give the draws)")
-        section_heldout(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers)
+        section_heldout(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers, overrides)
+    if "4" in a.sections:
+        section_informed(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers, overrides)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 

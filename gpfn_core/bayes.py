@@ -53,15 +53,16 @@ def _kernel():
     # reassociation lets the compiler vectorise the dot products (5x here); no flag that
     # assumes finite values, since the prior log-odds may be +-inf (pi fixed at 1 or 0)
     @njit(cache=True, fastmath={"reassoc", "contract"})
-    def gibbs(xt, xx, y, n_iter, burn, seed, bayes_b, pi_a, pi_b, fixed_pi, df0, s0_b, s0_e, shape0, rate0):
+    def gibbs(xt, xx, y, n_iter, burn, seed, bayes_b, pi_a, pi_b, fixed_pi, df0, s0_b, s0_e, shape0, rate0,
+              var0, fixed_b, fixed_e):
         np.random.seed(seed)
         m, n = xt.shape
         mu = y.mean()
         e = y - mu
         b = np.zeros(m)
-        var_b = s0_b / (df0 + 2.0)  # prior modes
+        var_b = s0_b / (df0 + 2.0) if fixed_b <= 0.0 else fixed_b  # prior modes, or the given variances
         var_j = np.full(m, var_b)
-        var_e = s0_e / (df0 + 2.0)
+        var_e = s0_e / (df0 + 2.0) if fixed_e <= 0.0 else fixed_e
         pi = pi_a / (pi_a + pi_b) if fixed_pi < 0 else fixed_pi
         scale = s0_b
         post_b = np.zeros(m)
@@ -90,6 +91,10 @@ def _kernel():
                 vj = var_j[j] if bayes_b else var_b
                 c = xx[j] + var_e / vj
                 log_odds = log_prior_odds - 0.5 * np.log(vj * c / var_e) + rhs * rhs / (2.0 * var_e * c)
+                c0 = 1.0
+                if var0 > 0.0:  # the 'excluded' component is a small normal, not a point mass at zero
+                    c0 = xx[j] + var_e / var0
+                    log_odds -= -0.5 * np.log(var0 * c0 / var_e) + rhs * rhs / (2.0 * var_e * c0)
                 if log_odds > 30.0:
                     p_in = 1.0
                 elif log_odds < -30.0:
@@ -101,6 +106,8 @@ def _kernel():
                     new = rhs / c + np.sqrt(var_e / c) * np.random.normal()
                     k += 1
                     ssb += new * new
+                elif var0 > 0.0:
+                    new = rhs / c0 + np.sqrt(var_e / c0) * np.random.normal()
                 if new != old:
                     delta = new - old
                     for i in range(n):
@@ -114,11 +121,12 @@ def _kernel():
                     inv_sum += 1.0 / var_j[j]
             if bayes_b:
                 scale = np.random.gamma(shape0 + m * df0 / 2.0, 1.0 / (rate0 + inv_sum / 2.0))
-            else:
+            elif fixed_b <= 0.0:
                 var_b = (s0_b + ssb) / np.random.chisquare(df0 + k)
             if fixed_pi < 0:
                 pi = np.random.beta(pi_a + k, pi_b + m - k)
-            var_e = (s0_e + (e * e).sum()) / np.random.chisquare(df0 + n)
+            if fixed_e <= 0.0:
+                var_e = (s0_e + (e * e).sum()) / np.random.chisquare(df0 + n)
             if it >= burn:
                 post_b += b
                 post[0] += mu
@@ -136,12 +144,18 @@ _GIBBS = None
 def bayes(
     dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray, method: str = "bayesb", *,
     iterations: int = 6000, burn_in: int = 1000, seed: int = 0, prob_in: float = 0.5, counts: float = 10.0,
-    df0: float = 5.0, r2: float = 0.5, s0_b: float | None = None,
+    df0: float = 5.0, r2: float = 0.5, s0_b: float | None = None, spike_var: float = 0.0,
+    slab_var: float | None = None, residual_var: float | None = None,
 ) -> BayesResult:
     """Fit BayesB or BayesCπ (``method``) on the training dosages and predict the targets.
 
     ``counts = 0`` fixes pi at ``prob_in`` (BGLR's limit of infinite counts); ``s0_b``
-    overrides BGLR's rule for the slab's scale.
+    overrides BGLR's rule for the slab's scale.  ``spike_var`` > 0 makes the markers
+    outside the slab N(0, spike_var) instead of exactly 0 (a polygenic background under
+    the large effects: BayesR's mixture of two normals).  ``slab_var`` (BayesCπ only) and
+    ``residual_var`` fix those variances instead of sampling them: with ``counts = 0`` too,
+    every hyperparameter is given, as when the architecture is known (a reference for
+    what knowing it is worth, ``benchmarks/bench_bayes.py`` section 4).
     """
     global _GIBBS
     if method not in METHODS:
@@ -151,6 +165,12 @@ def bayes(
     if not 0.0 <= prob_in <= 1.0 or counts < 0 or df0 <= 0 or not 0.0 < r2 < 1.0:
         raise ValidationError(f"need prob_in in [0, 1] ({prob_in}), counts >= 0 ({counts}), df0 > 0 ({df0}), "
                               f"0 < r2 < 1 ({r2})")
+    if not spike_var >= 0 or (slab_var is not None and not slab_var > 0) or (
+            residual_var is not None and not residual_var > 0):
+        raise ValidationError(f"need spike_var >= 0 ({spike_var}), slab_var > 0 ({slab_var}) and residual_var > 0 "
+                              f"({residual_var}) where given")
+    if slab_var is not None and method != "bayescpi":
+        raise ValidationError(f"slab_var fixes BayesCπ's one slab variance; {method} has a variance per marker")
     y = np.asarray(y, dtype=np.float64)
     if len(y) != len(dosage_train) or len(y) < 3 or not np.isfinite(y).all():
         raise ValidationError(f"need >= 3 finite phenotypes, one per training individual (got {len(y)} for "
@@ -175,6 +195,7 @@ def bayes(
     fixed_pi = prob_in if counts == 0 else -1.0
     effects, post = _GIBBS(xt, xx, y, int(iterations), int(burn_in), int(seed), method == "bayesb",
                            counts * prob_in, counts * (1 - prob_in), float(fixed_pi), float(df0), float(s0_b),
-                           float(s0_e), shape0, rate0)
+                           float(s0_e), shape0, rate0, float(spike_var), float(slab_var or 0.0),
+                           float(residual_var or 0.0))
     pred = post[0] + enc.transform(dosage_target).astype(np.float64) @ effects
     return BayesResult(pred, effects, float(post[0]), float(post[1]), float(post[2]), time.perf_counter() - t0)
