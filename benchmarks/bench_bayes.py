@@ -193,21 +193,28 @@ def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     return out
 
 
+def _scored_heldout(job_fn, methods, model: str, draws: int, seed: int, iterations: int, workers: int,
+                    overrides: dict):
+    """Run ``job_fn`` on the first ``draws`` held-out draws: the rows, r per method, the draws
+    every method scored, and the architecture thirds (sections 3 and 4)."""
+    from gpfn_core.models import architecture_thirds
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        rows = pool.map(job_fn, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
+    r = {m: np.array([row[m] for row in rows]) for m in methods}
+    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+    return rows, r, ok, architecture_thirds(np.array([row["share"] for row in rows]))
+
+
 INFORMED = ("GBLUP", "GBLUP, true h²", "two normals, true architecture", "GPFN")
 
 
 def section_informed(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
     """What knowing each draw's architecture is worth on the held-out draws (section 3's)."""
-    from gpfn_core.models import architecture_thirds
-
     print(f"\n## 4. Knowing the architecture: the held-out draws of `bench_accuracy.py` section 1 (the first "
           f"{draws}, prior seed {seed}, model {model}{', ' + str(overrides) if overrides else ''}; Gibbs "
           f"{iterations} iterations, burn-in {iterations // 6})\n")
-    with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(_informed, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
-    r = {m: np.array([row[m] for row in rows]) for m in INFORMED}
-    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
-    thirds = architecture_thirds(np.array([row["share"] for row in rows]))
+    rows, r, ok, thirds = _scored_heldout(_informed, INFORMED, model, draws, seed, iterations, workers, overrides)
     print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median), "
           f"{np.mean([row['s'] for row in rows]):.1f} s per Gibbs fit\n")
     print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(f"{n} (ahead)" for n, _ in thirds) + " |")
@@ -224,16 +231,10 @@ def section_informed(model: str, draws: int, seed: int, iterations: int, workers
 def section_heldout(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
     """BayesB and BayesCπ on the draws issue 13's target is scored on: the model's own prior,
     ``bench_accuracy`` section 1's held-out draws (the first ``draws`` of them, prior seed ``seed``)."""
-    from gpfn_core.models import architecture_thirds
-
     print(f"\n## 3. The held-out draws of `bench_accuracy.py` section 1 (the first {draws}, prior seed {seed}, "
           f"model {model}; its prior's full marker panels; Gibbs {iterations} iterations, burn-in "
           f"{iterations // 6})\n")
-    with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(_heldout, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
-    r = {m: np.array([row[m] for row in rows]) for m in METHODS}
-    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
-    thirds = architecture_thirds(np.array([row["share"] for row in rows]))
+    rows, r, ok, thirds = _scored_heldout(_heldout, METHODS, model, draws, seed, iterations, workers, overrides)
     print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median)\n")
     print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " | s per fit |")
     print("| --- " * (5 + len(thirds)) + "|")
