@@ -40,14 +40,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gpfn_core.bayes import bayes  # noqa: E402
-from gpfn_core.evaluate import elastic_net, ridge  # noqa: E402
-from gpfn_core.gblup import FAMILY_CUT, gblup  # noqa: E402
-from gpfn_core.modelfile import load_model  # noqa: E402
-from gpfn_core.modelfile import read_metadata  # noqa: E402
-from gpfn_core.models import (MATRIX_PRIORS, architecture_thirds, card, heldout, list_models,  # noqa: E402
-                              matrix, matrix_table, record_benchmark, record_heldout, record_matrix, record_metadata)
-from gpfn_core.predict import predict_arrays  # noqa: E402
+from gpfn_core.linear.bayes import bayes  # noqa: E402
+from gpfn_core.linear.baselines import elastic_net, ridge# noqa: E402
+from gpfn_core.linear.family import FAMILY_CUT# noqa: E402
+from gpfn_core.linear.gblup import gblup# noqa: E402
+from gpfn_core.net.modelfile import load_model  # noqa: E402
+from gpfn_core.net.modelfile import read_metadata  # noqa: E402
+from gpfn_core.models.cards import architecture_thirds, card, matrix_table  # noqa: E402
+from gpfn_core.models.lookup import list_models  # noqa: E402
+from gpfn_core.models.scoring import heldout, matrix, MATRIX_PRIORS, record_benchmark, record_heldout, record_matrix  # noqa: E402
+from gpfn_core.net.modelfile import record_metadata  # noqa: E402
+from gpfn_core.tasks.predict import predict_arrays  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
 WHEAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wheat599"
@@ -201,10 +204,11 @@ CLUSTER_FOLDS = 5
 
 def cluster_folds(x: np.ndarray, folds: int = CLUSTER_FOLDS) -> tuple[np.ndarray, int]:
     """int ``[n]`` fold of each line, whole genomic clusters to a fold, and the cluster count.
-    Clusters are :func:`gpfn_core.gblup.family_labels` of all the lines' relationships (the
+    Clusters are :func:`gpfn_core.linear.family.family_labels` of all the lines' relationships (the
     families family GBLUP finds); the largest goes first, each to the fold with fewest lines."""
-    from gpfn_core.gblup import family_labels, relationship
-    from gpfn_core.preprocess import Encoding
+    from gpfn_core.linear.family import family_labels
+    from gpfn_core.linear.kinship import relationship
+    from gpfn_core.data.encoding import Encoding
 
     xc = Encoding.fit(x).transform(x)
     lab = family_labels(relationship(xc, xc[:0])[0])
@@ -359,7 +363,7 @@ def main() -> None:
     t = time.perf_counter()
     print(f"# bench_accuracy: {', '.join(p.name for p in models)}; {a.threads} threads")
     if "1" in a.sections:
-        from gpfn_cli.prior_cmd import parse_overrides
+        from gpfn_cli.common import parse_overrides
 
         section_heldout(models, a.draws, a.record, a.heldout_seed, a.elastic_net, parse_overrides(a.overrides))
     if "2" in a.sections:

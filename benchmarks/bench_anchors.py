@@ -14,7 +14,7 @@ a place only if the cross-fitted blend with it is ahead.
 
 ``--set NAME=VALUE`` (repeatable) draws from the model's prior with that hyperparameter
 changed, e.g. ``--set family_share=0.3`` (family-specific effects, see
-:mod:`gpfn_core.prior`): how the model and its stacking fare where the prior it was
+:mod:`gpfn_core.sim.prior`): how the model and its stacking fare where the prior it was
 fitted on is wrong in a way real data may be.
 
     python benchmarks/bench_anchors.py [--model gpfn_core/models/nam.gpfn] [--n-train 300] [--draws 200]
@@ -34,11 +34,12 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
-    import gpfn_core.predict as pr
-    from gpfn_core.gblup import H2_GRID, gblup
-    from gpfn_core.modelfile import load_model
-    from gpfn_core.models import fit_config_of
-    from gpfn_core.train import build
+    import gpfn_core.tasks.predict as pr
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.linear.smoothers import H2_GRID
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.net.config import config_of_model as fit_config_of
+    from gpfn_core.net.draws import build
 
     path, index, n_train, targets, overrides = job
     threadpool_limits(1)
@@ -77,7 +78,7 @@ def _r(a, b) -> float:
 
 def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[np.ndarray, list[list[float]]]:
     """Per-draw r of the blend network + ``anchors``, each half's weights fitted on the other half."""
-    from gpfn_core.stacking import fit_weights
+    from gpfn_core.net.stackfit import fit_weights
 
     n = len(rows)
     half = np.array_split(np.random.default_rng(seed).permutation(n), 2)
@@ -93,7 +94,8 @@ def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[n
 
 
 def main() -> None:
-    from gpfn_core.models import architecture_thirds, find_model
+    from gpfn_core.models.cards import architecture_thirds
+    from gpfn_core.models.lookup import find_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
@@ -105,7 +107,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="A prior hyperparameter for the draws (value or lo:hi), e.g. family_share=0.3.")
     a = ap.parse_args()
-    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_cli.common import parse_overrides
 
     overrides = parse_overrides(a.set)  # as `gpfn fit --set` reads them
     path = str(a.model or find_model("nam"))

@@ -55,8 +55,8 @@ def _r(a, b) -> float:
 def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.bayes import bayes
-    from gpfn_core.gblup import gblup
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import gblup
     from gpfn_core.registry import get_registry
 
     arch, index, iterations, model = job
@@ -76,8 +76,8 @@ def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
     if model:
         import torch
 
-        from gpfn_core.modelfile import load_model
-        from gpfn_core.predict import predict_arrays
+        from gpfn_core.net.modelfile import load_model
+        from gpfn_core.tasks.predict import predict_arrays
 
         torch.set_num_threads(1)
         mdl, bar, meta = load_model(model)
@@ -113,9 +113,9 @@ def _heldout_draw(model: str, seed: int, j: int, overrides: dict):
     import torch
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.modelfile import load_model
-    from gpfn_core.models import HELDOUT_INDEX, fit_config_of
-    from gpfn_core.train import build
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.net.config import config_of_model as fit_config_of, HELDOUT_INDEX
+    from gpfn_core.net.draws import build
 
     threadpool_limits(1)
     torch.set_num_threads(1)
@@ -129,9 +129,9 @@ def _heldout_draw(model: str, seed: int, j: int, overrides: dict):
 
 def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     """One held-out draw of a model's own prior, as ``bench_accuracy`` section 1 scores it."""
-    from gpfn_core.bayes import bayes
-    from gpfn_core.gblup import gblup
-    from gpfn_core.predict import predict_arrays
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.tasks.predict import predict_arrays
 
     model, seed, j, iterations, overrides = job
     mdl, d = _heldout_draw(model, seed, j, overrides)
@@ -168,10 +168,11 @@ def informed_hyperparameters(params: dict, msx: float, m: int) -> dict[str, floa
 def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     """One held-out draw: GBLUP (REML), GBLUP at the draw's true h², the two-normal Gibbs
     sampler at the draw's true architecture, and GPFN."""
-    from gpfn_core.bayes import bayes
-    from gpfn_core.gblup import blup, gblup, relationship
-    from gpfn_core.predict import predict_arrays
-    from gpfn_core.preprocess import Encoding
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import blup, gblup
+    from gpfn_core.linear.kinship import relationship
+    from gpfn_core.tasks.predict import predict_arrays
+    from gpfn_core.data.encoding import Encoding
 
     model, seed, j, iterations, overrides = job
     mdl, d = _heldout_draw(model, seed, j, overrides)
@@ -197,7 +198,7 @@ def _scored_heldout(job_fn, methods, model: str, draws: int, seed: int, iteratio
                     overrides: dict):
     """Run ``job_fn`` on the first ``draws`` held-out draws: the rows, r per method, the draws
     every method scored, and the architecture thirds (sections 3 and 4)."""
-    from gpfn_core.models import architecture_thirds
+    from gpfn_core.models.cards import architecture_thirds
 
     with mp.get_context("spawn").Pool(workers) as pool:
         rows = pool.map(job_fn, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
@@ -248,8 +249,8 @@ def section_heldout(model: str, draws: int, seed: int, iterations: int, workers:
 
 
 def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> None:
-    from gpfn_core.bayes import bayes
-    from gpfn_core.gblup import gblup
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import gblup
 
     print(f"\n## 2. Cost: 1,000 training + 100 targets x 50,000 markers, {iterations} iterations, one process\n")
     rng = np.random.default_rng(0)
@@ -285,12 +286,12 @@ def main() -> None:
                     help="Sections 3 and 4: a prior hyperparameter on top of the model file's ranges, e.g. "
                          "family_share=0 for bench_accuracy's default held-out row.")
     a = ap.parse_args()
-    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_cli.common import parse_overrides
 
     overrides = parse_overrides(a.overrides)
     model = a.model
     if model is None:
-        from gpfn_core.models import find_model
+        from gpfn_core.models.lookup import find_model
 
         model = str(find_model("nam"))
     t = time.perf_counter()

@@ -15,7 +15,7 @@ using only the training rows, against GBLUP with REML:
 
 GPFN (``--model``, default the shipped NAM model) is scored on the same draws, as
 ``gpfn predict`` gives it (blended with the BMA and leave-one-out-choice rows by the
-file's stacking weights, see :mod:`gpfn_core.stacking`) and its network alone.  If every rule is level with GBLUP and
+file's stacking weights, see :mod:`gpfn_core.net.stacking`) and its network alone.  If every rule is level with GBLUP and
 only the oracle is ahead, the inputs hold no more than GBLUP for a selector to find, and
 a larger margin needs inputs or training that know more (issue 13).
 
@@ -30,13 +30,17 @@ import time
 import numpy as np
 from scipy.optimize import nnls
 
-from gpfn_core.gblup import (H2_GRID, Kinship, gblup, posterior_weights, marginal_loglik, smoother_features,
-                             sparse_smoother_features)
-from gpfn_core.models import HELDOUT_INDEX, architecture_thirds, find_model, fit_config_of
-from gpfn_core.modelfile import load_model
-from gpfn_core.predict import predict_arrays
-from gpfn_core.preprocess import Encoding, Standardizer
-from gpfn_core.train import build
+from gpfn_core.linear.gblup import gblup
+from gpfn_core.linear.kinship import Kinship
+from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights, smoother_features
+from gpfn_core.linear.sparse import sparse_smoother_features
+from gpfn_core.models.cards import architecture_thirds
+from gpfn_core.models.lookup import find_model
+from gpfn_core.net.config import config_of_model as fit_config_of, HELDOUT_INDEX
+from gpfn_core.net.modelfile import load_model
+from gpfn_core.tasks.predict import predict_arrays
+from gpfn_core.data.encoding import Encoding, Standardizer
+from gpfn_core.net.draws import build
 
 
 def main() -> None:

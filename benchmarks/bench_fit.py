@@ -18,9 +18,12 @@ import time
 import numpy as np
 import torch
 
-from gpfn_core.bar import BarDistribution, bar_loss, estimate_borders
-from gpfn_core.model import PFN, ModelConfig
-from gpfn_core.train import DrawDataset, FitConfig, Schedule, build, collate, fit
+from gpfn_core.net.bar import BarDistribution, bar_loss, estimate_borders
+from gpfn_core.net.model import PFN, ModelConfig
+from gpfn_core.net.batches import collate
+from gpfn_core.net.config import FitConfig, Schedule
+from gpfn_core.net.draws import build, DrawDataset
+from gpfn_core.net.train import fit
 
 
 def main() -> None:

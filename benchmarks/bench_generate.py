@@ -58,8 +58,9 @@ def main() -> None:
     args = ap.parse_args()
     like: list[str] = []
     if args.like_model:
-        from gpfn_core.modelfile import load_model
-        from gpfn_core.models import find_model, fit_config_of
+        from gpfn_core.net.modelfile import load_model
+        from gpfn_core.models.lookup import find_model
+        from gpfn_core.net.config import config_of_model as fit_config_of
 
         path = args.like_model if Path(args.like_model).exists() else find_model(args.like_model)
         c = fit_config_of(path, load_model(path)[2])

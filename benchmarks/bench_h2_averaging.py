@@ -14,7 +14,7 @@ beat REML, that kind of trait is a candidate for what the prior lacks.
 
 ``--set NAME=VALUE`` (repeatable, as for ``gpfn fit``) changes the NAM prior the draws
 come from, e.g. ``--set family_share=0.3 --set h2=0.8`` for family-specific effects
-(see :mod:`gpfn_core.prior`); ``--shares 0`` then scores the prior's own traits (its
+(see :mod:`gpfn_core.sim.prior`); ``--shares 0`` then scores the prior's own traits (its
 h2, not 0.5).  ``--target phenotype`` (default) scores r with the targets' phenotypes,
 ``g`` with their true genetic values.
 
@@ -36,8 +36,11 @@ START = 8_400_000_000  # draw indices (disjoint from the model files' and the ot
 def _one(job: tuple) -> dict[str, dict[str, list[float] | float]]:
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.gblup import H2_GRID, Kinship, bma_mean, gblup, smoother_features
-    from gpfn_core.preprocess import Encoding, Standardizer, loo_choice
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.linear.smoothers import bma_mean, H2_GRID, smoother_features
+    from gpfn_core.data.encoding import Encoding, Standardizer
+    from gpfn_core.net.preprocess import loo_choice
     from gpfn_core.registry import get_registry
 
     i, n_train, pop, shares, pairs, overrides, target = job
@@ -79,7 +82,7 @@ def _one(job: tuple) -> dict[str, dict[str, list[float] | float]]:
 
 
 def main() -> None:
-    from gpfn_core.gblup import H2_GRID
+    from gpfn_core.linear.smoothers import H2_GRID
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=1000)
@@ -93,7 +96,7 @@ def main() -> None:
     ap.add_argument("--target", choices=("phenotype", "g"), default="phenotype")
     a = ap.parse_args()
     shares = tuple(float(s) for s in a.shares.split(","))
-    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_cli.common import parse_overrides
 
     overrides = parse_overrides(a.set)  # as `gpfn fit --set` reads them
     t = time.perf_counter()

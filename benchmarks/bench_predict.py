@@ -19,15 +19,15 @@ import numpy as np
 import torch
 
 from gpfn_core import GenotypeTable
-from gpfn_core.bar import BarDistribution
-from gpfn_core.dataset import Dataset, read_dataset, write_dataset
-from gpfn_core.founders import RandomFounders
-from gpfn_core.gblup import gblup
-from gpfn_core.model import PFN
-from gpfn_core.modelfile import save_model
-from gpfn_core.predict import predict
+from gpfn_core.net.bar import BarDistribution
+from gpfn_core.data.dataset import Dataset, read_dataset, write_dataset
+from gpfn_core.sim.founders import RandomFounders
+from gpfn_core.linear.gblup import gblup
+from gpfn_core.net.model import PFN
+from gpfn_core.net.modelfile import save_model
+from gpfn_core.tasks.predict import predict
 from gpfn_core.registry import get_registry
-from gpfn_core.train import FitConfig
+from gpfn_core.net.config import FitConfig
 
 
 def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: int = 1000, markers: int = 50_000,

@@ -6,7 +6,7 @@ marker count fixed to the real set's; inbred or not as the scheme makes them), a
 the real set (default ``../shared/data/wheat599``, each of its environments), the same
 statistics computed the same way, on phenotypes:
 
-- **REML h2**: GBLUP's REML heritability (gpfn_core.gblup), all individuals;
+- **REML h2**: GBLUP's REML heritability (gpfn_core.linear.gblup), all individuals;
 - **EN − GBLUP**: 5-fold cross-validated r with the phenotype of an elastic net
   (scikit-learn ElasticNetCV, l1_ratio 0.5, inner 3-fold CV; r = 0 in a fold where it
   chose the empty model) minus GBLUP's, same folds:
@@ -52,7 +52,7 @@ def _r(a, b) -> float:
 
 def genotype_stats(x: np.ndarray, seed: int = 0) -> dict[str, float]:
     """Structure and LD statistics of an int8 dosage matrix (-1 missing)."""
-    from gpfn_core.preprocess import Encoding
+    from gpfn_core.data.encoding import Encoding
 
     xc = Encoding.fit(x).transform(x).astype(np.float64)
     xc = xc[:, xc.std(0) > 0]
@@ -74,8 +74,8 @@ def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, fl
     A fold where the elastic net's CV chose the empty model (a constant prediction) counts
     as r = 0 for it, as `bench_accuracy` scores it: leaving such folds out (as this
     benchmark did before) drops exactly the failures that make the gap negative."""
-    from gpfn_core.evaluate import elastic_net
-    from gpfn_core.gblup import gblup
+    from gpfn_core.linear.baselines import elastic_net
+    from gpfn_core.linear.gblup import gblup
 
     h2 = gblup(x, y, x[:1]).h2
     fold = np.random.default_rng(seed).permutation(len(y)) % 5
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Hyperparameter override for every prior, as `gpfn fit --set` (repeatable).")
     a = ap.parse_args()
-    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_cli.common import parse_overrides
     from gpfn_core.errors import GpfnError
     from gpfn_core.registry import get_registry
 

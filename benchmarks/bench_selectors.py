@@ -17,7 +17,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 
-from gpfn_core.preprocess import Encoding, Standardizer  # noqa: E402
+from gpfn_core.data.encoding import Encoding, Standardizer# noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     reg = get_registry()
     over = {"pop_size": 2000, "train_fraction": 0.5, "n_markers": 20000}
     if args.founders == "random":
-        from gpfn_core.founders import RandomFounders
+        from gpfn_core.sim.founders import RandomFounders
 
         founders = RandomFounders(n_loci=20000, n_chromosomes=10)
     else:

@@ -27,7 +27,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from gpfn_core import GeneticMap, Population  # noqa: E402
-from gpfn_core import engine as E  # noqa: E402
+from gpfn_core.sim import engine as E  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
 ORIGINAL_NAM_SECONDS = 43.0  # the original GPFN's NAM draw at its defaults, one core (issue 3)

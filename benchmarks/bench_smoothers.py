@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gpfn_core.gblup import H2_GRID, gblup, smoother_features, sparse_smoother_features
-from gpfn_core.preprocess import Encoding, Standardizer
+from gpfn_core.linear.gblup import gblup
+from gpfn_core.linear.smoothers import H2_GRID, smoother_features
+from gpfn_core.linear.sparse import sparse_smoother_features
+from gpfn_core.data.encoding import Encoding, Standardizer
 from gpfn_core.registry import get_registry
 
 
@@ -36,11 +38,11 @@ def main() -> None:
     a = ap.parse_args()
     model = None
     if a.model:
-        from gpfn_core.modelfile import load_model
-        from gpfn_core.predict import predict_arrays
+        from gpfn_core.net.modelfile import load_model
+        from gpfn_core.tasks.predict import predict_arrays
 
         model = load_model(a.model)
-    from gpfn_cli.prior_cmd import parse_overrides
+    from gpfn_cli.common import parse_overrides
 
     prior = get_registry().make_prior(a.prior, seed=7, overrides=parse_overrides(a.overrides))
     g_len = len(H2_GRID)

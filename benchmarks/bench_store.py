@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gpfn_core.generate import generate
-from gpfn_core.store import StoreReader
-from gpfn_core.train import DrawDataset, FitConfig, Schedule, build
+from gpfn_core.tasks.generate import generate
+from gpfn_core.sim.store import StoreReader
+from gpfn_core.net.config import FitConfig, Schedule
+from gpfn_core.net.draws import build, DrawDataset
 
 
 def size_of(path: Path) -> int:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gpfn_core.modelfile import read_metadata
-from gpfn_core.models import card, heldout, record_heldout
+from gpfn_core.net.modelfile import read_metadata
+from gpfn_core.models.cards import card
+from gpfn_core.models.scoring import heldout, record_heldout
 
 
 def main() -> None:

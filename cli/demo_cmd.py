@@ -27,12 +27,12 @@ def demo(out, model, population_type, device) -> None:
       gpfn predict --train OUT/train.gpfn --target OUT/target.gpfn -o OUT/predictions.csv
     and then scores the predictions, and GBLUP's, against the simulated true values.
     """
-    from gpfn_core.dataset import read_dataset
+    from gpfn_core.data.dataset import read_dataset
     from gpfn_core.example_data import FILES
-    from gpfn_core.gblup import gblup
-    from gpfn_core.models import find_model
-    from gpfn_core.parse import parse
-    from gpfn_core.predict import align, predict
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.models.lookup import find_model
+    from gpfn_core.tasks.parse import parse
+    from gpfn_core.tasks.predict import align, predict
 
     out.mkdir(parents=True, exist_ok=True)
     if model is None:

@@ -6,25 +6,8 @@ import json
 
 import click
 
-from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
-from gpfn_core.stacking import STACK_SIZES
-
-
-def opt(name: str, *aliases: str, **kw):
-    """An option spelled both ``--with-dashes`` and as the original's ``--with_underscores``."""
-    dashed = "--" + name.replace("_", "-")
-    names = [dashed] if "_" not in name else [dashed, "--" + name]
-    return click.option(*names, *aliases, name, show_default=True, **kw)
-
-
-# the training-set schedule's options, shared with `gpfn generate` (a store records its schedule)
-size_distribution_option = opt(
-    "size_distribution", type=click.Choice(["uniform", "loguniform"]), default="uniform",
-    help="Training-set sizes between the smallest and largest: uniform, or log-uniform (as many small as large).")
-context_option = opt(
-    "context", type=int, default=None, help="Most training (and target) tokens the transformer sees per draw; the "
-    "population grows with the training set up to pop_max_size and the smoothers see all of it, as predict does "
-    "beyond the model's context (default: whole draws).")
+from gpfn_cli.common import context_option, founders_option, opt, parse_overrides, set_option, size_distribution_option
+from gpfn_core.net.config import STACK_SIZES
 
 
 @click.command("fit")
@@ -108,8 +91,8 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
       gpfn fit --prior nam -o nam.gpfn --num-samples 200000 --device cuda
       torchrun --nproc_per_node 4 -m gpfn_cli.main fit --prior wild ...
     """
-    from gpfn_core.train import FitConfig
-    from gpfn_core.train import fit as run_fit
+    from gpfn_core.net.config import FitConfig
+    from gpfn_core.net.train import fit as run_fit
 
     if not prior and not store:
         raise click.UsageError("give --prior NAME (draws on the fly) or --store DIR")
@@ -123,7 +106,7 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
         click.echo(json.dumps({"model": cfg.save_path, **summary}, indent=2, default=str))
 
 
-# the options that set which training-set and population sizes the draws have (see gpfn_core.train.Schedule)
+# the options that set which training-set and population sizes the draws have (see gpfn_core.net.config.Schedule)
 SCHEDULE_OPTIONS = ("pop_max_size", "min_training_samples", "max_training_samples", "size_distribution", "context",
                     "nonuniform_eval_pos")
 
@@ -134,7 +117,7 @@ def _schedule_of(model: str, ctx: click.Context) -> dict:
     chooses a new schedule, and its other options keep their defaults)."""
     from click.core import ParameterSource
 
-    from gpfn_core.modelfile import read_metadata
+    from gpfn_core.net.modelfile import read_metadata
 
     if any(ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None) for name in SCHEDULE_OPTIONS):
         return {}
@@ -183,7 +166,7 @@ def stack(model, draws, seed, sizes, overrides) -> None:
     factor that gave them 90% coverage on those draws.  `gpfn fit` does this itself
     (--stack-draws); this is for files fitted before it, or to refit on more draws.
     """
-    from gpfn_core.stacking import stack_model_file
+    from gpfn_core.net.stackfit import stack_model_file
 
     if draws < 1:
         raise click.BadParameter(f"must be at least 1, got {draws}", param_hint="--draws")

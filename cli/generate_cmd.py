@@ -6,8 +6,7 @@ import json
 
 import click
 
-from gpfn_cli.fit_cmd import context_option, opt, size_distribution_option
-from gpfn_cli.prior_cmd import founders_option, parse_overrides, set_option
+from gpfn_cli.common import context_option, founders_option, opt, parse_overrides, set_option, size_distribution_option
 
 
 @click.command("generate")
@@ -44,16 +43,16 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
       gpfn generate --prior nam --store draws/ --num-draws 100000 --workers 16
       mpiexec -n 64 gpfn generate --prior nam --store /scratch/draws --num-draws 1000000 --mpi
     """
-    from gpfn_core.generate import generate as run
-    from gpfn_core.generate import generate_mpi
-    from gpfn_core.draws import FitConfig
+    from gpfn_core.tasks.generate import generate as run
+    from gpfn_core.tasks.generate import generate_mpi
+    from gpfn_core.net.config import FitConfig
 
     from pathlib import Path
 
     if prior is None:
         if not (Path(store) / "zarr.json").exists():
             raise click.UsageError("give --prior, or --store of an existing store whose settings to follow")
-        from gpfn_core.generate import config_of_store
+        from gpfn_core.tasks.generate import config_of_store
 
         cfg, total, shard_size = config_of_store(store)
         num_draws = num_draws or total
@@ -73,7 +72,7 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
 
 
 def _note_rounding(num_draws: int, shard_size: int) -> None:
-    from gpfn_core.generate import plan
+    from gpfn_core.tasks.generate import plan
 
     whole = plan(num_draws, shard_size) * shard_size
     if whole != num_draws:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
 
 import click
 
-from gpfn_core import __version__
+from gpfn_core.version import __version__
 from gpfn_core.errors import GpfnError
 
 
@@ -21,21 +20,6 @@ class GpfnGroup(click.Group):
         except GpfnError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
-
-
-def registry():
-    from gpfn_core.registry import GpfnPluginWarning, get_registry
-
-    with warnings.catch_warnings():
-        # `gpfn plugins` shows problems in its table; other commands print them once here.
-        warnings.simplefilter("ignore", GpfnPluginWarning)
-        reg = get_registry()
-    return reg
-
-
-def warn_problems(reg) -> None:
-    for p in reg.problems:
-        click.echo(f"Warning: {p}", err=True)
 
 
 @click.group(cls=GpfnGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -63,36 +47,9 @@ def main(quiet: bool) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-@main.command("plugins")
-@click.option("--kind", type=click.Choice(["scheme", "prior", "selector", "reader"]), help="Only this kind.")
-def plugins_cmd(kind: str | None) -> None:
-    """List installed plugins: kind, name, providing distribution and one-line description."""
-    reg = registry()
-    rows = [(e.kind, e.name, f"{e.distribution} {e.version}".strip(), e.description) for e in reg.entries(kind)]
-    if kind in (None, "prior"):
-        own = set(reg.names("prior"))
-        for e in reg.entries("scheme"):
-            if e.name not in own:
-                rows.append(("prior", e.name, f"{e.distribution} {e.version}".strip(), f"generic prior over scheme '{e.name}'"))
-    rows.sort(key=lambda r: (["scheme", "prior", "selector", "reader"].index(r[0]), r[1]))
-    _table(("kind", "name", "from", "description"), rows)
-    if reg.problems:
-        click.echo("\nProblems:", err=True)
-        for p in reg.problems:
-            click.echo(f"  {p}", err=True)
+from gpfn_cli import demo_cmd, fit_cmd, generate_cmd, parse_cmd, plugins_cmd, predict_cmd, prior_cmd  # noqa: E402
 
-
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for j, r in enumerate(cells):
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-        if j == 0:
-            click.echo("  ".join("-" * w for w in widths))
-
-
-from gpfn_cli import demo_cmd, fit_cmd, generate_cmd, parse_cmd, predict_cmd, prior_cmd  # noqa: E402
-
+main.add_command(plugins_cmd.plugins_cmd)
 main.add_command(demo_cmd.demo)
 main.add_command(parse_cmd.parse)
 main.add_command(predict_cmd.predict)

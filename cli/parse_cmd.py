@@ -29,8 +29,8 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
     """Parse GENOTYPES (and phenotypes) into a gpfn Dataset, reporting every change."""
     import sys
 
-    from gpfn_core import textio
-    from gpfn_core.parse import parse as run
+    from gpfn_core.data import textio
+    from gpfn_core.tasks.parse import parse as run
 
     textio.SHOW_PROGRESS = sys.stderr.isatty() if progress is None else progress
 
@@ -50,7 +50,7 @@ def inspect(path: Path, as_json: bool) -> None:
     from gpfn_core.errors import GpfnError
 
     if (path / "zarr.json").is_file() and '"gpfn-draw-store"' in (path / "zarr.json").read_text():
-        from gpfn_core.store import StoreReader, committed_shards
+        from gpfn_core.sim.store import StoreReader, committed_shards
 
         reader = StoreReader(path)
         shards = committed_shards(path)
@@ -59,15 +59,15 @@ def inspect(path: Path, as_json: bool) -> None:
                    "progress": f"{100 * len(shards) / max(total, 1):.1f}%",
                    "draws_available_in_order": reader.available()}
     elif path.is_file() and path.suffix != ".zip":
-        from gpfn_core.modelfile import read_metadata
+        from gpfn_core.net.modelfile import read_metadata
 
         meta = read_metadata(path)
         summary = {"kind": "model", **{k: v for k, v in meta.items() if k not in ("borders", "fit_config")}}
         if isinstance(summary.get("training"), dict):
             summary["training"] = {k: v for k, v in summary["training"].items() if k != "history"}
     else:
-        from gpfn_core.dataset import read_dataset
-        from gpfn_core.preprocess import alt_frequency
+        from gpfn_core.data.dataset import read_dataset
+        from gpfn_core.data.encoding import alt_frequency
 
         try:
             ds = read_dataset(path)

@@ -28,8 +28,8 @@ import click
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
             force) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
-    from gpfn_core.models import shipped_model
-    from gpfn_core.predict import predict as run
+    from gpfn_core.models.lookup import shipped_model
+    from gpfn_core.tasks.predict import predict as run
 
     if model is None:
         model, line = shipped_model(population_type)
@@ -70,8 +70,8 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
     (Pearson, Spearman, RMSE, time)."""
     import json
 
-    from gpfn_core.evaluate import evaluate as run, parse_methods, plot
-    from gpfn_core.models import shipped_model
+    from gpfn_core.tasks.evaluate import evaluate as run, parse_methods, plot
+    from gpfn_core.models.lookup import shipped_model
 
     methods = parse_methods(methods)
     if model is None and "GPFN" in methods:
@@ -96,7 +96,8 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
 def models(brief) -> None:
     """List the shipped (and $GPFN_MODELS) models with their cards, then the matrix of
     every model on every prior's held-out draws (what choosing the wrong type costs)."""
-    from gpfn_core.models import card, list_models, matrix_table, model_dirs, population_types
+    from gpfn_core.models.cards import card, matrix_table
+    from gpfn_core.models.lookup import list_models, model_dirs, population_types
 
     found = list_models()
     if not found:

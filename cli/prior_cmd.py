@@ -8,29 +8,7 @@ import time
 import click
 import numpy as np
 
-from gpfn_core.errors import ValidationError
-
-
-def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``("h2=0.5", "n_qtl=10:20")`` -> dict; values are checked by the prior."""
-    out: dict[str, str] = {}
-    for item in pairs:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise ValidationError(f"--set expects NAME=VALUE, NAME=LOW:HIGH or NAME=LOW:HIGH:SCALE, got {item!r}")
-        out[name.strip()] = value.strip()
-    return out
-
-
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="NAME=VALUE",
-    help="Fix a hyperparameter (h2=0.5), change its range (n_qtl=10:20, keeping its scale) or its range "
-         "and scale (poly_share=0:0.9:uniform; scales: uniform, log, log-complement). Repeatable.",
-)
-founders_option = click.option(
-    "--founders", type=click.Choice(["msprime", "random"]), default="msprime", show_default=True,
-    help="Founder source: msprime coalescent pool (cached after first use) or fast random founders.",
-)
+from gpfn_cli.common import founders_option, parse_overrides, registry, set_option, table
 
 
 @click.group("prior")
@@ -41,14 +19,12 @@ def prior() -> None:
 @prior.command("list")
 def prior_list() -> None:
     """List the priors that `gpfn fit --prior` accepts."""
-    from gpfn_cli.main import _table, registry
-
     reg = registry()
     rows = []
     for name in reg.prior_names():
         p = reg.make_prior(name, founders="random")
         rows.append((name, p.description))
-    _table(("prior", "description"), rows)
+    table(("prior", "description"), rows)
 
 
 @prior.command("show")
@@ -65,13 +41,11 @@ def prior_list() -> None:
 def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, founders: str, selector: str | None,
                features: int, as_json: bool) -> None:
     """Show prior NAME's hyperparameters and one draw's summary statistics."""
-    from gpfn_cli.main import _table, registry
-
     reg = registry()
     pr = reg.make_prior(name, seed=seed, overrides=parse_overrides(overrides), founders=founders)
     if not as_json:
         click.echo(f"prior {name}: {pr.description}\n")
-        _table(("hyperparameter", "type", "range", "meaning"),
+        table(("hyperparameter", "type", "range", "meaning"),
                [(p.name, p.kind, p.low if p.fixed else f"{p.low} .. {p.high}" + ("" if p.scale == "uniform" else f" ({p.scale})"), p.help) for p in pr.hyperparameter_space()])
     if no_draw:
         return
@@ -81,7 +55,7 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
     stats = draw_summary(d)
     stats["seconds"] = round(seconds, 3)
     if selector:
-        from gpfn_core.preprocess import preprocess_draw
+        from gpfn_core.net.preprocess import preprocess_draw
 
         sel = reg.get("selector", selector)(features, seed=seed)
         t0 = time.perf_counter()
@@ -92,13 +66,13 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
         click.echo(json.dumps({"params": d.params, "stats": stats}, indent=2, default=float))
         return
     click.echo(f"\ndraw seed={seed} index={index}\n")
-    _table(("hyperparameter", "value"), [(k, _fmt(v)) for k, v in d.params.items()])
+    table(("hyperparameter", "value"), [(k, _fmt(v)) for k, v in d.params.items()])
     click.echo("")
-    _table(("statistic", "value"), [(k, _fmt(v)) for k, v in stats.items()])
+    table(("statistic", "value"), [(k, _fmt(v)) for k, v in stats.items()])
 
 
 def draw_summary(d) -> dict:
-    from gpfn_core.preprocess import alt_frequency
+    from gpfn_core.data.encoding import alt_frequency
 
     x = d.x.astype(np.float64)
     observed = d.x >= 0

@@ -14,8 +14,8 @@ from sklearn.model_selection import KFold, cross_val_score
 
 from gpfn import GPFNRegressor
 from gpfn_core.example_data import FILES
-from gpfn_core.gblup import gblup
-from gpfn_core.parse import choose_reader
+from gpfn_core.linear.gblup import gblup
+from gpfn_core.tasks.parse import choose_reader
 
 
 def dosages(path):

@@ -11,14 +11,13 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from gpfn_core.errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gpfn_core.trait import Trait
     from gpfn_core.types import Draw, GenotypeTable, Population
 
 Number = int | float | bool
@@ -150,6 +149,18 @@ def resolve_hyperparameters(
     return tuple(p.override(overrides[p.name]) if p.name in overrides else p for p in space)
 
 
+class TraitModel(Protocol):
+    """What a :class:`BreedingScheme` may ask of the trait it is given (the simulator's
+    :class:`~gpfn_core.sim.trait.Trait` is one): true genetic values, and phenotypes for
+    selecting on.  Declared here so that the contract does not depend on the simulator."""
+
+    def genetic_values(self, pop: Population) -> np.ndarray:
+        """float64 ``[n]`` genetic values of ``pop``'s individuals."""
+
+    def phenotypes(self, pop: Population, rng: np.random.Generator, g: np.ndarray | None = None) -> np.ndarray:
+        """float64 ``[n]``: genetic value plus environmental noise."""
+
+
 class _Named:
     """Shared by every plugin contract: a registry name and a one-line description."""
 
@@ -174,7 +185,7 @@ class BreedingScheme(_Named, ABC):
 
     @abstractmethod
     def forward(
-        self, founders: Population, trait: Trait, rng: np.random.Generator, **params: Any
+        self, founders: Population, trait: TraitModel, rng: np.random.Generator, **params: Any
     ) -> tuple[Population, Population]:
         """Run the program; return ``(train, eval)``, together at most ``pop_size`` individuals.
 
@@ -227,7 +238,7 @@ class FeatureSelector(_Named, ABC):
 
     def fit_kinship(self, x_train: np.ndarray, y_train: np.ndarray, kinship: Any) -> FeatureSelector:
         """:meth:`fit` when preprocessing has decomposed the training relationships
-        ``x_train x_train^T`` already (a :class:`~gpfn_core.gblup.Kinship`, for the
+        ``x_train x_train^T`` already (a :class:`~gpfn_core.linear.kinship.Kinship`, for the
         ``gblup`` smoother).  A selector that needs that decomposition (``pca``) overrides
         this to reuse it; the default ignores it, so existing selectors need nothing."""
         return self.fit(x_train, y_train)

@@ -5,6 +5,11 @@ a module that implements some hooks.  A plugin that fails to import, raises in a
 returns something that is not a contract class, or registers a name that is already
 taken is recorded as a :class:`Problem` (and warned about by name); everything else
 keeps working.
+
+The registry sits above the simulator (:mod:`gpfn_core.sim`): a breeding scheme with no
+prior of its own becomes a prior through :class:`~gpfn_core.sim.prior.GenericPrior`
+(:meth:`Registry.make_prior`).  Everything that looks a plugin up by name (the network's
+draws, the tasks, the CLI) sits above it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pluggy
 from gpfn_core import hookspecs
 from gpfn_core.errors import UnknownPluginError
 from gpfn_core.interfaces import BreedingScheme, FeatureSelector, GenotypeReader, Prior
+from gpfn_core.sim.prior import GenericPrior
 
 ENTRY_POINT_GROUP = "gpfn"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
@@ -200,8 +206,6 @@ class Registry:
         if name in self.names("prior"):
             return self.get("prior", name)(**options)
         if name in self.names("scheme"):
-            from gpfn_core.prior import GenericPrior
-
             return GenericPrior(self.get("scheme", name)(), **options)
         available = self.prior_names()
         raise UnknownPluginError(

@@ -35,7 +35,7 @@ class Universal(Prior):
     def __init__(self, seed: int = 0, overrides: dict[str, Any] | None = None, founders: Any = None) -> None:
         from dataclasses import replace
 
-        from gpfn_core.prior import COMMON_HYPERPARAMETERS
+        from gpfn_core.sim.prior import COMMON_HYPERPARAMETERS
         from gpfn_core.registry import get_registry
 
         reg = get_registry()

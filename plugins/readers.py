@@ -19,7 +19,7 @@ import numpy as np
 
 from gpfn_core import GenotypeReader, GenotypeTable, hookimpl
 from gpfn_core.errors import GpfnError
-from gpfn_core.textio import MISSING_TOKENS, check_unique, lines, open_table, progress, split
+from gpfn_core.data.textio import MISSING_TOKENS, check_unique, lines, open_table, progress, split
 
 _POSITION_ID = re.compile(r"^(?:chr)?([A-Za-z0-9]+)[:_](\d+)$")
 

@@ -2,7 +2,7 @@
 
 Each becomes a prior of the same name through the generic prior, which adds the
 common hyperparameters (population size, trait, panel, map scale); see
-:mod:`gpfn_core.prior`.
+:mod:`gpfn_core.sim.prior`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from gpfn_core import BreedingScheme, HyperParam, Population, hookimpl
-from gpfn_core import engine as E
+from gpfn_core.sim import engine as E
 from gpfn_core.errors import ValidationError
-from gpfn_core.trait import Trait
+from gpfn_core.sim.trait import Trait
 
 
 def _inbred(founders: Population, rng: np.random.Generator) -> Population:

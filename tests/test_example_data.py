@@ -6,10 +6,10 @@ import numpy as np
 from click.testing import CliRunner
 
 from gpfn_cli.main import main
-from gpfn_core.dataset import read_dataset
+from gpfn_core.data.dataset import read_dataset
 from gpfn_core.example_data import FILES
-from gpfn_core.gblup import gblup
-from gpfn_core.predict import align
+from gpfn_core.linear.gblup import gblup
+from gpfn_core.tasks.predict import align
 
 DATA = FILES["train"].parent
 

@@ -67,7 +67,7 @@ def test_prior_show_with_a_selector():
 def test_fit_init_from_continues_the_models_schedule(tmp_path):
     """A continuation trains on the training-set sizes its model was trained on unless the command
     line chooses a schedule (then the other schedule options keep their defaults)."""
-    from gpfn_core.modelfile import read_metadata
+    from gpfn_core.net.modelfile import read_metadata
 
     tiny = ["--prior", "ril", "--founders", "random", "--set", "n_markers=300", "--feature-max-size", "8",
             "--emb-size", "16", "--num-layers", "1", "--num-heads", "2", "--hidden-dim", "16", "--num-buckets", "20",

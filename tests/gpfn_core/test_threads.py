@@ -33,7 +33,7 @@ class _Pools(torch.utils.data.Dataset):
 
 
 def test_fit_workers_start_with_their_share_of_the_cores(monkeypatch):
-    from gpfn_core.train import _worker_init
+    from gpfn_core.net.batches import _worker_init
 
     for v in THREAD_VARS:
         monkeypatch.delenv(v, raising=False)

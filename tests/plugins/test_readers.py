@@ -150,7 +150,7 @@ def test_hapmap_fuzz(tmp_path_factory, rows):
 
 
 def test_reader_choice_by_content(tmp_path):
-    from gpfn_core.parse import choose_reader
+    from gpfn_core.tasks.parse import choose_reader
 
     p = hapmap(tmp_path, f"m1\tA/G\t1\t10\t{FIX}\tA\tR\tG\n", name="plain.txt")
     assert choose_reader(p, None).name == "hapmap"

@@ -30,7 +30,7 @@ def test_builtins_are_registered_through_entry_points():
 
 def run_scheme(name, seed, overrides):
     """Run a scheme's forward directly, to look at its populations' pedigrees."""
-    from gpfn_core.trait import Trait
+    from gpfn_core.sim.trait import Trait
 
     p = get_registry().make_prior(name, seed=seed, founders="random", overrides=overrides)
     rng = p.rng(0)

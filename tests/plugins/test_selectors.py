@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gpfn_core import ValidationError
-from gpfn_core.preprocess import Encoding
+from gpfn_core.data.encoding import Encoding
 from gpfn_core.registry import get_registry
 
 ALL = ["greedy", "correlation", "mi", "sequential", "regression", "rp", "g", "composite", "pca", "strided_pca",
@@ -150,7 +150,7 @@ def test_pca_from_the_smoothers_kinship_matches_its_own_decomposition(rng, n, m)
     """With the gblup smoother on, prepare() decomposes x x^T once and PCA takes its top
     components from it: exactly the principal components (an SVD of the centred
     genotypes, each component's largest loading positive)."""
-    from gpfn_core.gblup import Kinship
+    from gpfn_core.linear.kinship import Kinship
 
     x, y = genotypes(rng, n=n, m=m, monomorphic=5, missing=0.02)
     shared = make("pca", k=10).fit_kinship(x, y, Kinship.of(x))
@@ -167,8 +167,8 @@ def test_pca_features_from_the_kinship_equal_its_transform(markers):
     """Preprocessing takes pca's features from the relationships' decomposition and the targets'
     coordinates (transform_kinship) instead of two marker-sized products: the same features,
     signs included, as transform gives, with the zero columns of a rank-deficient training set."""
-    from gpfn_core.gblup import Kinship
-    from gpfn_core.preprocess import Encoding
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.data.encoding import Encoding
 
     rng = np.random.default_rng(5)
     d = rng.integers(0, 3, (90, markers)).astype(np.int8)

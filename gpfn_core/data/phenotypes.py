@@ -1,0 +1,68 @@
+"""Phenotype tables (CSV/TSV) and joining them to genotypes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gpfn_core.errors import GpfnError
+from gpfn_core.data.textio import MISSING_TOKENS, check_unique, open_table, split
+
+
+@dataclass
+class PhenotypeTable:
+    taxa: np.ndarray  # str [n]
+    names: list[str]
+    values: np.ndarray  # float64 [n, k], NaN missing
+    report: dict = field(default_factory=dict)
+
+
+def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_column: str | None = None) -> PhenotypeTable:
+    """Read ``columns`` (default: every column but the taxon's) from a CSV/TSV with a header.
+
+    Non-numeric values and NA-like tokens count as missing (reported per column).
+    """
+    path = Path(path)
+    it, header_no, head, sep = open_table(path)
+    if len(head) < 2:
+        raise GpfnError(f"{path}:{header_no}: header needs a taxon column and at least one phenotype, got {head}")
+    check_unique(head, "column name", f"{path}:{header_no}")
+    tcol = 0 if taxon_column is None else _column(path, head, taxon_column, "taxon column")
+    wanted = [h for i, h in enumerate(head) if i != tcol] if not columns else list(columns)
+    idx = [_column(path, head, c, "phenotype") for c in wanted]
+    taxa, rows, seen = [], [], {}
+    for no, line in it:
+        cells = split(line, sep)
+        if len(cells) != len(head):
+            raise GpfnError(f"{path}:{no}: expected {len(head)} fields as in the header, got {len(cells)}")
+        t = cells[tcol]
+        if not t:
+            raise GpfnError(f"{path}:{no}: empty taxon name in column '{head[tcol]}'")
+        if t in seen:
+            raise GpfnError(f"{path}:{no}: duplicate taxon '{t}' (first on line {seen[t]})")
+        seen[t] = no
+        taxa.append(t)
+        rows.append([_number(cells[i]) for i in idx])
+    if not taxa:
+        raise GpfnError(f"{path}: header only, no phenotype rows")
+    values = np.array(rows, dtype=np.float64).reshape(len(taxa), len(idx))
+    missing = {name: int(np.isnan(values[:, j]).sum()) for j, name in enumerate(wanted)}
+    return PhenotypeTable(np.array(taxa), wanted, values, {"phenotype_rows": len(taxa), "missing_values": missing})
+
+
+def _column(path: Path, head: list[str], name: str, what: str) -> int:
+    if name not in head:
+        raise GpfnError(f"{path}: no {what} column '{name}'; the header has: {', '.join(head)}")
+    return head.index(name)
+
+
+def _number(token: str) -> float:
+    if token.lower() in MISSING_TOKENS:
+        return np.nan
+    try:
+        v = float(token)
+    except ValueError:
+        return np.nan
+    return v if np.isfinite(v) else np.nan

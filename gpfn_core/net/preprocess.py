@@ -1,0 +1,178 @@
+"""The one preprocessing path, shared by training (prior draws) and prediction (user data).
+
+1. :class:`~gpfn_core.data.encoding.Encoding` and
+   :class:`~gpfn_core.data.encoding.Standardizer`, fitted on the training individuals:
+   minor-allele counts centred by the training mean (missing calls imputed with it), and
+   the phenotypes standardised by the training mean and sd.
+2. A :class:`~gpfn_core.interfaces.FeatureSelector` fitted on the encoded training
+   individuals (and standardised phenotypes), applied to training and target alike.
+3. Smoother features (``smoothers``, preprocessing version 2): closed-form predictions
+   from *all* markers and *all* training phenotypes, appended after the selector's
+   columns: ``gblup`` (GBLUP at a fixed grid of h2, leave-one-out for training rows)
+   ``sparse`` (the same with a marker-weighted kernel, cross-fitted), each adding
+   ``2 * len(H2_GRID)`` columns (G means, then G sds), and ``bma`` (the ``gblup``
+   columns averaged over h2 by marginal likelihood, their sd, and the G posterior
+   weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.linear`.  With a kinship
+   (``gblup`` or ``bma``) it also keeps the closed-form predictions of the targets
+   (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
+   smoother column chosen by leave-one-out fit, GBLUP with a within-family kernel and
+   large marker effects from single-effect regressions plus that family GBLUP of the rest),
+   which :mod:`gpfn_core.net.stacking` blends the network's mean with.
+
+:func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
+The original GPFN re-encoded alleles to major/minor only during training; here there
+is no other path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpfn_core.data.encoding import Encoding, Standardizer
+from gpfn_core.errors import ValidationError
+from gpfn_core.interfaces import FeatureSelector
+from gpfn_core.linear.family import family_gblup
+from gpfn_core.linear.kinship import Kinship
+from gpfn_core.linear.qtl import qtl_family_gblup
+from gpfn_core.linear.smoothers import BMA_WIDTH, H2_GRID, bma_features, bma_mean, smoother_features
+from gpfn_core.linear.sparse import sparse_smoother_features
+from gpfn_core.types import Draw
+
+PREPROCESSING_VERSION = 2
+SMOOTHERS = ("gblup", "sparse", "bma")
+# Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (linear.smoothers.bma_mean), the
+# smoother mean column whose leave-one-out values fit the training phenotypes best, GBLUP with a
+# within-family kernel averaged over (h2, family share) by marginal likelihood (linear.family.family_gblup), and
+# large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
+# (linear.qtl.qtl_family_gblup)
+STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl")
+
+
+@dataclass
+class Prepared:
+    """Features of training and target individuals and the phenotype scale."""
+
+    train: np.ndarray  # float32 [n_train, F]
+    target: np.ndarray  # float32 [n_target, F]
+    y_train: np.ndarray  # float32 [n_train], standardised
+    scale: Standardizer
+    encoding: Encoding
+    # float64 [n_target, len(STACK_ANCHORS)], standardised: the closed-form predictions
+    # gpfn_core.net.stacking blends the network's mean with; None without a kinship (no gblup/bma smoother)
+    anchors: np.ndarray | None = None
+
+
+def parse_smoothers(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``"gblup,sparse"`` (or a sequence) -> ``("gblup", "sparse")``, checked; ``""``/None: none."""
+    names = tuple(n.strip() for n in (spec.split(",") if isinstance(spec, str) else (spec or ())) if n.strip())
+    bad = [n for n in names if n not in SMOOTHERS]
+    if bad or len(set(names)) != len(names):
+        raise ValidationError(f"smoothers must be distinct names among {', '.join(SMOOTHERS)}, got {spec!r}")
+    return names
+
+
+def smoother_width(spec) -> int:
+    """Number of columns the smoothers ``spec`` append to the selector's features."""
+    return sum(_layout()[n][0] for n in parse_smoothers(spec))
+
+
+def smoother_mean_columns(spec) -> list[int]:
+    """Positions, within the smoothers' columns, of the ones that are point predictions
+    (the means; the others are sds or, for ``bma``, the h2 weights)."""
+    cols, at = [], 0
+    for n in parse_smoothers(spec):
+        width, means = _layout()[n]
+        cols += [at + j for j in means]
+        at += width
+    return cols
+
+
+def _layout() -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Each smoother's column count and which of its columns are means."""
+    grid = (2 * len(H2_GRID), tuple(range(len(H2_GRID))))  # G means, then G sds
+    return {"gblup": grid, "sparse": grid, "bma": (BMA_WIDTH, (0,))}
+
+
+def prepare(
+    dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector,
+    smoothers: str | tuple[str, ...] = (), anchors: bool | tuple[str, ...] = True,
+) -> Prepared:
+    """Encode, standardise, select features and append the smoothers' columns; every
+    statistic comes from the training rows.  ``anchors``: the stacking anchors to compute
+    (names of :data:`STACK_ANCHORS`; True: all, False: none, as a training draw needs
+    none); a column not asked for is zero (its stacking weight is zero)."""
+    if len(y_train) != len(dosage_train):
+        raise ValidationError(f"{len(dosage_train)} training genotypes but {len(y_train)} phenotypes")
+    enc = Encoding.fit(dosage_train)
+    scale = Standardizer.fit(y_train)
+    z = scale.transform(y_train)
+    x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
+    names = parse_smoothers(smoothers)
+    kinship = coords = features = None
+    if {"gblup", "bma"} & set(names):  # one decomposition of x x^T, for the smoothers and a selector that wants it (pca)
+        kinship = Kinship.of(x_train)
+        coords = kinship.coordinates(x_train, x_target)  # the targets' x_v x_t^T u, for gblup and pca
+        selector.fit_kinship(x_train, z, kinship)
+        features = selector.transform_kinship(kinship, coords)
+    else:
+        selector.fit(x_train, z)
+    if features is None:
+        features = selector.transform(x_train), selector.transform(x_target)
+    f_train, f_target = (np.asarray(f, dtype=np.float32) for f in features)
+    for name, f in (("training", f_train), ("target", f_target)):
+        if f.shape[1] != selector.n_features or not np.isfinite(f).all():
+            raise ValidationError(
+                f"feature selector '{selector.name}' returned {name} features of shape {f.shape} "
+                f"(expected {selector.n_features} finite columns)"
+            )
+    wanted = set(STACK_ANCHORS) if anchors is True else set(anchors or ())
+    anchors = None
+    if names:
+        # the gblup columns, once, for `gblup` and for `bma` (which averages them); kinship is set for either
+        grid = smoother_features(x_train, z, x_target, kinship=kinship, coordinates=coords) if kinship is not None else None
+        fns = {"gblup": lambda: grid, "sparse": lambda: sparse_smoother_features(x_train, z, x_target),
+               "bma": lambda: bma_features(*grid, kinship, z)}
+        cols = [fns[n]() for n in names]
+        f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
+        f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
+        if grid is not None and wanted:
+            make = {"gblup_bma": lambda: bma_mean(grid[1], kinship, z),
+                    "loo_choice": lambda: loo_choice(f_train, z, f_target, selector.n_features, names),
+                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1]),
+                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z)}
+            anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
+                                       for a in STACK_ANCHORS])
+    return Prepared(f_train, f_target, z, scale, enc, anchors)
+
+
+def loo_choice(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, n_features: int,
+               smoothers) -> np.ndarray | None:
+    """float64 ``[n_target]``: the targets' column of the smoother mean (a BLUP at one h2 of one
+    smoother) whose leave-one-out values fit the standardised training phenotypes best, in
+    features laid out as :func:`prepare`'s (``n_features`` selector columns first): what
+    cross-validated model selection among the model's own inputs predicts.  None without
+    smoothers."""
+    cols = [n_features + j for j in smoother_mean_columns(smoothers)]
+    if not cols:
+        return None
+    err = ((f_train[:, cols] - np.asarray(y_train, np.float64)[:, None]) ** 2).mean(0)
+    return f_target[:, cols[int(np.argmin(err))]].astype(np.float64)
+
+
+def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",
+                    smoothers: str | tuple[str, ...] = ()) -> Draw:
+    """A raw prior draw as the model sees it: features ``[n, F]`` and standardised values.
+
+    Training rows carry standardised phenotypes; evaluation rows carry the quantity to
+    predict (``target="g"``: the true genetic value, ``"y"``: the phenotype) on the same
+    standardised scale (training phenotype mean and sd).
+    """
+    if target not in ("g", "y"):
+        raise ValidationError(f"target must be 'g' or 'y', got {target!r}")
+    nt = draw.n_train
+    p = prepare(draw.x[:nt], draw.y[:nt], draw.x[nt:], selector, smoothers, anchors=False)
+    goal = draw.g if target == "g" and draw.g is not None else draw.y
+    y = np.concatenate([p.y_train, p.scale.transform(goal[nt:])])
+    return Draw(np.concatenate([p.train, p.target]), y, nt, dict(draw.params), None, draw.index, draw.seed)

@@ -1,0 +1,155 @@
+"""`gpfn predict`: GEBVs of a target population from a model, a training and a target Dataset.
+
+1. Markers of the two datasets are matched by id (or by chromosome:position when the
+   ids do not match), alleles are compared, ref/alt swaps are flipped, mismatches and
+   unmatched markers are dropped and counted.
+2. The training individuals' phenotypes and both genotype sets go through the same
+   preprocessing as in training (:func:`gpfn_core.net.preprocess.prepare`).
+3. The model predicts targets in chunks (they never attend to each other).  When the
+   training population is larger than the model's context, an ensemble over random
+   subsets of the training tokens is averaged (mixture mean and variance; quantiles
+   averaged); the smoother columns still come from every training individual.
+4. Where the model file has stacking weights, the mean (and the quantiles with it) is
+   blended with closed-form predictions from every training individual
+   (:mod:`gpfn_core.net.stacking`).
+5. Results go back to the phenotype's scale and are written atomically as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpfn_core.data.dataset import Dataset, read_dataset
+from gpfn_core.errors import GpfnError
+from gpfn_core.net.inference import combine_members, member_outputs, model_context, resolve_device
+from gpfn_core.net.modelfile import load_model
+from gpfn_core.net.preprocess import prepare, STACK_ANCHORS
+from gpfn_core.registry import get_registry
+
+MIN_SHARED_MARKERS = 100
+
+
+@dataclass
+class Aligned:
+    train: np.ndarray  # int8 [n_train, k]
+    target: np.ndarray  # int8 [n_target, k]
+    report: dict[str, Any]
+
+
+def align(train: Dataset, target: Dataset, min_shared: int = MIN_SHARED_MARKERS) -> Aligned:
+    """Shared markers of two datasets, target dosages flipped where ref/alt are swapped."""
+    a, b = train.table, target.table
+    keys = [("marker id", a.marker, b.marker)]
+    if (a.chrom != "").all() and (b.chrom != "").all():
+        keys.append(("chromosome:position", np.char.add(np.char.add(a.chrom.astype(str), ":"), a.pos.astype(str)),
+                     np.char.add(np.char.add(b.chrom.astype(str), ":"), b.pos.astype(str))))
+    best = max(keys, key=lambda k: np.intersect1d(k[1], k[2]).size)
+    how, ka, kb = best
+    shared, ia, ib = np.intersect1d(ka, kb, assume_unique=False, return_indices=True)
+    ref_a, alt_a, ref_b, alt_b = a.ref[ia], a.alt[ia], b.ref[ib], b.alt[ib]
+    known = (ref_a != "") & (alt_a != "") & (ref_b != "") & (alt_b != "")
+    same = ~known | ((ref_a == ref_b) & (alt_a == alt_b))
+    swapped = known & (ref_a == alt_b) & (alt_a == ref_b)
+    keep = same | swapped
+    dt = b.dosage[:, ib[keep]].copy()
+    flip = swapped[keep]
+    dt[:, flip] = np.where(dt[:, flip] < 0, dt[:, flip], 2 - dt[:, flip])
+    report = {"matched_by": how, "train_markers": a.n_markers, "target_markers": b.n_markers,
+              "shared_markers": int(keep.sum()), "flipped_ref_alt": int(swapped.sum()),
+              "dropped_allele_mismatch": int((~keep).sum()),
+              "dropped_unmatched_train": int(a.n_markers - shared.size),
+              "dropped_unmatched_target": int(b.n_markers - shared.size)}
+    if keep.sum() < min_shared:
+        raise GpfnError(f"the training and target datasets share only {int(keep.sum())} markers (need at least "
+                        f"{min_shared}); are they from the same marker panel? ({report})")
+    return Aligned(a.dosage[:, ia[keep]], dt, report)
+
+
+def predict(
+    model_path: str | Path, train_path: str | Path, target_path: str | Path, out_csv: str | Path, *,
+    phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
+    seed: int = 0, chunk: int = 1000, overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write ``out_csv`` (taxon, mean, sd, q05, q95) and return a report."""
+    out_csv = Path(out_csv)
+    if out_csv.exists() and not overwrite:
+        raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
+    dev = resolve_device(device)
+    model, bar, meta = load_model(model_path, dev)
+    train, target = read_dataset(train_path), read_dataset(target_path)
+    y_all = train.phenotype(phenotype)
+    observed = np.isfinite(y_all)
+    if observed.sum() < 3:
+        raise GpfnError(f"{train_path}: fewer than three training taxa have phenotype values")
+    al = align(train, target)
+    res = predict_arrays(model, bar, meta, al.train[observed], y_all[observed], al.target, normalized=normalized,
+                         ensemble=ensemble, seed=seed, chunk=chunk)
+    mean, sd, n, members, context = res["mean"], res["sd"], int(observed.sum()), res["members"], res["context"]
+    tmp = out_csv.with_name(f".{out_csv.name}.tmp{os.getpid()}")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["taxon", "mean", "sd", "q05", "q95"])
+        for row in zip(target.table.taxa, mean, sd, res["q05"], res["q95"]):
+            w.writerow([row[0], *(f"{v:.6g}" for v in row[1:])])
+    os.replace(tmp, out_csv)
+    return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
+            "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
+            "stack_weights": None if res["stack_weights"] is None else [round(v, 3) for v in res["stack_weights"]],
+            "interval_scale": None if res["interval_scale"] is None else round(res["interval_scale"], 3),
+            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+
+
+def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
+                   normalized: bool = False, ensemble: int | None = None, seed: int = 0,
+                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95), stack: bool = True) -> dict[str, Any]:
+    """Predictive mean, sd and ``quantiles`` (keys ``q05``, ``q95``, ...: ``f"q{100 q:02g}"``) of
+    targets from aligned dosages and training phenotypes.
+
+    Preprocessing (features and smoothers) runs once on *every* training individual, so
+    the smoother columns carry all of them to every target.  When the training set is
+    larger than the model's context, the transformer sees random subsets of the
+    training tokens (an ensemble; mixture mean and variance, quantiles averaged).
+    A model file with stacking weights (:mod:`gpfn_core.net.stacking`) blends each
+    member's mean with closed-form predictions from every training individual (GBLUP
+    averaged over h2, the leave-one-out choice among the smoother columns, GBLUP with a
+    within-family kernel; only those the stacking weighs are computed), with the
+    weights and the interval scale the file holds for this training-set size
+    (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);
+    ``network_mean`` is the network's own mean.
+    """
+    from gpfn_core.net.stacking import stack_weights, stacked
+
+    fit_cfg = meta.get("fit_config", {})
+    context = model_context(fit_cfg.get("context"), fit_cfg.get("max_training_samples"), meta.get("pop_max_size", 1000))
+    n = len(y)
+    selector_cls = get_registry().get("selector", meta["feature_selection"])
+    stacking = stack_weights(meta) if stack else None
+    # only the anchors the file's stacking weighs at this training-set size are computed (the others
+    # are zero columns, weighed zero)
+    used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
+    p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""),
+                anchors=used)
+    scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
+    # Up to CONTEXT_SLACK times the largest training set seen in fitting is one pass; beyond
+    # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).
+    members = member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
+                             chunk=chunk, quantiles=tuple(quantiles))
+    network = combine_members(members)["mean"]
+    stacking = stacking if p.anchors is not None else None
+    out, weights, widen = stacked(members, p.anchors, stacking, n)
+    return {"mean": out["mean"] * scale + shift, "sd": out["sd"] * scale,
+            **{quantile_key(q): out[f"q{q}"] * scale + shift for q in quantiles},
+            "members": len(members), "context": context, "network_mean": network * scale + shift,
+            "stack_weights": None if weights is None else [float(v) for v in weights],
+            "interval_scale": None if weights is None else float(widen)}
+
+
+def quantile_key(q: float) -> str:
+    """0.05 -> ``q05``, 0.95 -> ``q95``, 0.5 -> ``q50``, 0.025 -> ``q2.5``."""
+    return f"q{100 * q:02g}"

@@ -1,0 +1,547 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gpfn_cli.main import main
+from gpfn_core import GenotypeTable, GpfnError
+from gpfn_core.data.dataset import Dataset, write_dataset
+from gpfn_core.net.modelfile import load_model
+from gpfn_core.tasks.predict import predict
+from gpfn_core.registry import get_registry
+from gpfn_core.net.config import FitConfig
+from gpfn_core.net.train import fit
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.gpfn"
+    cfg = FitConfig(prior="ril", founders="random", overrides={"n_markers": 300}, feature_max_size=8,
+                    num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+                    num_buckets=20, batch_size=2, max_steps=3, border_draws=5, val_draws=0, log_steps=0,
+                    stack_draws=6, stack_sizes=(10, 30), save_path=str(path))
+    fit(cfg, progress=False, log=lambda m: None)
+    return path
+
+
+@pytest.fixture(scope="module")
+def draw():
+    return get_registry().make_prior("ril", seed=5, founders="random",
+                                     overrides={"pop_size": 160, "n_markers": 300, "train_fraction": 0.75}).draw(0)
+
+
+def dataset(path, dosage, taxa, y=None, swap=False, markers=None, chrom="1"):
+    m = dosage.shape[1]
+    ref, alt = np.array(["A"] * m), np.array(["G"] * m)
+    if swap:
+        ref, alt = alt, ref
+        dosage = np.where(dosage < 0, dosage, 2 - dosage)
+    t = GenotypeTable(np.array(taxa), np.array(markers or [f"m{j}" for j in range(m)]), np.array([chrom] * m),
+                      np.arange(m) * 100, ref, alt, dosage.astype(np.int8))
+    write_dataset(path, Dataset(t, None if y is None else np.asarray(y, float)[:, None], [] if y is None else ["y"]))
+    return path
+
+
+def read(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def setup(tmp_path, draw, swap=False, n_train=None):
+    nt = n_train or draw.n_train
+    taxa = [f"t{i}" for i in range(draw.n)]
+    tr = dataset(tmp_path / "train.gpfn", draw.x[:nt], taxa[:nt], draw.y[:nt])
+    tg = dataset(tmp_path / "target.gpfn", draw.x[nt:], taxa[nt:], swap=swap)
+    return tr, tg, nt
+
+
+def test_predict_writes_csv_on_the_phenotype_scale(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw, n_train=50)
+    rep = predict(model_path, tr, tg, tmp_path / "out.csv")
+    rows = read(tmp_path / "out.csv")
+    assert list(rows[0]) == ["taxon", "mean", "sd", "q05", "q95"] and len(rows) == draw.n - 50
+    mean, sd = np.array([float(r["mean"]) for r in rows]), np.array([float(r["sd"]) for r in rows])
+    q05, q95 = np.array([float(r["q05"]) for r in rows]), np.array([float(r["q95"]) for r in rows])
+    assert np.isfinite(mean).all() and (sd > 0).all() and (q05 <= mean + 1e-9).all() and (mean <= q95 + 1e-9).all()
+    y = draw.y[:50]
+    assert abs(mean.mean() - y.mean()) < 3 * y.std()  # phenotype scale, not standardised
+    assert rep["shared_markers"] == 300 and rep["ensemble_members"] == 1
+    predict(model_path, tr, tg, tmp_path / "z.csv", normalized=True)
+    z = np.array([float(r["mean"]) for r in read(tmp_path / "z.csv")])
+    np.testing.assert_allclose(z * y.std() + y.mean(), mean, rtol=1e-4, atol=1e-4)
+
+
+def test_markers_match_by_position_when_ids_differ(tmp_path, model_path, draw):
+    tr, _, _ = setup(tmp_path, draw, n_train=50)
+    renamed = dataset(tmp_path / "renamed.gpfn", draw.x[50:], [f"u{i}" for i in range(draw.n - 50)],
+                      markers=[f"chip_{j}" for j in range(300)])
+    rep = predict(model_path, tr, renamed, tmp_path / "r.csv")
+    assert rep["matched_by"] == "chromosome:position" and rep["shared_markers"] == 300
+
+
+def test_swapped_alleles_are_flipped(tmp_path, model_path, draw):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    tr, tg, _ = setup(a, draw, n_train=50)
+    predict(model_path, tr, tg, a / "out.csv")
+    tr2, tg2, _ = setup(b, draw, swap=True, n_train=50)
+    rep = predict(model_path, tr2, tg2, b / "out.csv")
+    assert rep["flipped_ref_alt"] == 300
+    assert read(a / "out.csv") == read(b / "out.csv")
+
+
+def test_large_training_set_uses_an_ensemble(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw)  # 120 training taxa > the model's context of 50
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "e.csv")])
+    assert r.exit_code == 0, r.output
+    assert "averaged" in r.output and len(read(tmp_path / "e.csv")) == draw.n - nt
+
+
+def test_every_training_individual_reaches_the_targets_beyond_the_context(model_path, draw):
+    """120 training individuals, a context of 50: phenotypes outside the transformer's subset still
+    move every prediction (through the smoother columns, computed from all of them)."""
+    from gpfn_core.tasks.predict import predict_arrays
+
+    model, bar, meta = load_model(model_path)
+    nt = draw.n_train
+    x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    base = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
+    assert base["members"] == 1 and base["context"] < nt
+    seen = np.sort(np.random.default_rng(0).choice(nt, base["context"], replace=False))  # the subset it drew
+    unseen = np.setdiff1d(np.arange(nt), seen)
+    y2 = y.copy()
+    y2[unseen] += 2.0 * y.std() * np.where(np.arange(unseen.size) % 2, 1, -1)
+    moved = predict_arrays(model, bar, meta, x, y2, xv, ensemble=1, seed=0)["mean"]
+    assert np.all(np.abs(moved - base["mean"]) > 1e-6)
+
+
+def test_bad_input_is_refused_and_nothing_written(tmp_path, model_path, draw):
+    tr, tg, nt = setup(tmp_path, draw, n_train=50)
+    out = tmp_path / "bad.csv"
+    nophen = dataset(tmp_path / "nophen.gpfn", draw.x[:50], [f"t{i}" for i in range(50)])
+    with pytest.raises(GpfnError, match="has no phenotypes"):
+        predict(model_path, nophen, tg, out)
+    other = dataset(tmp_path / "other.gpfn", draw.x[50:], [f"u{i}" for i in range(draw.n - 50)],
+                    markers=[f"x{j}" for j in range(300)], chrom="7")
+    with pytest.raises(GpfnError, match="share only 0 markers"):
+        predict(model_path, tr, other, out)
+    const = dataset(tmp_path / "const.gpfn", draw.x[:50], [f"t{i}" for i in range(50)], np.ones(50))
+    with pytest.raises(GpfnError, match="constant"):
+        predict(model_path, const, tg, out)
+    junk = tmp_path / "junk.gpfn"
+    junk.write_bytes(b"not a model")
+    r = CliRunner().invoke(main, ["predict", "--model", str(junk), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(out)])
+    assert r.exit_code == 1 and "not a gpfn model file" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".bad.csv*"))
+
+
+def test_ridge_loo_matches_scikit_learn_ridge_cv(draw):
+    sk = pytest.importorskip("sklearn.linear_model")
+    from gpfn_core.linear.baselines import ridge
+    from gpfn_core.linear.kinship import relationship
+    from gpfn_core.data.encoding import Encoding
+
+    nt = 80
+    x_tr, y, x_tg = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    pred = ridge(x_tr, y, x_tg)
+    enc = Encoding.fit(x_tr)
+    xt, xv = enc.transform(x_tr).astype(float), enc.transform(x_tg).astype(float)
+    scale = (xt**2).sum() / nt
+    lam = np.maximum(np.linalg.eigvalsh(relationship(xt, xv)[0]), 0).mean()
+    alphas = np.logspace(-3, 3, 25) * lam * scale
+    ref = sk.RidgeCV(alphas=alphas, fit_intercept=True).fit(xt, y)  # efficient LOO, same grid
+    np.testing.assert_allclose(pred, ref.predict(xv), rtol=1e-5, atol=1e-6)
+
+
+def test_elastic_net_finds_a_sparse_signal_and_agrees_with_scikit_learn(rng):
+    sk = pytest.importorskip("sklearn.linear_model")
+    from gpfn_core.linear.baselines import elastic_net
+    from gpfn_core.data.encoding import Encoding
+
+    d = rng.integers(0, 3, (300, 600)).astype(np.int8)
+    g = 1.0 * d[:, 10] - 1.0 * d[:, 200] + 0.8 * d[:, 400]  # three large QTL
+    y = g + rng.normal(0, 0.6, 300)
+    pred = elastic_net(d[:200], y[:200], d[200:], seed=4)
+    assert np.corrcoef(pred, g[200:])[0, 1] > 0.9  # where GBLUP spreads the signal over 600 markers
+    enc = Encoding.fit(d[:200])
+    alpha = sk.ElasticNetCV(l1_ratio=0.5, cv=sk_kfold(4), max_iter=2000, tol=1e-3,
+                            **({"n_alphas": 20} if "n_alphas" in sk.ElasticNetCV().get_params() else {"alphas": 20})
+                            ).fit(enc.transform(d[:200]), y[:200]).alpha_
+    ref = sk.ElasticNet(alpha=alpha, l1_ratio=0.5, max_iter=2000, tol=1e-3).fit(enc.transform(d[:200]), y[:200])
+    np.testing.assert_allclose(pred, ref.predict(enc.transform(d[200:])), rtol=1e-4, atol=1e-6)
+    r = CliRunner().invoke(main, ["evaluate", "--methods", "gblup,ElasticNet"])
+    assert r.exit_code == 1 and "give DATASET" in r.output  # the name is known; the data is missing
+
+
+def sk_kfold(seed):
+    from sklearn.model_selection import KFold
+
+    return KFold(3, shuffle=True, random_state=seed)
+
+
+def test_evaluate_cli_folds_and_png(tmp_path, model_path, draw):
+    tr, _, _ = setup(tmp_path, draw)
+    png = tmp_path / "eval.png"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--model", str(model_path), "--folds", "3", "--png", str(png),
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    out = json.loads(r.output[: r.output.rindex("}") + 1])
+    assert set(out["summary"]) == {"GPFN", "GBLUP", "ridge"} and len(out["folds"]["GBLUP"]) == 3
+    assert out["summary"]["GBLUP"]["pearson"] > 0.2  # the baseline works on this draw
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(main, ["evaluate", "--model", str(model_path)])
+    assert r.exit_code == 1 and "give DATASET" in r.output
+
+
+def test_evaluate_with_the_bayesian_methods(tmp_path, model_path, draw):
+    import json
+
+    tr, _, _ = setup(tmp_path, draw)
+    png = tmp_path / "eval.png"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--folds", "2", "--methods", "GBLUP,bayesb,BayesCpi",
+                                  "--iterations", "300", "--burn-in", "100", "--json", "--png", str(png)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[: r.output.rindex("}") + 1])
+    assert list(out["summary"]) == ["GBLUP", "BayesB", "BayesCpi"]  # no model needed without gpfn
+    for m in ("BayesB", "BayesCpi"):
+        assert len(out["folds"][m]) == 2 and out["summary"][m]["pearson"] > 0.1 and out["summary"][m]["seconds"] > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--methods", "gblup,bayesz"])
+    assert r.exit_code == 1 and "unknown bayesz" in r.output
+    r = CliRunner().invoke(main, ["evaluate", str(tr), "--methods", "bayesb", "--iterations", "10", "--burn-in", "10"])
+    assert r.exit_code == 1 and "burn-in" in r.output
+
+
+def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, monkeypatch):
+    import shutil
+
+    from gpfn_core.models.lookup import find_model, list_models
+
+    import gpfn_core.models.lookup as models_mod
+
+    with monkeypatch.context() as m:  # no model folders at all
+        m.setattr(models_mod, "model_dirs", lambda: [tmp_path / "none"])
+        with pytest.raises(GpfnError, match="no shipped model for population type 'ril'"):
+            find_model("ril")
+    with pytest.raises(GpfnError, match="unknown population type 'maize'"):
+        find_model("maize")
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(model_path, models / "ril.gpfn")
+    (models / "broken.gpfn").write_bytes(b"junk")  # unreadable files are skipped
+    monkeypatch.setenv("GPFN_MODELS", str(models))
+    names = [p.name for p, _ in list_models()]
+    assert find_model("ril") == models / "ril.gpfn" and names[0] == "ril.gpfn"  # $GPFN_MODELS first
+    shipped = sorted(p.name for p in (Path(__file__).resolve().parents[3] / "gpfn_core" / "models").glob("*.gpfn"))
+    assert "broken.gpfn" not in names and names[1:] == shipped and "nam.gpfn" in shipped  # then the shipped models
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0 and "## ril.gpfn: prior `ril`" in r.output and "Held-out accuracy**: not measured" in r.output
+    r = CliRunner().invoke(main, ["models", "--brief"])
+    assert r.exit_code == 0 and str(models / "ril.gpfn") in r.output and "prior ril (ril)" in r.output
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    r = CliRunner().invoke(main, ["predict", "--population-type", "ril", "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    assert len(read(tmp_path / "p.csv")) == draw.n - 50
+
+
+def test_heldout_accuracy_is_recorded_in_the_file_and_shown_on_its_card(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.models.cards import card
+    from gpfn_core.models.scoring import heldout, record_heldout
+    from gpfn_core.net.config import HELDOUT_INDEX
+
+    path = tmp_path / "ril.gpfn"
+    shutil.copy(model_path, path)
+    res = heldout(path, draws=3)
+    assert res["draws"] == 3 and res["start_index"] == HELDOUT_INDEX and res["pop_size"] == 60
+    m, g = np.array(res["model_r_per_draw"]), np.array(res["gblup_r_per_draw"])
+    assert res["model_r"] == pytest.approx(np.nanmean(m)) and res["gblup_r"] == pytest.approx(np.nanmean(g))
+    assert res["diff"] == pytest.approx(np.nanmean(m - g))
+    assert heldout(path, draws=3)["model_r_per_draw"] == res["model_r_per_draw"]  # fixed draws: reproducible
+    before, _, _ = load_model(path)
+    record_heldout(path, res)
+    after, _, meta = load_model(path)
+    for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
+        torch.testing.assert_close(v, w, msg=k)  # weights untouched
+    assert meta["heldout"]["model_r"] == res["model_r"] and meta["prior"] == "ril" and "training" in meta
+    text = card(path, meta)
+    assert f"| GPFN (this model) | {res['model_r']:.3f} |" in text and f"| {res['gblup_r']:.3f} |" in text
+    assert "3 fresh draws of `ril`" in text and "n_qtl" in text and "pop_size" not in text
+    assert 0 <= res["coverage90"] <= 1 and f"{100 * res['coverage90']:.1f}% of targets" in text
+
+
+def test_benchmark_results_are_recorded_beside_each_other_and_on_the_card(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.models.cards import card
+    from gpfn_core.models.scoring import record_benchmark
+    from gpfn_core.net.modelfile import read_metadata
+
+    path = tmp_path / "m.gpfn"
+    shutil.copy(model_path, path)
+    a = {"data": "wheat", "gpfn": 0.46, "gblup": 0.464, "diff": -0.004, "diff_se": 0.006, "wins": 0.48, "n": 40}
+    record_benchmark(path, "wheat", a)
+    record_benchmark(path, "small", {**a, "data": "30 lines", "diff": 0.01})
+    meta = read_metadata(path)
+    assert meta["benchmarks"]["wheat"] == a and meta["benchmarks"]["small"]["diff"] == 0.01  # the first kept
+    text = card(path, meta)
+    assert "| wheat | 0.460 | 0.464 | -0.004 ± 0.006 | 48% of 40 |" in text and "| 30 lines |" in text
+
+
+def test_estimator_equals_gpfn_predict_and_follows_sklearn(tmp_path, model_path, draw):
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    from gpfn import GPFNRegressor
+
+    # beyond the tiny model's context of 50 (an ensemble of subsets), with missing calls
+    x = draw.x.copy()
+    x[::5, ::7] = -1
+    nt = draw.n_train
+    tr = dataset(tmp_path / "train.gpfn", x[:nt], [f"t{i}" for i in range(nt)], draw.y[:nt])
+    tg = dataset(tmp_path / "target.gpfn", x[nt:], [f"v{i}" for i in range(draw.n - nt)])
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    cli = read(tmp_path / "p.csv")
+    X = np.where(x < 0, np.nan, x).astype(float)
+    est = GPFNRegressor(model=str(model_path)).fit(X[:nt], draw.y[:nt])
+    mean, sd = est.predict(X[nt:], return_std=True)
+    q = est.predict_quantiles(X[nt:], [0.05, 0.5, 0.95])
+    for col, got in (("mean", mean), ("sd", sd), ("q05", q[:, 0]), ("q95", q[:, 2])):
+        np.testing.assert_allclose(got, [float(row[col]) for row in cli], rtol=2e-5, atol=1e-6)
+    assert q.shape == (draw.n - nt, 3) and (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+    assert np.array_equal(est.predict(X[nt:]), mean)
+    # scikit-learn conventions: clone keeps the parameters, cross_val_score runs the usual protocol
+    c = clone(est)
+    assert c.get_params() == est.get_params() and not hasattr(c, "X_train_")
+    scores = cross_val_score(GPFNRegressor(model=str(model_path)), X[:nt], draw.y[:nt], cv=3)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_estimator_rejects_bad_input(model_path):
+    from sklearn.exceptions import NotFittedError
+
+    from gpfn import GPFNRegressor
+    from gpfn_core import ValidationError
+
+    est = GPFNRegressor(model=str(model_path))
+    with pytest.raises(NotFittedError):
+        est.predict(np.zeros((2, 5)))
+    with pytest.raises(ValidationError, match="row 1, column 2 is 3.0"):
+        est.fit(np.array([[0, 1, 2], [0, 1, 3], [2, 2, 0]]), [1.0, 2.0, 3.0])
+    with pytest.raises(ValidationError, match="y has 2 values but X has 3"):
+        est.fit(np.zeros((3, 4)), [1.0, 2.0])
+    est.fit(np.array([[0, 1, 2, 1], [0, 1, 1, 2], [2, 2, 0, 1], [1, 0, 1, 1]]), [1.0, 2.0, 3.0, 1.5])
+    with pytest.raises(ValidationError, match="3 markers, but the training genotypes had 4"):
+        est.predict(np.zeros((2, 3)))
+    with pytest.raises(ValidationError, match="quantiles must be in"):
+        est.predict_quantiles(np.zeros((2, 4)), [0.0, 0.5])
+
+
+def test_heldout_splits_by_architecture_and_scores_baselines_on_the_same_draws(tmp_path, model_path):
+    from gpfn_core.linear.baselines import elastic_net
+    from gpfn_core.models.cards import _architecture_rows
+    from gpfn_core.models.scoring import heldout
+
+    res = heldout(model_path, draws=6, baselines={"ElasticNet": elastic_net})
+    share = res["poly_share_per_draw"]
+    assert len(share) == 6 and all(0 <= s < 1 for s in share) and len(set(share)) == 6
+    assert len(res["baseline_r_per_draw"]["ElasticNet"]) == 6
+    rows = _architecture_rows(res)
+    assert "CV elastic net" in rows[0] and [r.split("(")[0].strip("| ") for r in rows[2:5]] == [
+        "sparse third", "middle third", "polygenic third"]
+    assert _architecture_rows({**res, "poly_share_per_draw": share[:3]}) == []  # lists that do not match: no rows
+    fixed = heldout(model_path, draws=2, overrides={"poly_share": 0.3})
+    assert fixed["poly_share_per_draw"] == [0.3, 0.3] and fixed["overrides"] == {"poly_share": 0.3}
+
+
+def test_matrix_scores_every_model_on_every_prior_and_records_rows(tmp_path, model_path, monkeypatch):
+    """Issue 18: each model (rows) on each prior's held-out draws (columns), the same draws
+    for every model; a recorded row reaches the card and `gpfn models`."""
+    import shutil
+
+    from gpfn_core.net.modelfile import read_metadata
+    from gpfn_core.models.cards import card, matrix_table
+    from gpfn_core.models.scoring import matrix, record_matrix
+    from gpfn_core.net.modelfile import record_metadata
+
+    models = tmp_path / "models"
+    models.mkdir()
+    a, b = models / "ril.gpfn", models / "other.gpfn"
+    shutil.copy(model_path, a)
+    shutil.copy(model_path, b)
+    m = matrix([a, b], priors=("ril", "universal"), draws=2)
+    assert set(m) == {"ril.gpfn", "other.gpfn"} and set(m["ril.gpfn"]) == {"ril", "universal"}
+    for q in ("ril", "universal"):  # same weights, same draws: the same numbers; GBLUP shared
+        assert m["ril.gpfn"][q]["model_r_per_draw"] == m["other.gpfn"][q]["model_r_per_draw"]
+        assert m["ril.gpfn"][q]["draws"] == 2 and m["ril.gpfn"][q]["prior"] == q
+    record_matrix(a, m["ril.gpfn"])
+    meta = read_metadata(a)
+    assert set(meta["matrix"]) == {"ril", "universal"} and "model_r_per_draw" not in meta["matrix"]["ril"]
+    assert "heldout" not in meta  # fitted with --set n_markers=300: the default-prior column is not its own
+    meta["fit_config"]["overrides"] = {}
+    record_metadata(b, {"fit_config": meta["fit_config"]})
+    record_matrix(b, m["other.gpfn"])  # a model of the default ril prior: its own cell is its held-out result
+    assert read_metadata(b)["heldout"]["model_r_per_draw"] == m["other.gpfn"]["ril"]["model_r_per_draw"]
+    assert "| ril (own) |" in card(a, meta) and "| universal |" in card(a, meta)
+    table = matrix_table([(a, meta), (models / "none.gpfn", {})])
+    assert "| model | ril | universal |" in table and "| none | - | - |" in table
+    assert f"| ril | {meta['matrix']['ril']['model_r']:.3f} ({meta['matrix']['ril']['diff']:+.3f})" in table
+    import gpfn_core.models.lookup as models_mod
+
+    monkeypatch.setattr(models_mod, "model_dirs", lambda: [models])  # these two only, not the shipped ones
+    r = CliRunner().invoke(main, ["models", "--brief"])
+    assert r.exit_code == 0 and "| model | ril | universal |" in r.output and "| other | " in r.output
+
+
+def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_path, monkeypatch):
+    """Without --population-type: universal only where it is at least each type's own model
+    on that type's prior (issue 18), else nam; the reason is printed."""
+    import shutil
+
+    import gpfn_core.models.lookup as models_mod
+    from gpfn_core.models.lookup import default_population_type
+    from gpfn_core.net.modelfile import record_metadata
+
+    d = tmp_path / "models"
+    d.mkdir()
+    monkeypatch.setattr(models_mod, "model_dirs", lambda: [d])
+    for name in ("nam", "ril"):
+        shutil.copy(model_path, d / f"{name}.gpfn")
+    assert default_population_type() == ("nam", "no universal model is installed")
+    shutil.copy(model_path, d / "universal.gpfn")
+    record_metadata(d / "ril.gpfn", {"prior": "ril", "matrix": {"ril": {"model_r": 0.70}}})
+    record_metadata(d / "nam.gpfn", {"prior": "nam", "matrix": {"nam": {"model_r": 0.40}}})
+    record_metadata(d / "universal.gpfn", {"prior": "universal",
+                                           "matrix": {"ril": {"model_r": 0.69}, "nam": {"model_r": 0.41}}})
+    kind, why = default_population_type()
+    assert kind == "nam" and "ril (0.69000 < 0.70000)" in why and "nam" not in why.split("on ")[-1]
+    record_metadata(d / "universal.gpfn", {"matrix": {"ril": {"model_r": 0.70}, "nam": {"model_r": 0.41}}})
+    assert default_population_type()[0] == "universal"
+    draw = get_registry().make_prior("ril", seed=5, founders="random",
+                                     overrides={"pop_size": 80, "n_markers": 300}).draw(1)
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    r = CliRunner().invoke(main, ["predict", "--train", str(tr), "--target", str(tg), "-o", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    assert "universal.gpfn (shipped, population type universal, the default: the universal model is at least" in r.output
+
+
+def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
+    """The tiny model's fit recorded stacking weights at each size; predict blends the
+    network's mean with prepare's anchors by the weights of its training-set size, moving and
+    scaling the quantiles with it, and stack=False is the network alone."""
+    from gpfn_core.tasks.predict import predict_arrays
+    from gpfn_core.net.preprocess import prepare
+    from gpfn_core.registry import get_registry
+    from gpfn_core.net.config import SIZE_STRIDE, STACK_INDEX
+
+    model, bar, meta = load_model(model_path)
+    st = meta["stack"]
+    assert [e["pop_size"] for e in st["sizes"]] == [60, 60] and st["start_index"] == STACK_INDEX
+    assert [e["start_index"] for e in st["sizes"]] == [STACK_INDEX, STACK_INDEX + SIZE_STRIDE]
+    assert st["sizes"][0]["n_train"] < st["sizes"][1]["n_train"] and st["draws"] <= 12
+    for e in st["sizes"]:
+        assert e["weight"] + sum(e["anchor_weights"].values()) == pytest.approx(1.0) and e["draws"] <= 6
+        assert e["r_stacked"] >= max(e["r_network"], *e["r_anchors"].values()) - 1e-12  # the grid holds the corners
+        assert 0.25 <= e["interval_scale"] <= 4 and 0 <= e["coverage90_unscaled"] <= 1
+    nt = draw.n_train
+    x, y, xv = draw.x[:nt], draw.y[:nt].astype(float), draw.x[nt:]
+    entry = {"n_train": nt, "weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25},
+             "interval_scale": 1.5}
+    far = {"n_train": 10 * nt, "weight": 1.0, "anchor_weights": {}, "interval_scale": 1.0}  # another size's
+    meta = {**meta, "stack": {"weight": 1.0, "sizes": [entry, far]}}
+    both = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0)
+    alone = predict_arrays(model, bar, meta, x, y, xv, ensemble=1, seed=0, stack=False)
+    p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
+                meta["fit_config"]["smoothers"])
+    anchor = p.scale.inverse(p.anchors[:, :2] @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, phenotype scale
+    assert both["stack_weights"] == [0.25, 0.5, 0.25, 0.0, 0.0] and both["interval_scale"] == 1.5
+    assert alone["stack_weights"] is None and alone["interval_scale"] is None
+    np.testing.assert_allclose(alone["mean"], alone["network_mean"])
+    np.testing.assert_allclose(both["network_mean"], alone["mean"])
+    np.testing.assert_allclose(both["mean"], 0.25 * alone["mean"] + 0.75 * anchor, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(both["q05"] - both["mean"], 1.5 * (alone["q05"] - alone["mean"]), atol=1e-5)
+    np.testing.assert_allclose(both["sd"], 1.5 * alone["sd"], rtol=1e-6)
+    assert np.abs(both["mean"] - alone["mean"]).max() > 1e-6
+    old = {**meta, "stack": {"weight": 0.25, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.25}}}
+    single = predict_arrays(model, bar, old, x, y, xv, ensemble=1, seed=0)  # a file from before the sizes
+    np.testing.assert_allclose(single["mean"], both["mean"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(single["sd"], alone["sd"])  # no interval scale
+    fam = {**meta, "stack": {"weight": 0.5, "anchor_weights": {"gblup_family": 0.5}}}  # the third anchor, weighed
+    half = predict_arrays(model, bar, fam, x, y, xv, ensemble=1, seed=0)
+    assert half["stack_weights"] == [0.5, 0.0, 0.0, 0.5, 0.0]
+    np.testing.assert_allclose(half["mean"], 0.5 * alone["mean"] + 0.5 * p.scale.inverse(p.anchors[:, 2]),
+                               rtol=1e-6, atol=1e-6)
+    qtl = {**meta, "stack": {"weight": 0.25, "anchor_weights": {"gblup_qtl": 0.75}}}  # the fourth anchor, weighed
+    most = predict_arrays(model, bar, qtl, x, y, xv, ensemble=1, seed=0)
+    assert most["stack_weights"] == [0.25, 0.0, 0.0, 0.0, 0.75]
+    np.testing.assert_allclose(most["mean"], 0.25 * alone["mean"] + 0.75 * p.scale.inverse(p.anchors[:, 3]),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_gpfn_stack_refits_the_weight_of_a_model_file(tmp_path, model_path):
+    import shutil
+
+    from gpfn_core.net.modelfile import read_metadata
+
+    path = tmp_path / "m.gpfn"
+    shutil.copy(model_path, path)
+    before, _, _ = load_model(path)
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "4", "--seed", "9", "--sizes", "20"])
+    assert r.exit_code == 0, r.output
+    st = read_metadata(path)["stack"]
+    assert st["draws"] <= 4 and st["prior_seed"] == 9 and f'"weight": {st["weight"]}' in r.output
+    assert len(st["sizes"]) == 1 and st["sizes"][0]["weight"] == st["weight"] and "interval scale" in r.output
+    r = CliRunner().invoke(main, ["stack", str(path), "--sizes", "20,x"])
+    assert r.exit_code != 0 and "--sizes" in r.output and read_metadata(path)["stack"] == st
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "2", "--sizes", "20", "--set", "no_such=1"])
+    assert r.exit_code != 0 and "no_such" in r.output and read_metadata(path)["stack"] == st  # nothing written
+    r = CliRunner().invoke(main, ["stack", str(path), "--draws", "2", "--sizes", "20", "--set", "family_share=0.3"])
+    assert r.exit_code == 0, r.output
+    st = read_metadata(path)["stack"]  # fitted on the prior with family-specific effects, and says so
+    assert st["prior_overrides"] == {"family_share": "0.3"} and st["draws"] <= 2
+    after, _, meta = load_model(path)
+    for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
+        torch.testing.assert_close(v, w, msg=k)  # weights untouched
+    from gpfn_core.models.cards import card
+    from gpfn_core.models.scoring import heldout
+
+    text = card(path, meta)
+    assert "**Stacking**" in text and "c × GBLUP with a within-family kernel" in text  # the third anchor's column
+    assert "`--set family_share=0.3`" in text
+    table = [ln for ln in text.splitlines() if ln.startswith("  | ") and "r family GBLUP" in ln]
+    assert len(table) == 1 and table[0].count("|") == text.split(table[0] + "\n")[1].splitlines()[0].count("|")
+    h = heldout(path, draws=3)
+    assert h["stack_weights"][0] == pytest.approx(st["weight"]) and "interval_scale" in h
+    assert len(h["network_r_per_draw"]) == len(h["model_r_per_draw"])
+    bad = tmp_path / "not.gpfn"
+    bad.write_text("nope")
+    r = CliRunner().invoke(main, ["stack", str(bad)])
+    assert r.exit_code != 0 and "not a gpfn model file" in r.output
+
+
+def test_predict_and_validation_use_one_context_rule():
+    """A model's context: its --context, else its largest training set, else pop_max_size - 10."""
+    from gpfn_core.net.inference import model_context
+    from gpfn_core.net.config import FitConfig
+    from gpfn_core.net.draws import build
+    from gpfn_core.net.validation import Validation
+
+    assert model_context(290, 1000, 1250) == 290
+    assert model_context(None, 500, 1250) == 500
+    assert model_context(None, None, 300) == 290
+    cfg = FitConfig(prior="ril", founders="random", pop_max_size=60, max_training_samples=40, val_draws=0)
+    prior, selector = build(cfg)
+    assert Validation(prior, selector, cfg, draws=0).context == 40
