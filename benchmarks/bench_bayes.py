@@ -9,37 +9,41 @@
 2. **Cost**: one BayesB run (``--cost-methods bayesb,bayescpi`` for both) on 1,000 individuals x 50,000 markers at BGLR's default 6,000
    iterations (``--timing-iterations``), against GBLUP on the same data.
 
-3. **Held-out draws**: ``--heldout-draws`` of the draws ``bench_accuracy.py`` section 1
-   scores issue 13's target on (the model's own prior and population size, prior seed
-   ``--heldout-seed``, the prior's full marker panels), GBLUP, BayesB, BayesCπ and the
+3. **Held-out draws**: ``--heldout-draws`` of the draws ``bench_accuracy.py`` sections 1
+   and 5 score (the model's prior at its defaults and population size, ``--draws-from``
+   selection or final, the prior's full marker panels), GBLUP, BayesB, BayesCπ and the
    model as ``gpfn predict`` gives it, overall and by third of the polygenic share: how
-   far above GBLUP the standard sparse Bayesian methods get on the draws the target is
-   scored on (``--sections 3``).
+   far above GBLUP the standard sparse Bayesian methods get (``--sections 3``; ``--record``
+   writes every draw's r, which README's table quotes).
 4. **Knowing the architecture**: the same held-out draws, with GBLUP at each draw's true
    h² and a two-normal Gibbs sampler (``bayes(..., spike_var=, slab_var=, residual_var=,
    counts=0)``: a polygenic background on every marker, large effects on the QTL's
    effective number of markers, the residual variance) given the draw's true
    architecture (:func:`informed_hyperparameters`): how far above GBLUP a method that
-   knew what the prior drew would get, i.e. how much of issue 13's target is there to
-   take (``--sections 4 --set family_share=0`` for section 1's default row).
+   knew what the prior drew would get: the informed reference the held-out target is
+   measured against.
 
 ``--set NAME=VALUE`` (sections 3 and 4) changes the prior's ranges on top of the model
 file's, as ``bench_accuracy.py --set`` does.
 
-wheat599 with all methods is section 2 of ``bench_accuracy.py --bayes 6000``.
+The real development sets with all methods: ``bench_real.py``.
 
     python benchmarks/bench_bayes.py [--draws 50] [--iterations 6000] [--workers 2] [--sections 12]
     python benchmarks/bench_bayes.py --sections 3 [--heldout-draws 200]     (about 45 min on 2 cores)
-    python benchmarks/bench_bayes.py --sections 4 --iterations 3000 --set family_share=0   (about 9 min)
+    python benchmarks/bench_bayes.py --sections 4 --iterations 3000   (about 9 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 ARCHITECTURES = {
     "sparse (5-10 QTL)": {"n_qtl": "5:10", "poly_share": "0"},
@@ -107,24 +111,26 @@ def section_architectures(draws: int, iterations: int, workers: int, model: str 
             print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
 
 
-def _heldout_draw(model: str, seed: int, j: int, overrides: dict):
-    """The model (loaded) and held-out draw ``j`` of its prior (seed ``seed``, ``overrides`` on top
-    of the file's ranges), as ``bench_accuracy`` section 1 scores it."""
+def _heldout_draw(model: str, draws_from: str, j: int, overrides: dict):
+    """The model (loaded) and held-out draw ``j`` of the set ``draws_from`` of its prior at the
+    prior's defaults (``overrides`` on top), as ``bench_accuracy`` sections 1 and 5 score it."""
     import torch
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.net.modelfile import load_model
-    from gpfn_core.net.config import config_of_model as fit_config_of, HELDOUT_INDEX
+    from gpfn_core.models.scoring import draw_set
+    from gpfn_core.net.config import config_of_model
     from gpfn_core.net.draws import build
+    from gpfn_core.net.modelfile import load_model
 
     threadpool_limits(1)
     torch.set_num_threads(1)
+    start, seed = draw_set(draws_from)
     mdl = load_model(model)
-    cfg = fit_config_of(model, mdl[2])
+    cfg = config_of_model(model, mdl[2])
     cfg.seed = seed
-    cfg.overrides = {**(cfg.overrides or {}), **overrides}
+    cfg.overrides = dict(overrides)
     prior, _ = build(cfg)
-    return mdl, prior.draw(HELDOUT_INDEX + j, fixed={"pop_size": cfg.validation_pop_size})
+    return mdl, prior.draw(start + j, fixed={"pop_size": cfg.validation_pop_size})
 
 
 def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
@@ -133,8 +139,8 @@ def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     from gpfn_core.linear.gblup import gblup
     from gpfn_core.tasks.predict import predict_arrays
 
-    model, seed, j, iterations, overrides = job
-    mdl, d = _heldout_draw(model, seed, j, overrides)
+    model, draws_from, j, iterations, overrides = job
+    mdl, d = _heldout_draw(model, draws_from, j, overrides)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
     t = time.perf_counter()
@@ -174,8 +180,8 @@ def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     from gpfn_core.tasks.predict import predict_arrays
     from gpfn_core.data.encoding import Encoding
 
-    model, seed, j, iterations, overrides = job
-    mdl, d = _heldout_draw(model, seed, j, overrides)
+    model, draws_from, j, iterations, overrides = job
+    mdl, d = _heldout_draw(model, draws_from, j, overrides)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
     out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
@@ -194,14 +200,14 @@ def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     return out
 
 
-def _scored_heldout(job_fn, methods, model: str, draws: int, seed: int, iterations: int, workers: int,
+def _scored_heldout(job_fn, methods, model: str, draws: int, draws_from: str, iterations: int, workers: int,
                     overrides: dict):
     """Run ``job_fn`` on the first ``draws`` held-out draws: the rows, r per method, the draws
     every method scored, and the architecture thirds (sections 3 and 4)."""
     from gpfn_core.models.cards import architecture_thirds
 
     with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(job_fn, [(model, seed, j, iterations, overrides) for j in range(draws)], chunksize=1)
+        rows = pool.map(job_fn, [(model, draws_from, j, iterations, overrides) for j in range(draws)], chunksize=1)
     r = {m: np.array([row[m] for row in rows]) for m in methods}
     ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
     return rows, r, ok, architecture_thirds(np.array([row["share"] for row in rows]))
@@ -210,12 +216,13 @@ def _scored_heldout(job_fn, methods, model: str, draws: int, seed: int, iteratio
 INFORMED = ("GBLUP", "GBLUP, true h²", "two normals, true architecture", "GPFN")
 
 
-def section_informed(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
+def section_informed(model: str, draws: int, draws_from: str, iterations: int, workers: int, overrides: dict) -> None:
     """What knowing each draw's architecture is worth on the held-out draws (section 3's)."""
-    print(f"\n## 4. Knowing the architecture: the held-out draws of `bench_accuracy.py` section 1 (the first "
-          f"{draws}, prior seed {seed}, model {model}{', ' + str(overrides) if overrides else ''}; Gibbs "
+    print(f"\n## 4. Knowing the architecture: the first {draws} {draws_from} draws of the model's prior at its "
+          f"defaults (model {model}{', ' + str(overrides) if overrides else ''}; Gibbs "
           f"{iterations} iterations, burn-in {iterations // 6})\n")
-    rows, r, ok, thirds = _scored_heldout(_informed, INFORMED, model, draws, seed, iterations, workers, overrides)
+    rows, r, ok, thirds = _scored_heldout(_informed, INFORMED, model, draws, draws_from, iterations, workers,
+                                          overrides)
     print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median), "
           f"{np.mean([row['s'] for row in rows]):.1f} s per Gibbs fit\n")
     print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(f"{n} (ahead)" for n, _ in thirds) + " |")
@@ -229,13 +236,14 @@ def section_informed(model: str, draws: int, seed: int, iterations: int, workers
         print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} |")
 
 
-def section_heldout(model: str, draws: int, seed: int, iterations: int, workers: int, overrides: dict) -> None:
-    """BayesB and BayesCπ on the draws issue 13's target is scored on: the model's own prior,
-    ``bench_accuracy`` section 1's held-out draws (the first ``draws`` of them, prior seed ``seed``)."""
-    print(f"\n## 3. The held-out draws of `bench_accuracy.py` section 1 (the first {draws}, prior seed {seed}, "
-          f"model {model}; its prior's full marker panels; Gibbs {iterations} iterations, burn-in "
-          f"{iterations // 6})\n")
-    rows, r, ok, thirds = _scored_heldout(_heldout, METHODS, model, draws, seed, iterations, workers, overrides)
+def section_heldout(model: str, draws: int, draws_from: str, iterations: int, workers: int, overrides: dict,
+                    record: bool = False) -> None:
+    """BayesB and BayesCπ beside GBLUP and GPFN on the held-out draws of ``bench_accuracy``
+    sections 1 and 5 (the first ``draws`` of the set ``draws_from``, the model's prior at its
+    defaults); with ``record``, a record ``bayes-heldout-SET`` of every draw's r per method."""
+    print(f"\n## 3. The first {draws} {draws_from} draws of the model's prior at its defaults (model {model}; its "
+          f"prior's full marker panels; Gibbs {iterations} iterations, burn-in {iterations // 6})\n")
+    rows, r, ok, thirds = _scored_heldout(_heldout, METHODS, model, draws, draws_from, iterations, workers, overrides)
     print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median)\n")
     print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " | s per fit |")
     print("| --- " * (5 + len(thirds)) + "|")
@@ -246,6 +254,17 @@ def section_heldout(model: str, draws: int, seed: int, iterations: int, workers:
         ahead = "" if m == "GBLUP" else f"{np.mean(d > 0):.0%}"
         by = " | ".join(f"{(r[m] - r['GBLUP'])[ok & sel].mean():+.3f}" for _, sel in thirds)
         print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} | {secs:.2f} |")
+    if record and not overrides:
+        from pathlib import Path
+
+        from records import write
+
+        name = Path(model).name
+        path = write(f"bayes-heldout-{draws_from}", {name: {"draws": len(rows), "iterations": iterations,
+                                                            **{f"{m}_r_per_draw": r[m].tolist() for m in METHODS},
+                                                            "poly_share_per_draw": [row["share"] for row in rows]}},
+                     models=[model], data={"draws_from": draws_from, "draws": draws})
+        print(f"recorded: {path}")
 
 
 def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> None:
@@ -281,7 +300,9 @@ def main() -> None:
     ap.add_argument("--sections", default="12")
     ap.add_argument("--cost-methods", default="bayesb", help="Section 2's samplers (bayesb,bayescpi).")
     ap.add_argument("--heldout-draws", type=int, default=200, help="Section 3's draws (bench_accuracy's 200).")
-    ap.add_argument("--heldout-seed", type=int, default=1, help="Section 3's prior seed (bench_accuracy's).")
+    ap.add_argument("--draws-from", default="selection", choices=["selection", "final"],
+                    help="Sections 3 and 4: which held-out draws (final: only for the reporting run).")
+    ap.add_argument("--record", action="store_true", help="Section 3: write a record of every draw's r.")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Sections 3 and 4: a prior hyperparameter on top of the model file's ranges, e.g. "
                          "family_share=0 for bench_accuracy's default held-out row.")
@@ -303,9 +324,9 @@ def main() -> None:
     if ("3" in a.sections or "4" in a.sections) and model == "none":
         raise SystemExit("sections 3 and 4 need a model (its prior and population size give the draws)")
     if "3" in a.sections:
-        section_heldout(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers, overrides)
+        section_heldout(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides, a.record)
     if "4" in a.sections:
-        section_informed(model, a.heldout_draws, a.heldout_seed, a.iterations, a.workers, overrides)
+        section_informed(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 

@@ -15,8 +15,8 @@ import numpy as np
               help="Dataset to write: a directory, or a .zip file.")
 @click.option("--reader", default=None, help="Genotype reader (default: the first that recognises the file).")
 @click.option("--phenotypes", type=click.Path(path_type=Path), default=None, help="Phenotype CSV/TSV with a header.")
-@click.option("--phenotype", multiple=True, help="Phenotype column(s) to keep (default: all). The first decides "
-              "which taxa are kept.")
+@click.option("--phenotype", multiple=True, help="Phenotype column(s) to keep (default: all); a genotyped taxon "
+              "with a value for any of them is kept.")
 @click.option("--taxon-column", default=None, help="Taxon column of the phenotype file (default: the first).")
 @click.option("--impute", type=click.Choice(["mean", "mode"]), default="mean", show_default=True,
               help="mean: keep missing calls, imputed with the training mean at prediction; mode: fill now.")

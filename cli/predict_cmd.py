@@ -97,6 +97,7 @@ def models(brief) -> None:
     """List the shipped (and $GPFN_MODELS) models with their cards, then the matrix of
     every model on every prior's held-out draws (what choosing the wrong type costs)."""
     from gpfn_core.models.cards import card, matrix_table
+    from gpfn_core.models.scoring import current
     from gpfn_core.models.lookup import list_models, model_dirs, population_types
 
     found = list_models()
@@ -105,10 +106,14 @@ def models(brief) -> None:
         return
     for path, meta in found:
         if brief:
-            h = meta.get("heldout") or meta.get("training", {}).get("validation") or {}
+            res = current(path, meta)["matrix"]
+            drawn, row = next(((k, res[k]) for k in ("final", "selection") if res.get(k)), (None, {}))
+            h = row.get(meta.get("prior"))
             types = ",".join(population_types(meta.get("prior")))
-            click.echo(f"{path}  prior {meta.get('prior')} ({types})  {meta.get('n_parameters', 0) / 1e6:.2f} M parameters  "
-                       f"held-out r {h.get('model_r', float('nan')):.3f} vs GBLUP {h.get('gblup_r', float('nan')):.3f}")
+            what = (f"held-out r {h['model_r']:.3f} vs GBLUP {h['gblup_r']:.3f} ({drawn} draws)" if h
+                    else "not measured since the last change")
+            click.echo(f"{path}  prior {meta.get('prior')} ({types})  {meta.get('n_parameters', 0) / 1e6:.2f} M "
+                       f"parameters  {what}")
         else:
             click.echo(card(path, meta))
     table = matrix_table(found)

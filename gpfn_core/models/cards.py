@@ -11,19 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from gpfn_core.models.lookup import _fmt, population_types
-from gpfn_core.models.scoring import MATRIX_PRIORS
+from gpfn_core.models.scoring import MATRIX_PRIORS, current
 
 
-def matrix_table(found: list[tuple[Path, dict[str, Any]]]) -> str:
-    """The recorded matrix of the models ``found`` (``list_models()``): a row per model, a
-    column per prior, each cell GPFN r and its difference from GBLUP on the same draws."""
-    rows = [(p, m.get("matrix") or {}) for p, m in found]
+def matrix_table(found: list[tuple[Path, dict[str, Any]]], draws_from: str = "final") -> str:
+    """The recorded matrix of the models ``found`` (``list_models()``) on the draw set
+    ``draws_from``, current cells only: a row per model, a column per prior, each cell GPFN
+    r and its difference from GBLUP on the same draws ("-": not measured since the model's
+    last change)."""
+    rows = [(p, current(p, m)["matrix"].get(draws_from) or {}) for p, m in found]
     priors = [q for q in MATRIX_PRIORS if any(q in r for _, r in rows)]
     priors += sorted({q for _, r in rows for q in r} - set(priors))
     if not priors:
         return ""
-    lines = ["Held-out r of each model (rows) on each prior's draws (columns), and GPFN − GBLUP on the same draws:",
-             "", "| model | " + " | ".join(priors) + " |", "| --- |" + " --- |" * len(priors)]
+    lines = [f"Held-out r of each model (rows) on each prior's {draws_from} draws (columns), and GPFN − GBLUP on "
+             "the same draws:", "", "| model | " + " | ".join(priors) + " |", "| --- |" + " --- |" * len(priors)]
     for path, r in rows:
         cells = [f"{_fmt(r[q].get('model_r'))} ({_fmt(r[q].get('diff'), '+.3f')})" if q in r else "-" for q in priors]
         lines.append(f"| {path.stem} | " + " | ".join(cells) + " |")
@@ -32,7 +34,7 @@ def matrix_table(found: list[tuple[Path, dict[str, Any]]]) -> str:
     draws = sorted({int(r[q].get("draws", 0)) for _, r in rows for q in r})
     lines += ["", f"({'/'.join(map(str, draws))} draws per prior, populations of "
                   f"{'/'.join(sorted({str(r[q].get('pop_size')) for _, r in rows for q in r}))}; "
-                  "`python benchmarks/bench_accuracy.py --sections 5 --record`.)"]
+                  f"`python benchmarks/bench_accuracy.py --sections 5 --draws-from {draws_from} --record`.)"]
     return "\n".join(lines) + "\n"
 
 
@@ -175,56 +177,63 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
     if val:
         lines.append(f"- **Validation during fit** ({val.get('draws')} draws): model r {_fmt(val.get('model_r'))} "
                      f"vs GBLUP {_fmt(val.get('gblup_r'))}.")
-    h = meta.get("heldout")
-    if h:
-        lines += [
-            f"- **Held-out accuracy** ({h.get('draws')} fresh draws of `{meta.get('prior')}`"
-            + (f" (prior seed {h['prior_seed']})" if "prior_seed" in h else "") + f" from index "
-            f"{h.get('start_index')}, populations of {h.get('pop_size')}; Pearson r with the targets' true genetic "
-            f"values, mean ± sd over draws):",
-            "",
-            "  | method | mean r | sd |",
-            "  | --- | --- | --- |",
-            f"  | GPFN (this model) | {_fmt(h.get('model_r'))} | {_fmt(h.get('model_r_sd'))} |",
-            f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | {_fmt(h.get('gblup_r_sd'))} |",
-            f"  | GPFN − GBLUP (paired) | {_fmt(h.get('diff'), '+.3f')} | SE {_fmt(h.get('diff_se'))} |",
-            *([f"  | network alone (no stacking) − GBLUP | {_fmt(h.get('network_diff'), '+.3f')} | "
-               f"SE {_fmt(h.get('network_diff_se'))} |"] if "network_diff" in h else []),
-            "",
-            *_architecture_rows(h),
-            f"  GPFN is ahead on {_pct(h.get('wins'), '.0f')}% of "
-            f"the draws; its 90% intervals [q05, q95] hold the true genetic value for "
-            f"{_pct(h.get('coverage90'), '.1f')}% of targets "
-            f"(nominal 90%); the interval is {_fmt(h.get('interval_to_sd'), '.2f')} × the width the reported sd "
-            f"implies (2 × 1.645 sd).",
-        ]
-    else:
-        lines.append("- **Held-out accuracy**: not measured (`python benchmarks/model_card.py MODEL`).")
-    row = meta.get("matrix") or {}
-    if row:
-        changed = ((meta.get("fit_config") or {}).get("overrides")) or {}
-        lines += ["- **On every prior's held-out draws** (the same draws for every shipped model, each prior at its "
-                  "defaults" + (f", so `{meta.get('prior')}` here is without this model's "
-                                f"{', '.join(f'{k}={v}' for k, v in changed.items())}" if changed else "")
-                  + "; `gpfn models` shows them all):", "",
-                  "  | prior | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN wins | 90% coverage |",
-                  "  | --- | --- | --- | --- | --- | --- |"]
-        own = " (own)" if not changed else " (defaults)"
-        lines += [f"  | {q}{own if q == meta.get('prior') else ''} | {_fmt(c.get('model_r'))} | "
-                  f"{_fmt(c.get('gblup_r'))} | {_fmt(c.get('diff'), '+.3f')} ± {_fmt(c.get('diff_se'))} | "
-                  f"{_pct(c.get('wins'), '.0f')}% | {_fmt(c.get('coverage90'))} |" for q, c in row.items()]
-        lines.append("")
-    bench = meta.get("benchmarks") or {}
+    lines += _results_lines(path, meta)
+    return "\n".join(lines) + "\n"
+
+
+def _results_lines(path: Path, meta: dict[str, Any]) -> list[str]:
+    """The card's measured part: the current results only (recorded on the file as it is now)."""
+    res = current(path, meta)
+    own = meta.get("prior")
+    changed = ((meta.get("fit_config") or {}).get("overrides")) or {}
+    note = (f" at its defaults, without this model's {', '.join(f'{k}={v}' for k, v in changed.items())}"
+            if changed else "")
+    lines = []
+    for name, label in (("final", "final draws (read only by the reporting run)"),
+                        ("selection", "selection draws (the draws every decision is made on)")):
+        row = res["matrix"].get(name) or {}
+        h = row.get(own)
+        if h:
+            lines += [
+                f"- **Held-out accuracy, {label}**: {h.get('draws')} draws of `{own}`{note} (prior seed "
+                f"{h.get('prior_seed')}, indices from {h.get('start_index')}, populations of {h.get('pop_size')}); "
+                f"Pearson r with the targets' true genetic values:", "",
+                "  | method | mean r | − GBLUP ± SE | ahead on |", "  | --- | --- | --- | --- |",
+                f"  | GPFN (this model) | {_fmt(h.get('model_r'))} | {_fmt(h.get('diff'), '+.3f')} ± "
+                f"{_fmt(h.get('diff_se'))} | {_pct(h.get('wins'), '.0f')}% |",
+                *([f"  | the network alone | {_fmt(h.get('network_r'))} | {_fmt(h.get('network_diff'), '+.3f')} ± "
+                   f"{_fmt(h.get('network_diff_se'))} | |"] if "network_r" in h else []),
+                f"  | GBLUP (REML, all markers) | {_fmt(h.get('gblup_r'))} | | |", "",
+                *_architecture_rows(h),
+                f"  Its 90% intervals [q05, q95] hold {_pct(h.get('coverage90'), '.1f')}% of the true values.", ""]
+        if row:
+            lines += [f"- **On every prior's {name} draws** (each prior at its defaults, the same draws for every "
+                      f"model; `gpfn models` shows them all):", "",
+                      "  | prior | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN ahead | 90% coverage |",
+                      "  | --- | --- | --- | --- | --- | --- |"]
+            lines += [f"  | {q}{' (own)' if q == own else ''} | {_fmt(c.get('model_r'))} | "
+                      f"{_fmt(c.get('gblup_r'))} | {_fmt(c.get('diff'), '+.3f')} ± {_fmt(c.get('diff_se'))} | "
+                      f"{_pct(c.get('wins'), '.0f')}% | {_fmt(c.get('coverage90'))} |" for q, c in row.items()]
+            lines.append("")
+    if not res["matrix"]:
+        lines.append("- **Held-out accuracy**: not measured since the last change "
+                     "(`python benchmarks/bench_accuracy.py --sections 1 --draws-from final --record`).")
+    bench = res["benchmarks"]
     if bench:
-        lines += ["- **Other data** (`python benchmarks/bench_accuracy.py --record`; GBLUP on the same splits):", "",
+        lines += ["- **Real data and other benchmarks** (development sets; GBLUP on the same splits):", "",
                   "  | data | GPFN | GBLUP | GPFN − GBLUP ± SE | GPFN ahead |", "  | --- | --- | --- | --- | --- |"]
         lines += [f"  | {b.get('data')} | {_fmt(b.get('gpfn'))} | {_fmt(b.get('gblup'))} | "
                   f"{_fmt(b.get('diff'), '+.3f')} ± {_fmt(b.get('diff_se'))} | "
                   f"{_pct(b.get('wins'), '.0f')}% of {b.get('n')} |"
-                  for b in bench.values()]
-        if "predict_time" in meta:
-            t = meta["predict_time"]
-            lines += ["", f"  `gpfn predict` on {t.get('train')} + {t.get('target')} individuals × {t.get('markers')} "
-                          f"markers: {_fmt(t.get('gpfn'), '.2f')} s against GBLUP's {_fmt(t.get('gblup'), '.2f')} s "
-                          f"({_fmt(t.get('gpfn') / t.get('gblup') if t.get('gblup') else None, '.2f')}×)."]
-    return "\n".join(lines) + "\n"
+                  for b in bench.values() if "gpfn" in b]
+        lines.append("")
+        t = bench.get("predict_time")
+        if t:
+            lines += [f"  `gpfn predict` on {t.get('train')} + {t.get('target')} individuals × {t.get('markers')} "
+                      f"markers: {_fmt(t.get('gpfn_seconds'), '.2f')} s against GBLUP's "
+                      f"{_fmt(t.get('gblup_seconds'), '.2f')} s ({_fmt(t.get('ratio'), '.2f')}×, "
+                      f"{t.get('threads')} thread(s)).", ""]
+    if res["stale"]:
+        lines.append(f"- {res['stale']} earlier result(s) in the file were measured before its last change and are "
+                     f"not shown.")
+    return lines

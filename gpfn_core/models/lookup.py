@@ -15,23 +15,32 @@ POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "s
                     "recurrent": "recurrent", "universal": "universal"}
 FALLBACK_POPULATION_TYPE = "nam"
 
+
 def default_population_type(found: list[tuple[Path, dict[str, Any]]] | None = None) -> tuple[str, str]:
     """The population type ``gpfn predict`` uses without ``--population-type``, and why.
 
-    ``universal`` when a universal model is installed and, on the recorded matrix
-    (:func:`matrix`), it is at least as accurate on every prior as that prior's own model
-    is; otherwise ``nam``.  ``found``: :func:`list_models` when the caller has it.
+    ``universal`` when a universal model is installed and, on the matrix recorded on the
+    *selection* draws for the files as they are now (:func:`~gpfn_core.models.scoring.current`),
+    it is at least as accurate on every prior as that prior's own model is; otherwise
+    ``nam``.  The final draws never decide it.  ``found``: :func:`list_models` when the
+    caller has it.
     """
+    from gpfn_core.models.scoring import current
+
     found = list_models() if found is None else found
-    uni = next((m for _, m in found if m.get("prior") == "universal"), None)
+    uni = next(((p, m) for p, m in found if m.get("prior") == "universal"), None)
     if uni is None:
         return FALLBACK_POPULATION_TYPE, "no universal model is installed"
-    row = uni.get("matrix") or {}
+    row = current(*uni)["matrix"].get("selection", {})
+    if not row:
+        return FALLBACK_POPULATION_TYPE, "the universal model is not measured since its last change"
     worse = []
-    for _, meta in found:
+    for path, meta in found:
         own = meta.get("prior")
-        cell = (meta.get("matrix") or {}).get(own)
-        if own == "universal" or cell is None:
+        if own == "universal":
+            continue
+        cell = current(path, meta)["matrix"].get("selection", {}).get(own)
+        if cell is None:
             continue
         if own not in row or row[own].get("model_r", float("-inf")) < cell.get("model_r", float("inf")):
             # five decimals: at three, a gap of 0.0002 reads as "0.524 < 0.524"

@@ -25,8 +25,12 @@ from gpfn_core.net.preprocess import smoother_width
 # Prior draw indices: training uses 0 .. num_samples - 1; the rest start far beyond it.
 BORDER_INDEX = 3_000_000_000  # bucket borders of a new model
 VALIDATION_INDEX = 4_000_000_000  # validation during a fit
-HELDOUT_INDEX = 5_000_000_000  # held-out draws of model cards and benchmarks (development)
+HELDOUT_INDEX = 5_000_000_000  # selection draws: held-out draws every decision is made on
 STACK_INDEX = 9_000_000_000  # draws that fit the stacking weights
+FINAL_INDEX = 11_000_000_000  # final draws: read only by the reporting run, never by a decision
+FINAL_SEED = 20261206  # the final draws' prior seed (selection draws use seed 1)
+# held-out draw sets: name -> (first index, prior seed)
+DRAW_SETS = {"selection": (HELDOUT_INDEX, 1), "final": (FINAL_INDEX, FINAL_SEED)}
 SIZE_STRIDE = 10_000_000  # each stacking size's draws start this far after the previous size's
 STACK_SIZES = (30, 100, 300, 1000)  # training-set sizes the stacking weights are fitted at
 

@@ -78,6 +78,29 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+def fingerprint(path: str | Path, meta: dict[str, Any] | None = None) -> str:
+    """16 hex digits that change when the model's predictions can: a SHA-256 of the weights
+    (the safetensors data and tensor layout, not its metadata) and of the stacking, the two
+    things a prediction is made of.  Results recorded in the file carry the fingerprint
+    they were measured with, so a refit or restack makes them stale rather than wrong
+    (``gpfn models`` then says "not measured since the last change")."""
+    import hashlib
+    import struct
+
+    path = Path(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        header.pop("__metadata__", None)
+        h.update(json.dumps(header, sort_keys=True).encode())
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    meta = read_metadata(path) if meta is None else meta
+    h.update(json.dumps(meta.get("stack"), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[PFN, BarDistribution, dict[str, Any]]:
     """Model, bar distribution and metadata from a model file (float32 on ``device``)."""
     from safetensors.torch import load_file
@@ -96,7 +119,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[PF
 
 
 def record_metadata(path: str | Path, update: dict[str, Any] | Any) -> None:
-    """Rewrite the model file atomically with ``update`` merged into its metadata; weights unchanged.
+    """Rewrite the model file atomically with ``update`` merged into its metadata (a key whose
+    new value is None is removed); weights unchanged.
 
     ``update`` may be a function of the current metadata returning the update; it runs
     under an exclusive lock on ``PATH.lock``, so concurrent recorders (two benchmark
@@ -121,4 +145,5 @@ def _rewrite(path: str | Path, update: dict[str, Any]) -> None:
         dtype = f.get_tensor(next(iter(f.keys()))).dtype
     info = {k: v for k, v in meta.items()
             if k not in ("format", "gpfn_version", "preprocessing_version", "architecture", "borders")}
-    save_model(path, model, bar, {**info, **update}, dtype=dtype)
+    merged = {k: v for k, v in {**info, **update}.items() if v is not None}
+    save_model(path, model, bar, merged, dtype=dtype)

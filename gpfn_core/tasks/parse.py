@@ -74,7 +74,7 @@ def parse(
             raise GpfnError(f"{phenotypes}: none of its {len(ph.taxa)} taxa match the {table.n_taxa} genotyped taxa "
                             f"of {genotypes} (e.g. '{ph.taxa[0]}' vs '{table.taxa[0]}')")
         values = np.where(rows[:, None] >= 0, ph.values[np.maximum(rows, 0)], np.nan)
-        keep = ~np.isnan(values[:, 0])
+        keep = ~np.isnan(values).all(axis=1)  # a taxon with a value for any of the phenotypes
         report.update({
             "phenotype_file": str(phenotypes), **ph.report,
             "taxa_dropped_no_phenotype": int((rows < 0).sum()),
@@ -82,7 +82,7 @@ def parse(
             "phenotyped_taxa_without_genotypes": int(len(ph.taxa) - (rows >= 0).sum()),
         })
         if keep.sum() < 1:
-            raise GpfnError(f"{phenotypes}: no genotyped taxon has a value for phenotype '{names[0]}'")
+            raise GpfnError(f"{phenotypes}: no genotyped taxon has a value for any of the phenotypes {names}")
         table = GenotypeTable(table.taxa[keep], table.marker, table.chrom, table.pos, table.ref, table.alt,
                               table.dosage[keep], table.source, table.info)
         pheno_values = values[keep]

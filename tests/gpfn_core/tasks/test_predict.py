@@ -1,61 +1,13 @@
-import csv
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
 from gpfn_cli.main import main
-from gpfn_core import GenotypeTable, GpfnError
-from gpfn_core.data.dataset import Dataset, write_dataset
+from gpfn_core import GpfnError
 from gpfn_core.net.modelfile import load_model
 from gpfn_core.tasks.predict import predict
-from gpfn_core.registry import get_registry
-from gpfn_core.net.config import FitConfig
-from gpfn_core.net.train import fit
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.gpfn"
-    cfg = FitConfig(prior="ril", founders="random", overrides={"n_markers": 300}, feature_max_size=8,
-                    num_samples=10_000, pop_max_size=60, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
-                    num_buckets=20, batch_size=2, max_steps=3, border_draws=5, val_draws=0, log_steps=0,
-                    stack_draws=6, stack_sizes=(10, 30), save_path=str(path))
-    fit(cfg, progress=False, log=lambda m: None)
-    return path
-
-
-@pytest.fixture(scope="module")
-def draw():
-    return get_registry().make_prior("ril", seed=5, founders="random",
-                                     overrides={"pop_size": 160, "n_markers": 300, "train_fraction": 0.75}).draw(0)
-
-
-def dataset(path, dosage, taxa, y=None, swap=False, markers=None, chrom="1"):
-    m = dosage.shape[1]
-    ref, alt = np.array(["A"] * m), np.array(["G"] * m)
-    if swap:
-        ref, alt = alt, ref
-        dosage = np.where(dosage < 0, dosage, 2 - dosage)
-    t = GenotypeTable(np.array(taxa), np.array(markers or [f"m{j}" for j in range(m)]), np.array([chrom] * m),
-                      np.arange(m) * 100, ref, alt, dosage.astype(np.int8))
-    write_dataset(path, Dataset(t, None if y is None else np.asarray(y, float)[:, None], [] if y is None else ["y"]))
-    return path
-
-
-def read(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
-def setup(tmp_path, draw, swap=False, n_train=None):
-    nt = n_train or draw.n_train
-    taxa = [f"t{i}" for i in range(draw.n)]
-    tr = dataset(tmp_path / "train.gpfn", draw.x[:nt], taxa[:nt], draw.y[:nt])
-    tg = dataset(tmp_path / "target.gpfn", draw.x[nt:], taxa[nt:], swap=swap)
-    return tr, tg, nt
+from helpers import dataset, read, setup
 
 
 def test_predict_writes_csv_on_the_phenotype_scale(tmp_path, model_path, draw):
@@ -221,84 +173,6 @@ def test_evaluate_with_the_bayesian_methods(tmp_path, model_path, draw):
     assert r.exit_code == 1 and "burn-in" in r.output
 
 
-def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, monkeypatch):
-    import shutil
-
-    from gpfn_core.models.lookup import find_model, list_models
-
-    import gpfn_core.models.lookup as models_mod
-
-    with monkeypatch.context() as m:  # no model folders at all
-        m.setattr(models_mod, "model_dirs", lambda: [tmp_path / "none"])
-        with pytest.raises(GpfnError, match="no shipped model for population type 'ril'"):
-            find_model("ril")
-    with pytest.raises(GpfnError, match="unknown population type 'maize'"):
-        find_model("maize")
-    models = tmp_path / "models"
-    models.mkdir()
-    shutil.copy(model_path, models / "ril.gpfn")
-    (models / "broken.gpfn").write_bytes(b"junk")  # unreadable files are skipped
-    monkeypatch.setenv("GPFN_MODELS", str(models))
-    names = [p.name for p, _ in list_models()]
-    assert find_model("ril") == models / "ril.gpfn" and names[0] == "ril.gpfn"  # $GPFN_MODELS first
-    shipped = sorted(p.name for p in (Path(__file__).resolve().parents[3] / "gpfn_core" / "models").glob("*.gpfn"))
-    assert "broken.gpfn" not in names and names[1:] == shipped and "nam.gpfn" in shipped  # then the shipped models
-    r = CliRunner().invoke(main, ["models"])
-    assert r.exit_code == 0 and "## ril.gpfn: prior `ril`" in r.output and "Held-out accuracy**: not measured" in r.output
-    r = CliRunner().invoke(main, ["models", "--brief"])
-    assert r.exit_code == 0 and str(models / "ril.gpfn") in r.output and "prior ril (ril)" in r.output
-    tr, tg, _ = setup(tmp_path, draw, n_train=50)
-    r = CliRunner().invoke(main, ["predict", "--population-type", "ril", "--train", str(tr), "--target", str(tg),
-                                  "-o", str(tmp_path / "p.csv")])
-    assert r.exit_code == 0, r.output
-    assert len(read(tmp_path / "p.csv")) == draw.n - 50
-
-
-def test_heldout_accuracy_is_recorded_in_the_file_and_shown_on_its_card(tmp_path, model_path):
-    import shutil
-
-    from gpfn_core.models.cards import card
-    from gpfn_core.models.scoring import heldout, record_heldout
-    from gpfn_core.net.config import HELDOUT_INDEX
-
-    path = tmp_path / "ril.gpfn"
-    shutil.copy(model_path, path)
-    res = heldout(path, draws=3)
-    assert res["draws"] == 3 and res["start_index"] == HELDOUT_INDEX and res["pop_size"] == 60
-    m, g = np.array(res["model_r_per_draw"]), np.array(res["gblup_r_per_draw"])
-    assert res["model_r"] == pytest.approx(np.nanmean(m)) and res["gblup_r"] == pytest.approx(np.nanmean(g))
-    assert res["diff"] == pytest.approx(np.nanmean(m - g))
-    assert heldout(path, draws=3)["model_r_per_draw"] == res["model_r_per_draw"]  # fixed draws: reproducible
-    before, _, _ = load_model(path)
-    record_heldout(path, res)
-    after, _, meta = load_model(path)
-    for (k, v), (_, w) in zip(before.state_dict().items(), after.state_dict().items()):
-        torch.testing.assert_close(v, w, msg=k)  # weights untouched
-    assert meta["heldout"]["model_r"] == res["model_r"] and meta["prior"] == "ril" and "training" in meta
-    text = card(path, meta)
-    assert f"| GPFN (this model) | {res['model_r']:.3f} |" in text and f"| {res['gblup_r']:.3f} |" in text
-    assert "3 fresh draws of `ril`" in text and "n_qtl" in text and "pop_size" not in text
-    assert 0 <= res["coverage90"] <= 1 and f"{100 * res['coverage90']:.1f}% of targets" in text
-
-
-def test_benchmark_results_are_recorded_beside_each_other_and_on_the_card(tmp_path, model_path):
-    import shutil
-
-    from gpfn_core.models.cards import card
-    from gpfn_core.models.scoring import record_benchmark
-    from gpfn_core.net.modelfile import read_metadata
-
-    path = tmp_path / "m.gpfn"
-    shutil.copy(model_path, path)
-    a = {"data": "wheat", "gpfn": 0.46, "gblup": 0.464, "diff": -0.004, "diff_se": 0.006, "wins": 0.48, "n": 40}
-    record_benchmark(path, "wheat", a)
-    record_benchmark(path, "small", {**a, "data": "30 lines", "diff": 0.01})
-    meta = read_metadata(path)
-    assert meta["benchmarks"]["wheat"] == a and meta["benchmarks"]["small"]["diff"] == 0.01  # the first kept
-    text = card(path, meta)
-    assert "| wheat | 0.460 | 0.464 | -0.004 ± 0.006 | 48% of 40 |" in text and "| 30 lines |" in text
-
-
 def test_estimator_equals_gpfn_predict_and_follows_sklearn(tmp_path, model_path, draw):
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_score
@@ -348,94 +222,6 @@ def test_estimator_rejects_bad_input(model_path):
         est.predict(np.zeros((2, 3)))
     with pytest.raises(ValidationError, match="quantiles must be in"):
         est.predict_quantiles(np.zeros((2, 4)), [0.0, 0.5])
-
-
-def test_heldout_splits_by_architecture_and_scores_baselines_on_the_same_draws(tmp_path, model_path):
-    from gpfn_core.linear.baselines import elastic_net
-    from gpfn_core.models.cards import _architecture_rows
-    from gpfn_core.models.scoring import heldout
-
-    res = heldout(model_path, draws=6, baselines={"ElasticNet": elastic_net})
-    share = res["poly_share_per_draw"]
-    assert len(share) == 6 and all(0 <= s < 1 for s in share) and len(set(share)) == 6
-    assert len(res["baseline_r_per_draw"]["ElasticNet"]) == 6
-    rows = _architecture_rows(res)
-    assert "CV elastic net" in rows[0] and [r.split("(")[0].strip("| ") for r in rows[2:5]] == [
-        "sparse third", "middle third", "polygenic third"]
-    assert _architecture_rows({**res, "poly_share_per_draw": share[:3]}) == []  # lists that do not match: no rows
-    fixed = heldout(model_path, draws=2, overrides={"poly_share": 0.3})
-    assert fixed["poly_share_per_draw"] == [0.3, 0.3] and fixed["overrides"] == {"poly_share": 0.3}
-
-
-def test_matrix_scores_every_model_on_every_prior_and_records_rows(tmp_path, model_path, monkeypatch):
-    """Issue 18: each model (rows) on each prior's held-out draws (columns), the same draws
-    for every model; a recorded row reaches the card and `gpfn models`."""
-    import shutil
-
-    from gpfn_core.net.modelfile import read_metadata
-    from gpfn_core.models.cards import card, matrix_table
-    from gpfn_core.models.scoring import matrix, record_matrix
-    from gpfn_core.net.modelfile import record_metadata
-
-    models = tmp_path / "models"
-    models.mkdir()
-    a, b = models / "ril.gpfn", models / "other.gpfn"
-    shutil.copy(model_path, a)
-    shutil.copy(model_path, b)
-    m = matrix([a, b], priors=("ril", "universal"), draws=2)
-    assert set(m) == {"ril.gpfn", "other.gpfn"} and set(m["ril.gpfn"]) == {"ril", "universal"}
-    for q in ("ril", "universal"):  # same weights, same draws: the same numbers; GBLUP shared
-        assert m["ril.gpfn"][q]["model_r_per_draw"] == m["other.gpfn"][q]["model_r_per_draw"]
-        assert m["ril.gpfn"][q]["draws"] == 2 and m["ril.gpfn"][q]["prior"] == q
-    record_matrix(a, m["ril.gpfn"])
-    meta = read_metadata(a)
-    assert set(meta["matrix"]) == {"ril", "universal"} and "model_r_per_draw" not in meta["matrix"]["ril"]
-    assert "heldout" not in meta  # fitted with --set n_markers=300: the default-prior column is not its own
-    meta["fit_config"]["overrides"] = {}
-    record_metadata(b, {"fit_config": meta["fit_config"]})
-    record_matrix(b, m["other.gpfn"])  # a model of the default ril prior: its own cell is its held-out result
-    assert read_metadata(b)["heldout"]["model_r_per_draw"] == m["other.gpfn"]["ril"]["model_r_per_draw"]
-    assert "| ril (own) |" in card(a, meta) and "| universal |" in card(a, meta)
-    table = matrix_table([(a, meta), (models / "none.gpfn", {})])
-    assert "| model | ril | universal |" in table and "| none | - | - |" in table
-    assert f"| ril | {meta['matrix']['ril']['model_r']:.3f} ({meta['matrix']['ril']['diff']:+.3f})" in table
-    import gpfn_core.models.lookup as models_mod
-
-    monkeypatch.setattr(models_mod, "model_dirs", lambda: [models])  # these two only, not the shipped ones
-    r = CliRunner().invoke(main, ["models", "--brief"])
-    assert r.exit_code == 0 and "| model | ril | universal |" in r.output and "| other | " in r.output
-
-
-def test_default_population_type_follows_the_recorded_matrix(tmp_path, model_path, monkeypatch):
-    """Without --population-type: universal only where it is at least each type's own model
-    on that type's prior (issue 18), else nam; the reason is printed."""
-    import shutil
-
-    import gpfn_core.models.lookup as models_mod
-    from gpfn_core.models.lookup import default_population_type
-    from gpfn_core.net.modelfile import record_metadata
-
-    d = tmp_path / "models"
-    d.mkdir()
-    monkeypatch.setattr(models_mod, "model_dirs", lambda: [d])
-    for name in ("nam", "ril"):
-        shutil.copy(model_path, d / f"{name}.gpfn")
-    assert default_population_type() == ("nam", "no universal model is installed")
-    shutil.copy(model_path, d / "universal.gpfn")
-    record_metadata(d / "ril.gpfn", {"prior": "ril", "matrix": {"ril": {"model_r": 0.70}}})
-    record_metadata(d / "nam.gpfn", {"prior": "nam", "matrix": {"nam": {"model_r": 0.40}}})
-    record_metadata(d / "universal.gpfn", {"prior": "universal",
-                                           "matrix": {"ril": {"model_r": 0.69}, "nam": {"model_r": 0.41}}})
-    kind, why = default_population_type()
-    assert kind == "nam" and "ril (0.69000 < 0.70000)" in why and "nam" not in why.split("on ")[-1]
-    record_metadata(d / "universal.gpfn", {"matrix": {"ril": {"model_r": 0.70}, "nam": {"model_r": 0.41}}})
-    assert default_population_type()[0] == "universal"
-    draw = get_registry().make_prior("ril", seed=5, founders="random",
-                                     overrides={"pop_size": 80, "n_markers": 300}).draw(1)
-    tr, tg, _ = setup(tmp_path, draw, n_train=50)
-    r = CliRunner().invoke(main, ["predict", "--train", str(tr), "--target", str(tg), "-o", str(tmp_path / "p.csv")])
-    assert r.exit_code == 0, r.output
-    assert "universal.gpfn (shipped, population type universal, the default: the universal model is at least" in r.output
 
 
 def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, draw):
