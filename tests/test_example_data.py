@@ -39,5 +39,7 @@ def test_estimator_example_runs(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     gp = float(re.search(r"GPFN  r with true genetic values: (-?[0-9.]+)", r.stdout).group(1))
-    assert gp > 0.1 and "210 training lines, 90 targets, 2000 markers" in r.stdout
+    gb = float(re.search(r"GBLUP r with true genetic values: (-?[0-9.]+)", r.stdout).group(1))
+    # one draw: GPFN within 0.05 of GBLUP on the same draw (README's tables are over 200 draws)
+    assert gp > gb - 0.05 and "210 training lines, 90 targets, 2000 markers" in r.stdout
     assert re.search(r"cross-validated R\^2 on the training lines \(observed yields\): -?[0-9.]+", r.stdout)

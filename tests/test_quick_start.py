@@ -66,7 +66,9 @@ def test_quick_start_predicts_the_example_with_the_shipped_model(tmp_path):
     r_model = np.corrcoef(mean, [truth[r["taxon"]] for r in rows])[0, 1]
     reported = re.search(r"GPFN (-?[0-9.]+), GBLUP (-?[0-9.]+)", r.stderr)
     assert reported and float(reported.group(1)) == pytest.approx(r_model, abs=5e-4)
-    assert r_model > 0.1  # the shipped model finds the signal in these unseen families (GBLUP: 0.24)
+    r_gblup = float(reported.group(2))
+    # one draw of one trait: GPFN within 0.05 of GBLUP on the same draw (the tables in README are over 200 draws)
+    assert r_model > r_gblup - 0.05 and r_gblup > 0.1
 
 
 def test_readme_example_commands_run(tmp_path):

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import needs
 import torch
 
 from gpfn_core.threads import cores_owned, threads_for
@@ -43,10 +44,7 @@ def test_fit_workers_start_with_their_share_of_the_cores(monkeypatch):
         assert blas <= share and torch_threads == share
 
 
-@pytest.mark.skipif(
-    not (__import__("shutil").which("mpiexec") and __import__("importlib").util.find_spec("mpi4py")),
-    reason="mpiexec and mpi4py (pip install mpi4py mpich; .ci/run installs them)",
-)
+@needs("mpiexec", modules=("mpi4py",))
 def test_mpi_ranks_share_the_cores_with_no_thread_variables(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     args = ["mpiexec", "-n", "2", sys.executable, "-m", "gpfn_cli.main", "generate", "--prior", "ril", "--founders",

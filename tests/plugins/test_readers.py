@@ -3,7 +3,8 @@ import gzip
 import numpy as np
 import pysam
 import pytest
-from hypothesis import given
+from helpers import needs
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpfn_core import GpfnError
@@ -156,10 +157,7 @@ def test_reader_choice_by_content(tmp_path):
     assert choose_reader(p, None).name == "hapmap"
 
 
-needs_tools = pytest.mark.skipif(
-    not (__import__("shutil").which("bcftools") and __import__("shutil").which("plink1.9")),
-    reason="bcftools and plink1.9 (Debian packages; .ci/run installs them)",
-)
+needs_tools = needs("bcftools", "plink1.9")
 
 
 @needs_tools
@@ -216,16 +214,53 @@ def test_plink_bad_input(tmp_path):
 
 
 @given(st.integers(1, 7), st.integers(1, 9), st.integers(0, 2**32 - 1))
-def test_plink_fuzz_round_trip(tmp_path_factory, n, m, seed):
+def test_plink_fuzz_round_trip_with_alleles_from_the_bim(tmp_path_factory, n, m, seed):
+    """bed-reader's writer, with each marker's alleles named: the reader counts allele 1 of the
+    .bim as its ``alt``, whatever order the file lists them in."""
     from bed_reader import to_bed
 
     from gpfn_plugins.readers import Plink
 
     rng = np.random.default_rng(seed)
     d = rng.integers(-1, 3, (n, m)).astype(np.int8)
+    a1 = rng.choice(list("ACGT"), m)
+    a2 = np.array([next(b for b in "ACGT" if b != a) for a in a1])
     path = tmp_path_factory.mktemp("p") / "f.bed"
     to_bed(path, np.where(d < 0, np.nan, d).astype(np.float32),
-           properties={"iid": [f"i{i}" for i in range(n)], "sid": [f"m{j}" for j in range(m)]})
+           properties={"iid": [f"i{i}" for i in range(n)], "sid": [f"m{j}" for j in range(m)], "allele_1": a1,
+                       "allele_2": a2})
+    bim = [line.split() for line in path.with_suffix(".bim").read_text().splitlines()]
+    assert [b[4] for b in bim] == list(a1)  # the file itself names allele 1 as written
     t = Plink().read(path)
     np.testing.assert_array_equal(t.dosage, d)
+    assert list(t.alt) == list(a1) and list(t.ref) == list(a2)
     assert list(t.taxa) == [f"i{i}" for i in range(n)]
+
+
+@needs_tools
+@settings(max_examples=10, deadline=None)
+@given(st.integers(2, 8), st.integers(2, 12), st.integers(0, 2**32 - 1))
+def test_plink_reads_what_plink_writes_counting_allele_1(tmp_path_factory, n, m, seed):
+    """A VCF made into a .bed by plink1.9 *without* --keep-allele-order: plink then names the
+    minor allele A1, so a reader that ignored the .bim would count the wrong allele."""
+    import subprocess
+
+    from gpfn_plugins.readers import Plink
+
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, 2, (m, n, 2))
+    samples = [f"s{i}" for i in range(n)]
+    vcf = tmp_path_factory.mktemp("v") / "g.vcf"
+    vcf.write_text(HEADER.replace("s1\ts2\ts3", "\t".join(samples)) + "".join(
+        f"1\t{(j + 1) * 100}\tm{j}\tA\tG\t.\t.\t.\tGT\t" + "\t".join(f"{a}/{b}" for a, b in g[j]) + "\n"
+        for j in range(m)))
+    out = vcf.with_suffix("")
+    subprocess.run(["plink1.9", "--vcf", str(vcf), "--make-bed", "--allow-extra-chr", "--out", str(out)],
+                   check=True, capture_output=True)
+    t = Plink().read(out.with_suffix(".bed"))
+    alt_count = g.sum(2).T  # copies of G (the VCF's ALT) per sample and marker
+    for j, (a1, a2) in enumerate(zip(t.alt, t.ref)):
+        if "0" in (a1, a2):  # a monomorphic marker: plink names one allele only
+            continue
+        assert {a1, a2} == {"A", "G"}
+        np.testing.assert_array_equal(t.dosage[:, j], alt_count[:, j] if a1 == "G" else 2 - alt_count[:, j])

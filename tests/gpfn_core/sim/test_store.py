@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import needs
 
 from gpfn_core import GpfnError
 from gpfn_core.tasks.generate import generate
@@ -118,10 +119,7 @@ def test_fit_from_a_store(tmp_path):
         fit(FitConfig(prior="", store=str(tmp_path / "s"), batch_size=8), progress=False, log=lambda m: None)
 
 
-needs_mpi = pytest.mark.skipif(
-    not (__import__("shutil").which("mpiexec") and __import__("importlib").util.find_spec("mpi4py")),
-    reason="mpiexec and mpi4py (pip install mpi4py mpich; .ci/run installs them)",
-)
+needs_mpi = needs("mpiexec", modules=("mpi4py",))
 
 
 @needs_mpi

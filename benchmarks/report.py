@@ -1,0 +1,163 @@
+"""README's measured tables, written from the benchmark records and the model files.
+
+Every number in README.md's result blocks (between ``<!-- results: NAME -->`` and
+``<!-- /results -->``) is rendered here from what ``--record`` runs wrote: the model files'
+current results (measured on the files as they are now, see
+:func:`gpfn_core.models.scoring.current`) and the records under ``benchmarks/results/``.
+``tests/test_evidence.py`` renders them again and fails when README differs, when a card
+differs from its model file, or when a model file quotes a number its record does not hold.
+
+    python benchmarks/report.py            # print the blocks
+    python benchmarks/report.py --write    # rewrite README.md's blocks and every shipped model's card
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from records import ROOT, latest  # noqa: E402
+
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+
+
+def _f(v: Any, spec: str = ".3f") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) and np.isfinite(v) else "-"
+
+
+def installed() -> list[tuple[Path, dict]]:
+    from gpfn_core.models.lookup import list_models
+
+    shipped = Path(__import__("gpfn_core.models", fromlist=["x"]).__file__).parent
+    return [(p, m) for p, m in list_models() if p.parent == shipped]
+
+
+def fingerprints() -> dict[str, str]:
+    from gpfn_core.net.modelfile import fingerprint
+
+    return {p.name: fingerprint(p, m) for p, m in installed()}
+
+
+def heldout_table() -> str:
+    """Each shipped model on its own prior's final draws (at the prior's defaults), with BayesB
+    and BayesCπ where ``bench_bayes.py --sections 3 --draws-from final --record`` ran on them."""
+    from gpfn_core.models.scoring import current
+
+    fps = fingerprints()
+    rows = ["| model | prior | draws | GPFN | GBLUP | BayesB | GPFN − GBLUP ± SE | GPFN − BayesB ± SE | GPFN ahead "
+            "of GBLUP | 90% coverage |", "| --- " * 10 + "|"]
+    for path, meta in installed():
+        own = meta.get("prior")
+        cell = current(path, meta)["matrix"].get("final", {}).get(own)
+        if cell is None:
+            rows.append(f"| {path.stem} | {own} | not measured since the last change | | | | | | | |")
+            continue
+        bayes = _bayes_of(path.name, cell, fps)
+        b = np.asarray(bayes["BayesB_r_per_draw"], float) if bayes else None
+        gp = np.asarray(cell["model_r_per_draw"], float)
+        if b is not None:
+            ok = np.isfinite(gp) & np.isfinite(b)
+            d = gp[ok] - b[ok]
+            vs_b = f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}"
+            b_mean = _f(float(b[ok].mean()))
+        else:
+            vs_b, b_mean = "-", "-"
+        rows.append(f"| {path.stem} | {own} | {cell['draws']} | {_f(cell['model_r'])} | {_f(cell['gblup_r'])} | "
+                    f"{b_mean} | {_f(cell['diff'], '+.3f')} ± {_f(cell['diff_se'])} | {vs_b} | "
+                    f"{_f(100 * cell['wins'], '.0f')}% | {_f(cell['coverage90'])} |")
+    return "\n".join(rows) + "\n"
+
+
+def _bayes_of(name: str, cell: dict, fps: dict[str, str]) -> dict | None:
+    """The BayesB record of model ``name`` on the same final draws as ``cell`` (checked: GBLUP's
+    per-draw r must agree), or None."""
+    rec = latest("bayes-heldout-final", {name: fps.get(name)} if name in fps else None)
+    res = (rec or {}).get("results", {}).get(name)
+    if not res or rec["models"].get(name, {}).get("fingerprint") != fps.get(name):
+        return None
+    gb = np.asarray(res["GBLUP_r_per_draw"], float)
+    mine = np.asarray(cell.get("gblup_r_per_draw", []), float)
+    if gb.size != mine.size or not np.allclose(gb, mine, atol=1e-9, equal_nan=True):
+        return None
+    return res
+
+
+def real_table() -> str:
+    """``bench_real.py --record``: per development set and fold kind, GPFN (the model for the
+    population type) against GBLUP, BayesB, BayesCπ and the best of them in hindsight."""
+    fps = fingerprints()
+    rec = latest("real", {k: v for k, v in fps.items()})
+    if rec is None:
+        return "(not measured since the models' last change: `python benchmarks/bench_real.py --record`)\n"
+    rows = ["| development set | folds | lines × markers | traits | model | GPFN | GBLUP | BayesB | BayesCπ | "
+            "GPFN − GBLUP ± SE | GPFN − best classical ± SE |", "| --- " * 11 + "|"]
+    gaps = []
+    for name, res in rec["results"].items():
+        label = next(iter(res["models"]))
+        for kind, k in res["kinds"].items():
+            s = k["summary"]
+            g, b = s[label]["minus_GBLUP"], s[label]["minus_best"]
+            gaps.append(b["mean"])
+            c = s["classical"]
+            rows.append(f"| {name} | {kind} ({k['folds']}) | {res['lines']} × {res['markers']:,} | "
+                        f"{len(res['traits'])} | {res['models'][label]} | {_f(s[label]['r'])} | {_f(c['GBLUP'])} | "
+                        f"{_f(c['BayesB'])} | {_f(c['BayesCpi'])} | {_f(g['mean'], '+.3f')} ± {_f(g['se'])} | "
+                        f"{_f(b['mean'], '+.3f')} ± {_f(b['se'])} |")
+    rows.append(f"\nAveraged over sets and fold kinds, GPFN − the per-set best classical method: "
+                f"{_f(float(np.mean(gaps)), '+.3f')} (record `{rec['path']}`, commit {rec['commit']}).")
+    return "\n".join(rows) + "\n"
+
+
+def time_line() -> str:
+    from gpfn_core.models.scoring import current
+
+    for path, meta in installed():
+        t = current(path, meta)["benchmarks"].get("predict_time")
+        if t:
+            return (f"`gpfn predict` on {t['train']:,} training + {t['target']:,} targets × {t['markers']:,} markers "
+                    f"takes {t['gpfn_seconds']:.2f} s against GBLUP's {t['gblup_seconds']:.2f} s ({t['ratio']:.2f}×, "
+                    f"{t['threads']} threads, `{path.name}`; record `{t.get('record', '?')}`).\n")
+    return "(predict time not measured since the last change: `python benchmarks/bench_accuracy.py --sections 4 " \
+           "--record`)\n"
+
+
+RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line}
+
+
+def render(text: str) -> str:
+    """``text`` (README) with every result block rendered anew."""
+    return BLOCK.sub(lambda m: m.group(1) + RENDER[m.group("name")]() + m.group(4), text)
+
+
+def cards() -> dict[Path, str]:
+    from gpfn_core.models.cards import card
+
+    return {p.with_suffix(".md"): card(p, m) for p, m in installed()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="Rewrite README.md's result blocks and the model cards.")
+    a = ap.parse_args()
+    text = README.read_text()
+    new = render(text)
+    if a.write:
+        README.write_text(new)
+        for path, text_ in cards().items():
+            path.write_text(text_)
+        print(f"wrote {README} and {len(cards())} cards")
+    else:
+        for m in BLOCK.finditer(new):
+            print(f"<!-- results: {m.group('name')} -->\n{m.group('body')}")
+
+
+if __name__ == "__main__":
+    main()
