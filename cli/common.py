@@ -72,3 +72,26 @@ def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         if j == 0:
             click.echo("  ".join("-" * w for w in widths))
+
+
+def explicit(*names: str) -> list[str]:
+    """Which of the current command's parameters ``names`` the user gave (not their defaults)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return [n for n in names if ctx.get_parameter_source(n) not in (ParameterSource.DEFAULT, None)]
+
+
+def flag(name: str) -> str:
+    """The option a parameter name is typed as: ``feature_max_size`` -> ``--feature-max-size``."""
+    ctx = click.get_current_context()
+    for p in ctx.command.params:
+        if p.name == name and isinstance(p, click.Option):
+            return next((o for o in p.opts if o.startswith("--") and "_" not in o), p.opts[0])
+    return name
+
+
+def refuse(names: list[str], why: str) -> None:
+    """A usage error (exit 2) naming the options ``names`` and why they cannot be used so."""
+    if names:
+        raise click.UsageError(f"{', '.join(flag(n) for n in names)}: {why}")

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from gpfn_cli.common import context_option, founders_option, opt, parse_overrides, set_option, size_distribution_option
+from gpfn_cli.common import (context_option, explicit, founders_option, opt, parse_overrides, refuse, set_option,
+                             size_distribution_option)
 from gpfn_core.net.config import STACK_SIZES
 
 
@@ -96,6 +97,11 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
 
     if not prior and not store:
         raise click.UsageError("give --prior NAME (draws on the fly) or --store DIR")
+    refuse(["follow"] if follow and not store else [], "follows a draw store being generated: give --store DIR")
+    refuse(["delete_consumed"] if kw.get("delete_consumed") and not follow else [],
+           "deletes the shards of a store being followed: use it with --follow")
+    if store and not explicit("num_samples") and not (follow and prior):
+        kw["num_samples"] = 0  # a store's draws: all of them (an existing store's size decides)
     if kw.get("init_from") and not store:
         kw.update(_schedule_of(kw["init_from"], click.get_current_context()))
     cfg = FitConfig(prior=prior or "", store=store, follow=follow, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,

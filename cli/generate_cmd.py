@@ -6,7 +6,12 @@ import json
 
 import click
 
-from gpfn_cli.common import context_option, founders_option, opt, parse_overrides, set_option, size_distribution_option
+from gpfn_cli.common import (context_option, explicit, founders_option, opt, parse_overrides, refuse, set_option,
+                             size_distribution_option)
+
+# options that a store records: a generator following a store takes them from its metadata
+FOLLOWED = ("feature_max_size", "feature_selection", "smoothers", "pop_max_size", "min_training_samples",
+            "max_training_samples", "nonuniform_eval_pos", "size_distribution", "context", "batch_size", "target")
 
 
 @click.command("generate")
@@ -49,9 +54,13 @@ def generate(prior, store, num_draws, shard_size, workers, mpi, overrides, no_pr
 
     from pathlib import Path
 
+    refuse(explicit("workers") if mpi else [], "with --mpi the ranks are the processes; give --workers or --mpi")
     if prior is None:
         if not (Path(store) / "zarr.json").exists():
             raise click.UsageError("give --prior, or --store of an existing store whose settings to follow")
+        refuse(explicit("seed", "overrides", "founders", "shard_size", *FOLLOWED),
+               "without --prior the draws follow the store's metadata (gpfn inspect STORE shows it); give them "
+               "only with --prior")
         from gpfn_core.tasks.generate import config_of_store
 
         cfg, total, shard_size = config_of_store(store)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from gpfn_cli.common import explicit, refuse
+
 
 @click.command("predict")
 @click.option("--model", "model", default=None, type=click.Path(path_type=Path),
@@ -31,6 +33,8 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
     from gpfn_core.models.lookup import shipped_model
     from gpfn_core.tasks.predict import predict as run
 
+    refuse(["population_type"] if model is not None and population_type else [],
+           "chooses a shipped model; --model names one already: give one of them")
     if model is None:
         model, line = shipped_model(population_type)
         click.echo(line, err=True)
@@ -73,6 +77,12 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
     from gpfn_core.tasks.evaluate import evaluate as run, parse_methods, plot
     from gpfn_core.models.lookup import shipped_model
 
+    refuse(["population_type"] if model is not None and population_type else [],
+           "chooses a shipped model; --model names one already: give one of them")
+    refuse(explicit("folds") if train is not None or target is not None else [],
+           "cross-validates DATASET; with --train and --target there is one split: give one of them")
+    if dataset is not None and (train is not None or target is not None):
+        raise click.UsageError("give DATASET (cross-validation with --folds) or --train and --target, not both")
     methods = parse_methods(methods)
     if model is None and "GPFN" in methods:
         model, line = shipped_model(population_type)

@@ -86,7 +86,11 @@ def config_from_store(cfg: FitConfig) -> FitConfig:
     if fixed.pop("batch_size") != cfg.batch_size:
         raise ValidationError(f"batch_size {cfg.batch_size} differs from the store's ({meta['batch_size']}), whose "
                               f"training-set schedule is per batch of {meta['batch_size']} draws")
-    return replace(cfg, **fixed, num_samples=min(cfg.num_samples, available) if cfg.num_samples else available)
+    if cfg.num_samples > available:
+        raise ValidationError(f"{cfg.store}: --num-samples {cfg.num_samples} asks for more draws than the "
+                              f"{available} committed in order; generate them first (gpfn generate --store "
+                              f"{cfg.store} --num-draws {cfg.num_samples}), or fit on fewer")
+    return replace(cfg, **fixed, num_samples=cfg.num_samples or available)
 
 
 def follow_store(cfg: FitConfig) -> FitConfig:
@@ -95,7 +99,11 @@ def follow_store(cfg: FitConfig) -> FitConfig:
         raise ValidationError("--delete-consumed reads shards in order: use it with --num-workers 0")
     if Path(cfg.store, "zarr.json").exists() and not cfg.prior:
         meta = read_metadata(cfg.store)
-        return replace(cfg, **settings(meta), num_samples=min(cfg.num_samples, int(meta["num_draws"])))
+        if cfg.num_samples > int(meta["num_draws"]):
+            raise ValidationError(f"{cfg.store}: --num-samples {cfg.num_samples} asks for more draws than the store "
+                                  f"will hold ({meta['num_draws']}); extend it with gpfn generate --store "
+                                  f"{cfg.store} --num-draws {cfg.num_samples}, or fit on fewer")
+        return replace(cfg, **settings(meta), num_samples=cfg.num_samples or int(meta["num_draws"]))
     if not cfg.prior:
         raise ValidationError(f"{cfg.store}: no store yet; give --prior so the trainer can write its metadata")
     build(cfg)

@@ -75,7 +75,30 @@ def create_store(path: str | Path, meta: dict[str, Any]) -> Path:
     if diff:
         raise GpfnError(f"{path}: the store was made with other settings ({', '.join(diff)}: "
                         f"{[old.get(k) for k in diff]} vs {[meta[k] for k in diff]})")
+    if int(meta["num_draws"]) > int(old["num_draws"]):
+        extend(path, int(meta["num_draws"]))
     return path
+
+
+def extend(path: str | Path, num_draws: int) -> None:
+    """Raise the store's ``num_draws`` to ``num_draws`` (never lowers it): the metadata is
+    rewritten atomically under an exclusive lock, so generators extending a store at once
+    (processes, MPI ranks, nodes of a shared filesystem with POSIX locks) agree on the largest."""
+    import fcntl
+
+    path = Path(path)
+    with open(path / ".metadata.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            doc = json.loads((path / "zarr.json").read_text())
+            if int(num_draws) <= int(doc["attributes"]["num_draws"]):
+                return
+            doc["attributes"]["num_draws"] = int(num_draws)
+            tmp = path / f".zarr.json.tmp-{_host()}-{os.getpid()}"
+            tmp.write_text(json.dumps(doc, indent=2))
+            os.replace(tmp, path / "zarr.json")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -137,25 +160,35 @@ def _host() -> str:
 
 
 def clean_stale(path: str | Path) -> int:
-    """Remove temporary shards left by crashed writers on this host.
+    """Remove temporary shards and metadata left by crashed writers on this host.
 
-    Temporary names carry host and pid; only this host's entries whose process is gone
+    Temporary names end in ``-HOST-PID``; only this host's entries whose process is gone
     are removed, so a writer on another node of a shared filesystem is never disturbed.
     """
     removed = 0
-    for p in (Path(path) / "shards").glob(".tmp-*"):
-        parts = p.name.split("-")  # .tmp, shard, host, pid
-        if len(parts) != 4 or parts[2] != _host() or not parts[3].isdigit():
+    path = Path(path)
+    for p in [*(path / "shards").glob(".tmp-*"), *path.glob(".zarr.json.tmp-*")]:
+        *_, host, pid = p.name.split("-")
+        if host != _host() or not pid.isdigit() or _alive(int(pid)):
             continue
-        try:
-            os.kill(int(parts[3]), 0)
-            alive = True
-        except (ProcessLookupError, PermissionError, OSError):
-            alive = False
-        if not alive:
+        if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
-            removed += 1
+        else:
+            p.unlink(missing_ok=True)
+        removed += 1
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    except OSError:
+        return False
+    return True
 
 
 class StoreReader:
