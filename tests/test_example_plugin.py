@@ -58,21 +58,19 @@ def test_example_prior_draws(plugin_env):
     assert out["stats"]["heterozygosity"] == 0  # doubled haploids
 
 
-def test_example_plugin_absent_from_this_environment():
-    """The plugin lives only in the venv above: gpfn itself was not changed to know it."""
+def test_gpfn_itself_does_not_know_the_example_scheme():
+    """gpfn was not changed to know the plugin: none of gpfn's own entry points provides it (in
+    this environment it is either absent or provided by the plugin's own distribution), and
+    gpfn's sources never name it."""
     from gpfn_core.registry import Registry
 
-    assert "example" not in Registry.discover(warn=False).names("scheme") or _installed_here()
-
-
-def _installed_here():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version("gpfn-example-plugin")
-        return True
-    except PackageNotFoundError:
-        return False
+    reg = Registry.discover(warn=False)
+    own = [e for e in reg.entries() if e.distribution == "gpfn"]
+    assert own and "example" not in {e.name for e in own}
+    if "example" in reg.names("scheme"):
+        assert reg.entry("scheme", "example").distribution == "gpfn-example-plugin"
+    sources = [p for d in ("gpfn_core", "plugins", "cli") for p in (ROOT / d).rglob("*.py")]
+    assert not [p for p in sources if 'name = "example"' in p.read_text()]
 
 
 def test_fit_on_the_example_prior(plugin_env, tmp_path):

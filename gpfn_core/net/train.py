@@ -181,9 +181,11 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     if bar_iter is not None:
         bar_iter.close()
     seconds = time.perf_counter() - t0
+    agree = _ranks_agree(model) if distributed else None
     stats: dict[str, Any] = {}
     if rank == 0:
         stats = {
+            **({"ranks_agree": agree} if distributed else {}),
             "steps": step, "draws_seen": draws + state_draws, "seconds": seconds_before + seconds,
             "draws_per_second": draws / seconds if seconds > 0 else None,
             "device": str(device) + (f" x{world}" if world > 1 else ""),
@@ -221,6 +223,20 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     if distributed:
         torch.distributed.barrier()
     return stats
+
+
+def _ranks_agree(model: PFN) -> bool:
+    """Whether every rank ends with the same parameters (DDP keeps them equal; a rank that
+    drifted would mean its gradients were not averaged): a checksum of the parameters,
+    gathered from all ranks.  A disagreement stops the fit before anything is written."""
+    with torch.no_grad():
+        flat = torch.cat([p.detach().double().flatten().cpu() for p in model.parameters()])
+        mine = torch.stack([flat.sum(), (flat * torch.arange(1, flat.numel() + 1, dtype=torch.float64)).sum()])
+    every = [torch.zeros_like(mine) for _ in range(torch.distributed.get_world_size())]
+    torch.distributed.all_gather(every, mine)
+    if not all(torch.equal(e, every[0]) for e in every):
+        raise GpfnError(f"the ranks' parameters differ after training ({[e.tolist() for e in every]})")
+    return True
 
 
 ARCHITECTURE_FIELDS = ("emb_size", "num_layers", "num_heads", "hidden_dim", "dropout", "num_buckets", "input_norm",

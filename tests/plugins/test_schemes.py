@@ -69,5 +69,35 @@ def test_silva_train_and_eval_are_separate_blocks():
 
 
 def test_wild_subpopulations_split():
+    """With a split every generation the population divides into subpopulations that drift
+    apart (allele frequencies differ between them more than between random halves); without
+    splits it stays one."""
+    from gpfn_core.sim.founders import RandomFounders
+    from gpfn_core.sim.trait import Trait
+    from gpfn_plugins.schemes import Wild
+
+    rng = np.random.default_rng(3)
+    founders = RandomFounders(n_loci=600).sample(200, rng)
+    trait = Trait.sample(np.arange(20), rng, h2=0.5, gamma_alpha=0.3, gamma_beta=1.0, dom_p=0.0).calibrate(founders)
+    params = dict(founder_size=200, generations=12, selection=False, selected_fraction=0.5, pop_size=300,
+                  train_fraction=0.7)
     d = draw("wild", p_split=1.0, generations=10, founder_size=200)
     assert d.params["p_split"] == 1.0 and d.n == 300
+    pops = {p: Wild().forward(founders, trait, np.random.default_rng(4), p_split=p, **params) for p in (0.0, 1.0)}
+    one = np.concatenate([q.family for q in pops[0.0]])
+    assert np.unique(one).size == 1
+    split = pops[1.0]
+    fam = np.concatenate([q.family for q in split])
+    dos = np.concatenate([q.dosage() for q in split]).astype(float)
+    labels, counts = np.unique(fam, return_counts=True)
+    assert labels.size >= 3
+    a, b = labels[np.argsort(-counts)[:2]]
+
+    def spread(m1, m2):
+        return float(np.mean(np.abs(dos[m1].mean(0) - dos[m2].mean(0))))
+
+    between = spread(fam == a, fam == b)
+    mixed = np.random.default_rng(5).permutation(np.flatnonzero((fam == a) | (fam == b)))
+    half = mixed.size // 2
+    chance = spread(mixed[:half], mixed[half:])
+    assert between > 1.5 * chance

@@ -187,3 +187,46 @@ def test_pca_features_from_the_kinship_equal_its_transform(markers):
     assert sel.transform_kinship(other, other.coordinates(xt, xv)) is None
     plain = make("pca", 10, seed=1).fit(xt, rng.standard_normal(60))
     assert plain.transform_kinship(kin, kin.coordinates(xt, xv)) is None
+
+
+def test_greedy_keeps_one_of_each_group_of_identical_markers_and_is_less_redundant_than_chance(rng):
+    """Least-redundant by covariance: copies of a marker already chosen are never chosen again, and
+    the chosen markers covary less with each other than markers chosen at random."""
+    base = rng.integers(0, 3, (120, 40)).astype(np.int8)
+    d = np.repeat(base, 5, axis=1)  # 40 groups of 5 identical markers
+    x = Encoding.fit(d).transform(d)
+    s = make("greedy", k=30).fit(x, np.zeros(120, np.float32))
+    groups = s.markers_ // 5
+    assert len(set(groups)) == 30  # one marker per group at most
+
+    def redundancy(cols):
+        c = np.corrcoef(x[:, cols].T)
+        return np.abs(c[np.triu_indices(len(cols), 1)]).mean()
+
+    random_sets = [np.sort(rng.choice(200, 30, replace=False)) for _ in range(20)]
+    assert redundancy(s.markers_) < min(redundancy(c) for c in random_sets)
+
+
+def test_composite_is_half_relationships_and_half_correlated_markers(rng):
+    x, y = genotypes(rng, monomorphic=0)
+    f = make("composite", k=10).fit(x, y).transform(x)
+    g = make("g", k=5).fit(x, y).transform(x)
+    c = make("correlation", k=5).fit(x, y).transform(x)
+    np.testing.assert_allclose(f, np.concatenate([g, c], axis=1), atol=1e-5)
+
+
+def test_strided_pca_windows_see_only_their_own_markers(rng):
+    """Each window's components come from its markers alone: changing the markers of one window
+    changes that window's features and no other's; within a window the first component spans
+    what scikit-learn's PCA of those markers finds."""
+    sk = pytest.importorskip("sklearn.decomposition")
+    x, y = genotypes(rng, n=100, m=400, monomorphic=0)
+    s = make("strided_pca", k=20).fit(x, y)  # 20 windows of 20 markers, one component each
+    f = s.transform(x)
+    lo, hi = s.windows_[3]
+    x2 = x.copy()
+    x2[:, lo:hi] = rng.permutation(x2[:, lo:hi])  # shuffle individuals within window 3 only
+    f2 = s.transform(x2)
+    assert not np.allclose(f2[:, 3], f[:, 3]) and np.allclose(np.delete(f2, 3, 1), np.delete(f, 3, 1), atol=1e-5)
+    ref = sk.PCA(1).fit(x[:, lo:hi]).transform(x[:, lo:hi])[:, 0]
+    assert abs(np.corrcoef(ref, f[:, 3])[0, 1]) > 0.999

@@ -38,8 +38,17 @@ def test_reml_recovers_heritability():
 
 
 def test_reml_delta_extremes(rng):
-    k = np.eye(50) + 0.01
-    assert reml_delta(k, rng.standard_normal(50)) > 0
+    """A phenotype that is all genetic value gets a small delta (h2 near 1), pure noise a large
+    one (h2 near 0), and delta stays within the search's bounds either way."""
+    d = rng.integers(0, 3, (120, 600)).astype(np.int8)
+    x = Encoding.fit(d).transform(d).astype(np.float64)
+    k = x @ x.T / np.mean(np.einsum("ij,ij->i", x, x))
+    g = x @ rng.standard_normal(600)
+    g = (g - g.mean()) / g.std()
+    all_genetic = reml_delta(k, g)
+    pure_noise = reml_delta(k, rng.standard_normal(120))
+    assert all_genetic < 0.3 and pure_noise > 3.0  # h2 above 0.77 and below 0.25
+    assert 1e-5 <= all_genetic and pure_noise <= 1e5
 
 
 def test_gblup_rejects_constant_phenotype(rng):

@@ -66,8 +66,16 @@ def test_heldout_is_recorded_with_the_fingerprint_and_shown_on_the_card(tmp_path
     res = heldout(path, draws=3)
     assert res["draws"] == 3 and res["start_index"] == HELDOUT_INDEX and res["prior_seed"] == 1
     assert res["pop_size"] == 60 and "overrides" not in res  # the prior at its defaults, as in the matrix
-    m, g = np.array(res["model_r_per_draw"]), np.array(res["gblup_r_per_draw"])
-    assert res["model_r"] == pytest.approx(np.nanmean(m)) and res["gblup_r"] == pytest.approx(np.nanmean(g))
+    # draw 1 of the selection draws, predicted here as gpfn predict would: the same r as recorded
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.tasks.predict import predict_arrays
+
+    d = get_registry().make_prior("ril", seed=1, founders="random").draw(HELDOUT_INDEX + 1, fixed={"pop_size": 60})
+    nt, truth = d.n_train, d.g[d.n_train:]
+    mine = predict_arrays(*load_model(path), d.x[:nt], d.y[:nt], d.x[nt:])["mean"]
+    assert res["model_r_per_draw"][1] == pytest.approx(np.corrcoef(mine, truth)[0, 1], abs=1e-6)
+    assert res["gblup_r_per_draw"][1] == pytest.approx(np.corrcoef(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction,
+                                                                   truth)[0, 1], abs=1e-9)
     assert heldout(path, draws=3)["model_r_per_draw"] == res["model_r_per_draw"]  # fixed draws: reproducible
     final = heldout(path, draws=2, draws_from="final")
     assert final["start_index"] == FINAL_INDEX and final["prior_seed"] == FINAL_SEED

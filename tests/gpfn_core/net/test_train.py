@@ -197,6 +197,7 @@ def test_fit_cli_and_ddp_with_two_gloo_processes(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     meta = read_metadata(out)
     assert meta["training"]["device"] == "cpu x2" and meta["training"]["steps"] == 6  # 24 draws / (2 x 2)
+    assert meta["training"]["ranks_agree"] is True  # every rank ended with the same parameters (checked by all_gather)
 
 
 def test_loo_choice_picks_the_smoother_column_that_fits_the_training_rows_best(rng):
@@ -228,3 +229,29 @@ def test_stacking_needs_the_gblup_smoother(tmp_path):
     with pytest.raises(GpfnError, match="no gblup smoother"):
         stack_model_file(cfg.save_path, draws=2)
     assert open(cfg.save_path, "rb").read() == before
+
+
+def test_cli_resume_is_exact_with_validation_and_stacking(tmp_path):
+    """`gpfn fit --resume` from a checkpoint ends with the same weights and the same stacking as an
+    uninterrupted run, validation and stacking on."""
+    from click.testing import CliRunner
+
+    from gpfn_cli.main import main
+
+    common = ["--prior", "ril", "--founders", "random", "--set", "n_markers=300", "--feature-max-size", "8",
+              "--pop-max-size", "60", "--emb-size", "16", "--num-layers", "1", "--num-heads", "2", "--hidden-dim",
+              "16", "--num-buckets", "20", "--batch-size", "2", "--num-samples", "40", "--border-draws", "5",
+              "--val-draws", "2", "--stack-draws", "3", "--stack-sizes", "10,20", "--dropout", "0.1", "--no-progress"]
+    run = CliRunner().invoke
+    r = run(main, ["fit", *common, "--max-steps", "8", "-o", str(tmp_path / "whole.gpfn")])
+    assert r.exit_code == 0, r.output
+    r = run(main, ["fit", *common, "--max-steps", "4", "--checkpoint-steps", "2", "-o", str(tmp_path / "part.gpfn")])
+    assert r.exit_code == 0, r.output
+    r = run(main, ["fit", *common, "--max-steps", "8", "--resume", str(tmp_path / "part.gpfn.ckpt"), "-o",
+                   str(tmp_path / "part.gpfn")])
+    assert r.exit_code == 0 and "resumed from" in r.output, r.output
+    a, b = load_file(str(tmp_path / "whole.gpfn")), load_file(str(tmp_path / "part.gpfn"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = read_metadata(tmp_path / "whole.gpfn"), read_metadata(tmp_path / "part.gpfn")
+    assert ma["stack"] == mb["stack"] and ma["training"]["validation"] == mb["training"]["validation"]
+    assert ma["training"]["steps"] == mb["training"]["steps"] == 8
