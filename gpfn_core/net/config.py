@@ -47,7 +47,7 @@ class FitConfig:
     device: str = "auto"
     num_workers: int = 0
     feature_max_size: int = 100
-    num_samples: int = 100_000
+    num_samples: int = 100_000  # draws to train on; 0 with a store: every draw it holds
     pop_max_size: int = 1000
     feature_selection: str = "pca"
     num_layers: int = 6

@@ -111,10 +111,12 @@ def test_store_refuses_other_settings_and_newer_versions(tmp_path):
 
 def test_fit_from_a_store(tmp_path):
     generate(cfg(), tmp_path / "s", 24, shard_size=8)
-    stats = fit(FitConfig(prior="", store=str(tmp_path / "s"), batch_size=4, emb_size=16, num_layers=1, num_heads=2,
-                          hidden_dim=16, num_buckets=20, border_draws=4, val_draws=2, log_steps=0, stack_draws=0,
-                          save_path=str(tmp_path / "m.gpfn")), progress=False, log=lambda m: None)
+    kw = dict(prior="", store=str(tmp_path / "s"), batch_size=4, emb_size=16, num_layers=1, num_heads=2, hidden_dim=16,
+              num_buckets=20, border_draws=4, val_draws=2, log_steps=0, stack_draws=0, save_path=str(tmp_path / "m.gpfn"))
+    stats = fit(FitConfig(**kw, num_samples=0), progress=False, log=lambda m: None)  # 0: every draw in the store
     assert stats["steps"] == 6 and stats["draws_seen"] == 24
+    with pytest.raises(GpfnError, match="--num-samples 32 asks for more draws than the 24 committed"):
+        fit(FitConfig(**kw, num_samples=32), progress=False, log=lambda m: None)  # never fewer draws than asked, silently
     with pytest.raises(GpfnError, match="batch_size 8 differs"):
         fit(FitConfig(prior="", store=str(tmp_path / "s"), batch_size=8), progress=False, log=lambda m: None)
 
