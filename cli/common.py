@@ -95,3 +95,12 @@ def refuse(names: list[str], why: str) -> None:
     """A usage error (exit 2) naming the options ``names`` and why they cannot be used so."""
     if names:
         raise click.UsageError(f"{', '.join(flag(n) for n in names)}: {why}")
+
+
+def bound_threads() -> None:
+    """Predicting and evaluating use the cores this process may use (its affinity and cgroup
+    quota, or OMP_NUM_THREADS), one BLAS pool each, as generate and fit do: on a shared
+    server a pool as wide as the machine spins against the other jobs."""
+    from gpfn_core.threads import limit_threads, threads_for
+
+    limit_threads(threads_for(1)[0])

@@ -34,6 +34,9 @@ def demo(out, model, population_type, device) -> None:
     from gpfn_core.tasks.parse import parse
     from gpfn_core.tasks.predict import align, predict
 
+    from gpfn_cli.common import bound_threads
+
+    bound_threads()
     out.mkdir(parents=True, exist_ok=True)
     if model is None:
         model = find_model(population_type)

@@ -57,7 +57,8 @@ from gpfn_core.net.config import STACK_SIZES
 @opt("loss_function", type=click.Choice(["bar", "bar_mse"]), default="bar", help="Bar-distribution NLL, or NLL + MSE.")
 @opt("allow_tf32", is_flag=True, help="Allow TF32 matmuls on CUDA.")
 @opt("no_bf16", is_flag=True, help="Disable bf16 autocast on CUDA.")
-@opt("num_buckets", type=int, default=1000, help="Buckets of the bar distribution.")
+@opt("num_buckets", type=int, default=None, help="Buckets of the bar distribution (default 1,000, or half the border "
+     "draws' target values where they are fewer).")
 @opt("border_draws", type=int, default=100, help="Prior draws whose targets set the bucket borders.")
 @opt("target", type=click.Choice(["g", "y"]), default="g", help="Predict true genetic values (g) or phenotypes (y).")
 @opt("log_steps", type=int, default=10, help="Log every this many optimiser steps.")

@@ -39,6 +39,9 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
                        overwrite=force)
     for k, v in report.items():
         click.echo(f"{k}: {v}", err=True)
+    for column, odd in report.get("non_numeric_values", {}).items():
+        click.echo(f"Warning: {phenotypes}: {odd['count']} value(s) of '{column}' are not numbers and were read as "
+                   f"missing, e.g. {', '.join(odd['first'])}", err=True)
     click.echo(str(path))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gpfn_cli.common import explicit, refuse
+from gpfn_cli.common import bound_threads, explicit, refuse
 
 
 @click.command("predict")
@@ -35,6 +35,7 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 
     refuse(["population_type"] if model is not None and population_type else [],
            "chooses a shipped model; --model names one already: give one of them")
+    bound_threads()
     if model is None:
         model, line = shipped_model(population_type)
         click.echo(line, err=True)
@@ -84,6 +85,7 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
     if dataset is not None and (train is not None or target is not None):
         raise click.UsageError("give DATASET (cross-validation with --folds) or --train and --target, not both")
     methods = parse_methods(methods)
+    bound_threads()
     if model is None and "GPFN" in methods:
         model, line = shipped_model(population_type)
         click.echo(line, err=True)

@@ -9,8 +9,9 @@ ranks on this 2-core machine ran 47x slower than with one thread each.
 
 1. the user's explicit ``OMP_NUM_THREADS`` (then ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``);
 2. ``SLURM_CPUS_PER_TASK`` (Slurm's cores per task);
-3. the cores this process may run on (``os.sched_getaffinity``) divided by the number
-   of processes sharing them (local MPI ranks, or worker processes).
+3. the cores this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU
+   quota) divided by the number of processes sharing them (local MPI ranks, or worker
+   processes).
 
 :func:`limit_threads` applies it with threadpoolctl (the BLAS and OpenMP libraries
 already loaded), the environment (libraries loaded later) and torch's own pool.
@@ -25,11 +26,41 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def cores_owned() -> int:
-    """Cores this process may run on (its affinity mask; the CPU count where there is none)."""
+    """Cores this process may use: its affinity mask (the CPU count where there is none),
+    capped by a cgroup CPU quota (containers, Slurm, systemd limits), at least one."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    quota = cgroup_quota()
+    return max(1, min(cores, int(quota))) if quota else cores
+
+
+def cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
+    """The CPU quota of this process's cgroup in cores (cgroup v2 ``cpu.max``, or v1's
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), or None where there is none."""
+    for path, parse in ((f"{root}/cpu.max", _v2), (f"{root}/cpu/cpu.cfs_quota_us", _v1),
+                        (f"{root}/cpu,cpuacct/cpu.cfs_quota_us", _v1)):
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        return parse(text, path)
+    return None
+
+
+def _v2(text: str, path: str) -> float | None:
+    quota, _, period = text.strip().partition(" ")
+    return None if quota == "max" or not period else int(quota) / int(period)
+
+
+def _v1(text: str, path: str) -> float | None:
+    quota = int(text.strip())
+    if quota <= 0:
+        return None
+    with open(path.replace("cfs_quota_us", "cfs_period_us")) as f:
+        return quota / int(f.read().strip())
 
 
 def _positive_int(value: str | None) -> int | None:

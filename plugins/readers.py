@@ -85,6 +85,11 @@ class NumericMatrix(GenotypeReader):
 _ZERO, _ONE, _DOT, _SLASH, _PIPE = (ord(c) for c in "01./|")
 
 
+def _plain_message(exc: Exception) -> str:
+    """htslib's message without Python's bytes reprs (``b'name'`` -> ``name``)."""
+    return re.sub(r"\bb'([^']*)'", r"\1", str(exc)) or type(exc).__name__
+
+
 def _dosage_from_samples(tail: bytes, n_samples: int) -> np.ndarray | None:
     """Dosages of one biallelic VCF line's sample columns (GT first, as the spec requires).
 
@@ -127,7 +132,8 @@ class Vcf(GenotypeReader):
         try:
             vf = pysam.VariantFile(str(path))
         except (OSError, ValueError) as exc:
-            raise GpfnError(f"{path}: not a readable VCF/BCF file ({exc})") from None
+            why = "its header is incomplete or damaged" if "valid header" in str(exc) else _plain_message(exc)
+            raise GpfnError(f"{path}: not a readable VCF/BCF file: {why}") from None
         finally:
             pysam.set_verbosity(quiet)
         with vf:
@@ -171,7 +177,7 @@ class Vcf(GenotypeReader):
                     ref.append(rec.ref)
                     alt.append(alts[0])
             except (OSError, ValueError) as exc:
-                raise GpfnError(f"{path}: truncated or damaged after {len(rows)} sites ({exc})") from None
+                raise GpfnError(f"{path}: truncated or damaged after {len(rows)} sites ({_plain_message(exc)})") from None
         if not rows:
             raise GpfnError(f"{path}: no biallelic sites with genotypes (skipped: {skipped})")
         dosage = np.ascontiguousarray(np.stack(rows, axis=1))

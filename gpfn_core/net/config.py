@@ -73,7 +73,7 @@ class FitConfig:
     loss_function: str = "bar"
     allow_tf32: bool = False
     bf16: bool = True
-    num_buckets: int = 1000
+    num_buckets: int | None = None  # None: 1,000, or fewer where the border draws are few (train.bucket_count)
     border_draws: int = 100
     target: str = "g"
     log_steps: int = 10
@@ -100,7 +100,7 @@ class FitConfig:
     def model_config(self) -> ModelConfig:
         """The architecture these options describe."""
         return ModelConfig(self.feature_max_size, self.emb_size, self.num_layers, self.num_heads, self.hidden_dim,
-                           self.dropout, self.num_buckets, self.input_norm, self.relationship_bias, self.kernel_features,
+                           self.dropout, self.num_buckets or 1000, self.input_norm, self.relationship_bias, self.kernel_features,
                            smoother_width(self.smoothers), self.smoother_stats and bool(smoother_width(self.smoothers)))
 
     @property

@@ -74,7 +74,7 @@ def build(cfg: FitConfig) -> tuple[Prior, type]:
         (cfg.warmup_steps >= 0, f"warmup_steps must be >= 0, got {cfg.warmup_steps}"),
         (cfg.target in ("g", "y"), f"target must be 'g' or 'y', got {cfg.target!r}"),
         (cfg.loss_function in ("bar", "bar_mse"), f"loss_function must be 'bar' or 'bar_mse', got {cfg.loss_function!r}"),
-        (cfg.num_buckets >= 2, f"num_buckets must be >= 2, got {cfg.num_buckets}"),
+        (cfg.num_buckets is None or cfg.num_buckets >= 2, f"--num-buckets must be >= 2, got {cfg.num_buckets}"),
         (cfg.pop_max_size >= 4, f"pop_max_size must be >= 4, got {cfg.pop_max_size}"),
         (cfg.size_distribution in ("uniform", "loguniform"),
          f"size_distribution must be 'uniform' or 'loguniform', got {cfg.size_distribution!r}"),

@@ -33,7 +33,7 @@ import numpy as np
 from gpfn_core.data.encoding import Encoding, Standardizer
 from gpfn_core.errors import ValidationError
 from gpfn_core.interfaces import FeatureSelector
-from gpfn_core.linear.family import family_gblup
+from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.qtl import qtl_family_gblup
 from gpfn_core.linear.smoothers import BMA_WIDTH, H2_GRID, bma_features, bma_mean, smoother_features
@@ -138,10 +138,11 @@ def prepare(
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
         if grid is not None and wanted:
+            family = (FamilyModel(kinship, coords, x_target) if {"gblup_family", "gblup_qtl"} & wanted else None)
             make = {"gblup_bma": lambda: bma_mean(grid[1], kinship, z),
                     "loo_choice": lambda: loo_choice(f_train, z, f_target, selector.n_features, names),
-                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1]),
-                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z)}
+                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1], family=family),
+                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z, family=family)}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)

@@ -70,6 +70,31 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     torch.backends.cudnn.allow_tf32 = cfg.allow_tf32
     torch.manual_seed(cfg.seed)
 
+    schedule = Schedule(cfg)
+    per_step = cfg.batch_size * world
+    live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
+    data = StoreDataset(cfg.store, cfg.follow, cfg.delete_consumed) if cfg.store else live
+    resumed = torch.load(cfg.resume, map_location="cpu", weights_only=True) if cfg.resume else None
+    if resumed is not None:
+        borders = resumed["borders"].numpy()
+    elif init is not None:
+        borders = init[1].borders.numpy()
+    else:
+        values = []
+        for j in range(cfg.border_draws):
+            # a finished store's first draws; otherwise (also when following) fresh prior draws
+            x, y, nt = data[j] if cfg.store and not cfg.follow else live[BORDER_INDEX + j]
+            values.append(y[nt:])
+        values = np.concatenate(values) if values else np.zeros(0)
+        borders = estimate_borders(values, bucket_count(cfg.num_buckets, values.size, cfg.border_draws))
+    if cfg.num_buckets is None or cfg.num_buckets != len(borders) - 1:
+        if cfg.num_buckets is not None:
+            raise ValidationError(f"--num-buckets {cfg.num_buckets} differs from the {len(borders) - 1} buckets of "
+                                  f"{cfg.resume or cfg.init_from}")
+        from dataclasses import replace
+
+        cfg = replace(cfg, num_buckets=len(borders) - 1)
+
     model = PFN(cfg.model_config())
     lineage: list[dict[str, Any]] = []
     if init is not None:
@@ -86,35 +111,21 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
         if grown:
             log(f"--init-from {cfg.init_from}: adding smoother statistics (zero-initialised)")
         lineage = init[2]
-    schedule = Schedule(cfg)
-    per_step = cfg.batch_size * world
-    live = DrawDataset(prior, selector_cls, cfg, schedule, per_step)
-    data = StoreDataset(cfg.store, cfg.follow, cfg.delete_consumed) if cfg.store else live
     total = cfg.total_steps
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(cfg.warmup_steps, total))
     step, history, seconds_before, state_draws = 0, [], 0.0, 0
-    if cfg.resume:
-        state = torch.load(cfg.resume, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        torch.set_rng_state(state["rng"])
-        borders = state["borders"].numpy()
-        step, history = int(state["step"]), json.loads(state["history"])
-        seconds_before = float(state["seconds"])
-        state_draws = int(state.get("draws", 0))
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["opt"])
+        sched.load_state_dict(resumed["sched"])
+        torch.set_rng_state(resumed["rng"])
+        step, history = int(resumed["step"]), json.loads(resumed["history"])
+        seconds_before = float(resumed["seconds"])
+        state_draws = int(resumed.get("draws", 0))
         log(f"resumed from {cfg.resume} at step {step}")
     elif init is not None:
-        borders = init[1].borders.numpy()
         log(f"starting from {cfg.init_from} ({sum(r.get('draws', 0) for r in lineage):,} draws of training so far)")
-    else:
-        values = []
-        for j in range(cfg.border_draws):
-            # a finished store's first draws; otherwise (also when following) fresh prior draws
-            x, y, nt = data[j] if cfg.store and not cfg.follow else live[BORDER_INDEX + j]
-            values.append(y[nt:])
-        borders = estimate_borders(np.concatenate(values), cfg.num_buckets)
     bar = BarDistribution(borders).to(device)
     model.to(device)
     for s in opt.state.values():  # optimiser state follows the model's device
@@ -223,6 +234,21 @@ def fit(cfg: FitConfig, progress: bool = True, log=print) -> dict[str, Any]:
     if distributed:
         torch.distributed.barrier()
     return stats
+
+
+DEFAULT_BUCKETS = 1000
+
+
+def bucket_count(requested: int | None, values: int, border_draws: int) -> int:
+    """The bar distribution's buckets: ``--num-buckets`` where given (it needs at least that many
+    target values from the ``--border-draws`` draws), else 1,000, or half the values where the
+    border draws hold fewer (a tiny run)."""
+    if requested is None:
+        return max(2, min(DEFAULT_BUCKETS, values // 2))
+    if requested > values:
+        raise ValidationError(f"--num-buckets {requested} needs at least as many target values, but --border-draws "
+                              f"{border_draws} gave {values}: raise --border-draws or lower --num-buckets")
+    return requested
 
 
 def _ranks_agree(model: PFN) -> bool:

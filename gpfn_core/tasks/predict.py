@@ -80,9 +80,9 @@ def predict(
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
+    train, target = read_dataset(train_path), read_dataset(target_path)  # a user's files first: their errors are likeliest
     dev = resolve_device(device)
     model, bar, meta = load_model(model_path, dev)
-    train, target = read_dataset(train_path), read_dataset(target_path)
     y_all = train.phenotype(phenotype)
     observed = np.isfinite(y_all)
     if observed.sum() < 3:
@@ -91,18 +91,38 @@ def predict(
     res = predict_arrays(model, bar, meta, al.train[observed], y_all[observed], al.target, normalized=normalized,
                          ensemble=ensemble, seed=seed, chunk=chunk)
     mean, sd, n, members, context = res["mean"], res["sd"], int(observed.sum()), res["members"], res["context"]
-    tmp = out_csv.with_name(f".{out_csv.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["taxon", "mean", "sd", "q05", "q95"])
-        for row in zip(target.table.taxa, mean, sd, res["q05"], res["q95"]):
-            w.writerow([row[0], *(f"{v:.6g}" for v in row[1:])])
-    os.replace(tmp, out_csv)
+    rows = ([t, *(f"{v:.6g}" for v in vals)] for t, *vals in zip(target.table.taxa, mean, sd, res["q05"], res["q95"]))
+    write_csv(out_csv, ["taxon", "mean", "sd", "q05", "q95"], rows, overwrite)
     return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
             "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
             "stack_weights": None if res["stack_weights"] is None else [round(v, 3) for v in res["stack_weights"]],
             "interval_scale": None if res["interval_scale"] is None else round(res["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+
+
+def write_csv(path: Path, header: list[str], rows, overwrite: bool) -> Path:
+    """Write a CSV atomically: a temporary file beside it, then published in one step.  The
+    folder is created if missing.  Without ``overwrite`` the file is published by a hard link,
+    which fails if another run published one meanwhile: of two runs writing the same output,
+    one wins and the other gets a clear error, and neither file is ever half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise GpfnError(f"{path}: already exists (another run wrote it meanwhile; use --force to replace "
+                                f"it)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,

@@ -56,3 +56,19 @@ def test_mpi_ranks_share_the_cores_with_no_thread_variables(tmp_path):
     share = max(1, cores_owned() // 2)
     assert rep["ranks"] == 2 and rep["threads_per_rank"] == share and rep["blas_threads"] <= share
     assert rep["threads_from"] == f"{cores_owned()} cores / 2 processes"
+
+
+def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path, monkeypatch):
+    from gpfn_core import threads
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # cgroup v2: 1.5 cores
+    assert threads.cgroup_quota(str(tmp_path)) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert threads.cgroup_quota(str(tmp_path)) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")  # cgroup v1: 3 cores
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert threads.cgroup_quota(str(tmp_path)) == 3.0
+    monkeypatch.setattr(threads, "cgroup_quota", lambda: 1.0)
+    assert threads.cores_owned() == 1

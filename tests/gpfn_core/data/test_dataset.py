@@ -37,7 +37,7 @@ def test_dataset_round_trip(tmp_path, suffix):
 
 def test_dataset_refuses_other_files(tmp_path):
     (tmp_path / "junk").write_bytes(b"PK\x03\x04garbage")
-    with pytest.raises(GpfnError, match="not a gpfn dataset"):
+    with pytest.raises(GpfnError, match="(?i)not a gpfn dataset"):
         read_dataset(tmp_path / "junk")
     import zarr
 
@@ -114,3 +114,26 @@ def test_parse_and_inspect_cli(tmp_path):
     assert s["taxa"] == 2 and s["missing_fraction"] == 0.0 and s["chromosomes"] == ["1"]
     r = CliRunner().invoke(main, ["parse", str(g), "-o", str(tmp_path / "d.zip")])
     assert r.exit_code == 1 and "already exists" in r.output
+
+
+def test_phenotype_csv_quoting_and_non_numeric_values_are_reported(tmp_path):
+    from gpfn_core.data.phenotypes import read_phenotypes
+
+    p = tmp_path / "p.csv"
+    p.write_text('taxon,"plot, yield",height\nA,"12,5",3\n"B, 2",12.5kg,4\nC,NA,x\nD,7,5\n')
+    t = read_phenotypes(p)
+    assert t.names == ["plot, yield", "height"] and list(t.taxa) == ["A", "B, 2", "C", "D"]
+    assert t.report["missing_values"] == {"plot, yield": 3, "height": 1}
+    odd = t.report["non_numeric_values"]
+    assert odd["plot, yield"] == {"count": 2, "first": ["line 2: '12,5'", "line 3: '12.5kg'"]}  # NA is not odd
+    assert odd["height"]["count"] == 1 and "line 4: 'x'" in odd["height"]["first"]
+    s = tmp_path / "s.csv"
+    s.write_text("taxon;yield\nA;1.5\nB;2\n")  # semicolon-separated
+    assert read_phenotypes(s).values[:, 0].tolist() == [1.5, 2.0]
+
+
+def test_a_genotype_file_given_as_a_dataset_says_to_parse_it(tmp_path):
+    vcf = tmp_path / "g.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n")
+    with pytest.raises(GpfnError, match=r"not a gpfn Dataset but a plain file .*gpfn parse .*g\.vcf -o g\.gpfn"):
+        read_dataset(vcf)

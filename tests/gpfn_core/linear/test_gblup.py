@@ -401,3 +401,32 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
     ref = uv[:, top].astype(np.float64) @ b + bma_mean(smoother_features(ut, rest, uv, kinship=ku, coordinates=cu)[1],
                                                        ku, rest)
     np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_family_anchors_share_one_eigendecomposition_per_family_share(rng, monkeypatch):
+    """Family GBLUP and the QTL anchor (family GBLUP of what its effects leave) need the same
+    decompositions: one per family share, none per h2 grid point."""
+    import gpfn_core.linear.kinship as kinship_mod
+    from gpfn_core.linear.family import FAMILY_SHARES, FamilyModel, family_gblup
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.linear.qtl import qtl_family_gblup
+    from gpfn_core.linear.smoothers import smoother_features
+
+    fam = np.repeat(np.arange(6), 20)
+    parents = rng.integers(0, 3, (6, 400))
+    d = np.clip(parents[fam] + rng.integers(-1, 2, (120, 400)), 0, 2).astype(np.int8)
+    x = Encoding.fit(d[:100]).transform(d)
+    xt, xv = x[:100], x[100:]
+    z = rng.standard_normal(100)
+    kin = Kinship.of(xt)
+    coords = kin.coordinates(xt, xv)
+    calls = []
+    real = kinship_mod.symmetric_eigh
+    monkeypatch.setattr(kinship_mod, "symmetric_eigh", lambda a: calls.append(a.shape) or real(a))
+    model = FamilyModel(kin, coords, xv)
+    assert model.kernels is not None
+    grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
+    a = family_gblup(kin, coords, xv, z, grid[1], family=model)
+    b = qtl_family_gblup(kin, coords, xt, xv, z, family=model)
+    assert len(calls) == len(FAMILY_SHARES) and np.isfinite(a).all() and np.isfinite(b).all()
+    np.testing.assert_allclose(a, family_gblup(kin, coords, xv, z, grid[1]), atol=1e-6)  # the same without sharing

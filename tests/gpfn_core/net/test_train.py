@@ -255,3 +255,13 @@ def test_cli_resume_is_exact_with_validation_and_stacking(tmp_path):
     ma, mb = read_metadata(tmp_path / "whole.gpfn"), read_metadata(tmp_path / "part.gpfn")
     assert ma["stack"] == mb["stack"] and ma["training"]["validation"] == mb["training"]["validation"]
     assert ma["training"]["steps"] == mb["training"]["steps"] == 8
+
+
+def test_tiny_runs_get_a_workable_bucket_count_and_an_explicit_one_is_checked(tmp_path):
+    small = tiny(tmp_path, save_path=str(tmp_path / "s.gpfn"), num_buckets=None, border_draws=2, max_steps=1,
+                 val_draws=0)
+    fit(small, progress=False, log=quiet)
+    meta = read_metadata(tmp_path / "s.gpfn")
+    assert 2 <= meta["architecture"]["num_buckets"] < 1000 and len(meta["borders"]) == meta["architecture"]["num_buckets"] + 1
+    with pytest.raises(ValidationError, match=r"--num-buckets 1000 needs .* --border-draws 2 gave"):
+        fit(tiny(tmp_path, num_buckets=1000, border_draws=2, max_steps=1, val_draws=0), progress=False, log=quiet)

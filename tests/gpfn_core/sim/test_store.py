@@ -160,3 +160,21 @@ def test_fit_follows_a_store_being_generated_and_deletes_consumed_shards(tmp_pat
     t.join(timeout=120)
     assert not t.is_alive() and out["stats"]["steps"] == 4 and (tmp_path / "m.gpfn").exists()
     assert len(committed_shards(store)) <= 1  # read shards were deleted as training moved on
+
+
+def test_extending_a_store_records_the_new_size(tmp_path):
+    """generate 4 draws, then 8 into the same store: the metadata says 8 and every shard is there."""
+    from click.testing import CliRunner
+
+    from gpfn_cli.main import main
+
+    generate(cfg(), tmp_path / "s", 4, shard_size=2)
+    assert read_metadata(tmp_path / "s")["num_draws"] == 4
+    r = CliRunner().invoke(main, ["generate", "--store", str(tmp_path / "s"), "--num-draws", "8", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert read_metadata(tmp_path / "s")["num_draws"] == 8 and committed_shards(tmp_path / "s") == [0, 1, 2, 3]
+    r = CliRunner().invoke(main, ["inspect", str(tmp_path / "s")])
+    assert "num_draws: 8" in r.output and "progress: 100.0%" in r.output
+    generate(cfg(), tmp_path / "s", 6, shard_size=2)  # asking for fewer never shrinks it
+    assert read_metadata(tmp_path / "s")["num_draws"] == 8
+    assert not list((tmp_path / "s").glob(".zarr.json.tmp*"))

@@ -331,3 +331,27 @@ def test_predict_and_validation_use_one_context_rule():
     cfg = FitConfig(prior="ril", founders="random", pop_max_size=60, max_training_samples=40, val_draws=0)
     prior, selector = build(cfg)
     assert Validation(prior, selector, cfg, draws=0).context == 40
+
+
+def test_missing_output_folders_are_made_and_two_runs_never_clobber(tmp_path, model_path, draw):
+    from gpfn_core.tasks.predict import write_csv
+
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    out = tmp_path / "new" / "deeper" / "p.csv"
+    predict(model_path, tr, tg, out)
+    assert len(read(out)) == draw.n - 50
+    r = CliRunner().invoke(main, ["evaluate", "--model", str(model_path), "--train", str(tr), "--target", str(tr),
+                                  "--png", str(tmp_path / "figs" / "e.png")])
+    assert r.exit_code == 0 and (tmp_path / "figs" / "e.png").stat().st_size > 0, r.output
+    # another run published the same output meanwhile: this one fails clearly and leaves no temporary file
+    with pytest.raises(GpfnError, match="another run wrote it meanwhile"):
+        write_csv(out, ["taxon"], [["a"]], overwrite=False)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["p.csv"] and len(read(out)) == draw.n - 50
+
+
+def test_predict_reads_the_datasets_before_the_model(tmp_path, draw):
+    """A raw genotype file given as --train is refused before any model is loaded."""
+    _, tg, _ = setup(tmp_path, draw, n_train=50)
+    (tmp_path / "g.vcf").write_text("##fileformat=VCFv4.2\n")
+    with pytest.raises(GpfnError, match="gpfn parse"):
+        predict(tmp_path / "no-such-model.gpfn", tmp_path / "g.vcf", tg, tmp_path / "p.csv")
