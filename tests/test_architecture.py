@@ -23,7 +23,7 @@ PACKAGES = {"gpfn_core": "gpfn_core", "plugins": "gpfn_plugins", "cli": "gpfn_cl
 # bottom first; the units of one layer may import each other (acyclically) and anything below
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("contracts", ("gpfn_core", "gpfn_core.version", "gpfn_core.errors", "gpfn_core.threads", "gpfn_core.hookspecs",
-                   "gpfn_core.bits", "gpfn_core.types", "gpfn_core.interfaces", "gpfn_core._moved",
+                   "gpfn_core.bits", "gpfn_core.types", "gpfn_core.interfaces", "gpfn_core._moved", "gpfn_core.atomic",
                    "gpfn_core.example_data")),
     ("simulator and users' data", ("gpfn_core.sim", "gpfn_core.data")),
     ("plugin registry", ("gpfn_core.registry",)),

@@ -11,7 +11,6 @@ temporary path beside the output and are renamed into place when complete.
 
 from __future__ import annotations
 
-import os
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gpfn_core.atomic import publish, remove_stale, temp_path
 from gpfn_core.version import __version__
 from gpfn_core.errors import GpfnError
 from gpfn_core.types import GenotypeTable
@@ -48,13 +48,16 @@ class Dataset:
 
 
 def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Path:
-    """Write ``ds`` to ``path`` (a directory, or a zip when it ends in .zip) atomically."""
+    """Write ``ds`` to ``path`` (a directory, or a zip when it ends in .zip) atomically
+    (:mod:`gpfn_core.atomic`: whole or absent, never clobbered without ``overwrite``)."""
     import zarr
 
     path = Path(path)
     if path.exists() and not overwrite:
         raise GpfnError(f"{path}: already exists (use --force to replace it)")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path)  # what a killed writer of this output left
+    tmp = temp_path(path)
     _remove(tmp)
     t = ds.table
     try:
@@ -86,10 +89,7 @@ def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Pat
     except BaseException:
         _remove(tmp)
         raise
-    if overwrite:
-        _remove(path)
-    os.replace(tmp, path)
-    return path
+    return publish(tmp, path, overwrite)
 
 
 def read_dataset(path: str | Path) -> Dataset:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from gpfn_core.version import __version__
+from gpfn_core.atomic import remove_stale, temp_path
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.bar import BarDistribution
 from gpfn_core.net.model import PFN, ModelConfig
@@ -42,7 +43,8 @@ def save_model(path: str | Path, model: PFN, bar: BarDistribution, info: dict[st
         **info,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    remove_stale(path)
+    tmp = temp_path(path)
     save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta)})
     umask = os.umask(0)
     os.umask(umask)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from gpfn_core.atomic import remove_stale, temp_path
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.net.bar import BarDistribution, bar_loss, estimate_borders
 from gpfn_core.net.batches import StepSampler, StoreDataset, _worker_init, collate, config_from_store, follow_store
@@ -309,7 +310,8 @@ def save_checkpoint(cfg, model, opt, sched, borders, step, history, seconds, dra
     """Everything needed to continue exactly; loads with ``torch.load(weights_only=True)``."""
     path = checkpoint_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    remove_stale(path)
+    tmp = temp_path(path)
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                 "rng": torch.get_rng_state(), "borders": torch.as_tensor(np.asarray(borders)), "step": step,
                 "history": json.dumps(history), "seconds": seconds, "draws": int(draws), "config": json.dumps(_jsonable(asdict(cfg)))}, tmp)

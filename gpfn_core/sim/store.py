@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gpfn_core.version import __version__
+from gpfn_core.atomic import alive
 from gpfn_core.errors import GpfnError
 
 STORE_FORMAT = "gpfn-draw-store"
@@ -169,7 +170,7 @@ def clean_stale(path: str | Path) -> int:
     path = Path(path)
     for p in [*(path / "shards").glob(".tmp-*"), *path.glob(".zarr.json.tmp-*")]:
         *_, host, pid = p.name.split("-")
-        if host != _host() or not pid.isdigit() or _alive(int(pid)):
+        if host != _host() or not pid.isdigit() or alive(int(pid)):
             continue
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
@@ -177,18 +178,6 @@ def clean_stale(path: str | Path) -> int:
             p.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class StoreReader:

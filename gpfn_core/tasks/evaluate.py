@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gpfn_core.atomic import publish, remove_stale, temp_path
 from gpfn_core.data.dataset import read_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.linear.baselines import elastic_net, ridge
@@ -134,11 +134,10 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    remove_stale(path)
+    tmp = temp_path(path, ".png")
     try:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return publish(tmp, path, overwrite=True)

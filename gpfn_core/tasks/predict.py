@@ -18,13 +18,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gpfn_core.atomic import publish, remove_stale, temp_path
 from gpfn_core.data.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.inference import combine_members, member_outputs, model_context, resolve_device
@@ -101,28 +101,21 @@ def predict(
 
 
 def write_csv(path: Path, header: list[str], rows, overwrite: bool) -> Path:
-    """Write a CSV atomically: a temporary file beside it, then published in one step.  The
-    folder is created if missing.  Without ``overwrite`` the file is published by a hard link,
-    which fails if another run published one meanwhile: of two runs writing the same output,
-    one wins and the other gets a clear error, and neither file is ever half-written."""
+    """Write a CSV whole or not at all (:mod:`gpfn_core.atomic`); the folder is made if missing.
+    Of two runs writing the same output without ``overwrite``, one wins and the other gets a
+    clear error."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    remove_stale(path)
+    tmp = temp_path(path)
     try:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(rows)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise GpfnError(f"{path}: already exists (another run wrote it meanwhile; use --force to replace "
-                                f"it)") from None
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-    return path
+        raise
+    return publish(tmp, path, overwrite)
 
 
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
