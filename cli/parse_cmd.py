@@ -52,7 +52,7 @@ def inspect(path: Path, as_json: bool) -> None:
     """Summarise a Dataset, a model file or a draw store."""
     from gpfn_core.errors import GpfnError
 
-    if (path / "zarr.json").is_file() and '"gpfn-draw-store"' in (path / "zarr.json").read_text():
+    if (path / "zarr.json").is_file() and b'"gpfn-draw-store"' in (path / "zarr.json").read_bytes():
         from gpfn_core.sim.store import StoreReader, committed_shards
 
         reader = StoreReader(path)

@@ -128,62 +128,77 @@ class Vcf(GenotypeReader):
         path = Path(path)
         if not path.is_file():
             raise GpfnError(f"{path}: no such file")
-        quiet = pysam.set_verbosity(0)  # htslib would complain on stderr that an index is missing: none is needed
+        quiet = pysam.set_verbosity(0)  # htslib's own complaints (a missing index, damaged blocks) stay off stderr
         try:
-            vf = pysam.VariantFile(str(path))
-        except (OSError, ValueError) as exc:
-            why = "its header is incomplete or damaged" if "valid header" in str(exc) else _plain_message(exc)
-            raise GpfnError(f"{path}: not a readable VCF/BCF file: {why}") from None
+            try:
+                vf = pysam.VariantFile(str(path))
+            except (OSError, ValueError) as exc:
+                why = "its header is incomplete or damaged" if "valid header" in str(exc) else _plain_message(exc)
+                raise GpfnError(f"{path}: not a readable VCF/BCF file: {why}") from None
+            try:
+                samples, rows, ids, chrom, pos, ref, alt, skipped = self._records(vf, path)
+            finally:
+                try:
+                    vf.close()
+                except OSError:  # htslib reports a damaged file again on closing it: the read's error is the one
+                    pass
         finally:
             pysam.set_verbosity(quiet)
-        with vf:
-            samples = list(vf.header.samples)
-            if not samples:
-                raise GpfnError(f"{path}: the VCF header names no samples")
-            check_unique(samples, "sample name", f"{path}: header")
-            if "GT" not in vf.header.formats:
-                raise GpfnError(f"{path}: no GT FORMAT field in the header; gpfn needs called genotypes (GT)")
-            rows, ids, chrom, pos, ref, alt = [], [], [], [], [], []
-            skipped = {"multiallelic": 0, "monomorphic_no_alt": 0, "no_gt": 0}
-            seen: dict[str, int] = {}
-            n = len(samples)
-            try:
-                for k, rec in progress(enumerate(vf, start=1), path, "sites"):
-                    alts = rec.alts
-                    if not alts:
-                        skipped["monomorphic_no_alt"] += 1
-                        continue
-                    if len(alts) != 1:
-                        skipped["multiallelic"] += 1
-                        continue
-                    if not rec.format.keys() or rec.format.keys()[0] != "GT":
-                        skipped["no_gt"] += 1
-                        continue
-                    line = str(rec).rstrip("\n").encode()
-                    cut = 0
-                    for _ in range(9):
-                        cut = line.index(b"\t", cut) + 1
-                    dos = _dosage_from_samples(line[cut:], n)
-                    if dos is None:
-                        raise GpfnError(f"{path}: record {k} ({rec.chrom}:{rec.pos}): expected {n} sample columns")
-                    mid = rec.id if rec.id else f"{rec.chrom}:{rec.pos}"
-                    if mid in seen:
-                        raise GpfnError(f"{path}: record {k}: duplicate marker id '{mid}' (first at record {seen[mid]})")
-                    seen[mid] = k
-                    rows.append(dos)
-                    ids.append(mid)
-                    chrom.append(rec.chrom)
-                    pos.append(rec.pos)
-                    ref.append(rec.ref)
-                    alt.append(alts[0])
-            except (OSError, ValueError) as exc:
-                raise GpfnError(f"{path}: truncated or damaged after {len(rows)} sites ({_plain_message(exc)})") from None
         if not rows:
             raise GpfnError(f"{path}: no biallelic sites with genotypes (skipped: {skipped})")
         dosage = np.ascontiguousarray(np.stack(rows, axis=1))
         return GenotypeTable(np.array(samples), np.array(ids), np.array(chrom), np.array(pos, np.int64), np.array(ref),
                              np.array(alt), dosage, source=str(path),
                              info={"reader": self.name, **{f"sites_skipped_{k}": v for k, v in skipped.items()}})
+
+    @staticmethod
+    def _records(vf, path: Path):
+        """Samples and the biallelic GT records of an open VariantFile, checked."""
+        try:
+            samples = list(vf.header.samples)
+        except (OSError, ValueError) as exc:
+            raise GpfnError(f"{path}: damaged header ({_plain_message(exc)})") from None
+        if not samples:
+            raise GpfnError(f"{path}: the VCF header names no samples")
+        check_unique(samples, "sample name", f"{path}: header")
+        if "GT" not in vf.header.formats:
+            raise GpfnError(f"{path}: no GT FORMAT field in the header; gpfn needs called genotypes (GT)")
+        rows, ids, chrom, pos, ref, alt = [], [], [], [], [], []
+        skipped = {"multiallelic": 0, "monomorphic_no_alt": 0, "no_gt": 0}
+        seen: dict[str, int] = {}
+        n = len(samples)
+        try:
+            for k, rec in progress(enumerate(vf, start=1), path, "sites"):
+                alts = rec.alts
+                if not alts:
+                    skipped["monomorphic_no_alt"] += 1
+                    continue
+                if len(alts) != 1:
+                    skipped["multiallelic"] += 1
+                    continue
+                if not rec.format.keys() or rec.format.keys()[0] != "GT":
+                    skipped["no_gt"] += 1
+                    continue
+                line = str(rec).rstrip("\n").encode()
+                cut = 0
+                for _ in range(9):
+                    cut = line.index(b"\t", cut) + 1
+                dos = _dosage_from_samples(line[cut:], n)
+                if dos is None:
+                    raise GpfnError(f"{path}: record {k} ({rec.chrom}:{rec.pos}): expected {n} sample columns")
+                mid = rec.id if rec.id else f"{rec.chrom}:{rec.pos}"
+                if mid in seen:
+                    raise GpfnError(f"{path}: record {k}: duplicate marker id '{mid}' (first at record {seen[mid]})")
+                seen[mid] = k
+                rows.append(dos)
+                ids.append(mid)
+                chrom.append(rec.chrom)
+                pos.append(rec.pos)
+                ref.append(rec.ref)
+                alt.append(alts[0])
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise GpfnError(f"{path}: truncated or damaged after {len(rows)} sites ({_plain_message(exc)})") from None
+        return samples, rows, ids, chrom, pos, ref, alt, skipped
 
 
 _IUPAC = {"A": "AA", "C": "CC", "G": "GG", "T": "TT", "R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC"}

@@ -115,14 +115,25 @@ def read_dataset(path: str | Path) -> Dataset:
         raise GpfnError(f"{path}: dataset format version {version!r} is newer than this gpfn reads ({DATASET_VERSION}); "
                         f"it was written by gpfn {attrs.get('gpfn_version', '?')}")
     try:
-        cols = {name: np.array(g[name][:].tolist(), dtype=str) for name in _STRINGS}
-        table = GenotypeTable(dosage=np.asarray(g["genotypes"][:], dtype=np.int8), pos=np.asarray(g["pos"][:]),
-                              source=str(attrs.get("source", "")), info=dict(attrs.get("report", {})), **cols)
+        cols = {name: np.array(g[name][:].tolist(), dtype=str).reshape(-1) for name in _STRINGS}
+        dosage = np.asarray(g["genotypes"][:])
+        if dosage.dtype != np.int8 or dosage.ndim != 2 or dosage.size and (dosage.min() < -1 or dosage.max() > 2):
+            raise ValueError(f"genotypes of dtype {dosage.dtype}, shape {dosage.shape}, not 0/1/2 with -1 missing")
+        report = attrs.get("report", {})
+        table = GenotypeTable(dosage=dosage, pos=np.asarray(g["pos"][:], dtype=np.int64).reshape(-1),
+                              source=str(attrs.get("source", "")), info=dict(report) if isinstance(report, dict) else {},
+                              **cols)
+        names = attrs.get("phenotype_names", [])
         pheno = np.asarray(g["phenotypes"][:], dtype=np.float64) if "phenotypes" in g else None
-    except (KeyError, ValueError) as exc:
+        if not isinstance(names, list) or (pheno is not None and pheno.shape != (table.n_taxa, len(names))):
+            raise ValueError(f"phenotypes of shape {None if pheno is None else pheno.shape} for {table.n_taxa} taxa "
+                             f"and the names {names!r}")
+    except GpfnError as exc:
         raise GpfnError(f"{path}: damaged gpfn dataset ({exc})") from None
+    except Exception as exc:  # zarr, zip and codec errors of a damaged file, named
+        raise GpfnError(f"{path}: damaged gpfn dataset ({type(exc).__name__}: {exc})") from None
     attrs["path"] = str(path)
-    return Dataset(table, pheno, list(attrs.get("phenotype_names", [])), attrs)
+    return Dataset(table, pheno, [str(n) for n in names], attrs)
 
 
 def _remove(p: Path) -> None:

@@ -106,8 +106,14 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         meta = json.loads((path / "zarr.json").read_text())["attributes"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise GpfnError(f"{path}: not a gpfn draw store (no readable zarr.json)") from None
+    if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
+        raise GpfnError(f"{path}: not a gpfn draw store (format {meta.get('format') if isinstance(meta, dict) else meta!r})")
+    bad = [k for k, lo in (("num_draws", 0), ("shard_size", 1), ("batch_size", 1))
+           if not isinstance(meta.get(k), int) or isinstance(meta.get(k), bool) or meta[k] < lo]
+    if bad:
+        raise GpfnError(f"{path}: damaged draw-store metadata ({', '.join(f'{k}={meta.get(k)!r}' for k in bad)})")
     if meta.get("format") != STORE_FORMAT:
         raise GpfnError(f"{path}: not a gpfn draw store (format {meta.get('format')!r})")
     if not isinstance(meta.get("format_version"), int) or meta["format_version"] > STORE_VERSION:
@@ -180,6 +186,15 @@ def clean_stale(path: str | Path) -> int:
     return removed
 
 
+def _check_shard(a: dict[str, np.ndarray], k: int) -> None:
+    """A shard's arrays agree with each other and with the store's shard size."""
+    x, y, nt, n = a["x"], a["y"], a["n_train"], a["n"]
+    if x.ndim != 3 or y.shape != x.shape[:2] or nt.shape != (k,) or n.shape != (k,) or len(x) != k:
+        raise ValueError(f"arrays of shapes x {x.shape}, y {y.shape}, n_train {nt.shape}, n {n.shape} for {k} draws")
+    if (n > x.shape[1]).any() or (n < 2).any() or (nt < 1).any() or (nt >= n).any():
+        raise ValueError("draw sizes outside the shard")
+
+
 class StoreReader:
     """Random access to committed draws: ``reader[i] -> (x [n, F], y [n], n_train)``."""
 
@@ -205,9 +220,15 @@ class StoreReader:
             p = self.path / "shards" / shard_name(s)
             if not p.is_dir():
                 raise GpfnError(f"{self.path}: shard {s} (draws {s * self.k}..) is not in the store yet")
-            g = zarr.open_group(str(p), mode="r")
             previous = self._cache[0] if self._cache else None
-            self._cache = (s, {name: g[name][:] for name in ("x", "y", "n_train", "n")})
+            try:
+                g = zarr.open_group(str(p), mode="r")
+                arrays = {name: g[name][:] for name in ("x", "y", "n_train", "n")}
+                _check_shard(arrays, self.k)
+            except Exception as exc:  # zarr, numcodecs and JSON errors of a damaged shard, named
+                raise GpfnError(f"{self.path}: shard {s} (draws {s * self.k}..) is damaged ({type(exc).__name__}: "
+                                f"{exc}); delete {p} and rerun gpfn generate to write it again") from None
+            self._cache = (s, arrays)
             if self.delete_consumed and previous is not None and previous < s:
                 shutil.rmtree(self.path / "shards" / shard_name(previous), ignore_errors=True)
         return self._cache[1]
