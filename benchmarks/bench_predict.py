@@ -30,28 +30,37 @@ from gpfn_core.registry import get_registry
 from gpfn_core.net.config import FitConfig
 
 
-def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: int = 1000, markers: int = 50_000,
-                 repeats: int = 3) -> dict[str, float]:
-    """Best-of-``repeats`` seconds of GBLUP (REML) and of ``gpfn predict`` on the same Dataset files.
-
-    ``model_path``: a model file (default: an untrained model of the default `gpfn fit`
-    architecture with the default smoothers; weights do not change the time)."""
+def write_pair(folder: Path, n_train: int, n_target: int, markers: int) -> tuple[Path, Path]:
+    """A training and a target Dataset (a wild prior draw on random founders) in ``folder``."""
     n = n_train + n_target
     prior = get_registry().make_prior("wild", seed=0, founders=RandomFounders(n_loci=markers, n_chromosomes=10),
                                       overrides={"pop_size": n, "n_markers": markers, "founder_size": 1000,
                                                  "generations": 5, "train_fraction": n_train / n})
     d = prior.draw(0)
     m = d.x.shape[1]
+
+    def table(rows):
+        return GenotypeTable(np.array([f"t{i}" for i in rows]), np.array([f"m{j}" for j in range(m)]),
+                             np.array(["1"] * m), np.arange(m), np.array(["A"] * m), np.array(["G"] * m), d.x[rows])
+
+    nt = d.n_train
+    train = write_dataset(folder / "train.gpfn", Dataset(table(np.arange(nt)), d.y[:nt, None].astype(float), ["y"]),
+                          overwrite=True)
+    target = write_dataset(folder / "target.gpfn", Dataset(table(np.arange(nt, d.n))), overwrite=True)
+    return train, target
+
+
+def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: int = 1000, markers: int = 50_000,
+                 repeats: int = 3) -> dict[str, float]:
+    """Best-of-``repeats`` seconds of GBLUP (REML) and of ``gpfn predict`` on the same Dataset files.
+
+    ``model_path``: a model file (default: an untrained model of the default `gpfn fit`
+    architecture with the default smoothers; weights do not change the time)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-
-        def table(rows):
-            return GenotypeTable(np.array([f"t{i}" for i in rows]), np.array([f"m{j}" for j in range(m)]),
-                                 np.array(["1"] * m), np.arange(m), np.array(["A"] * m), np.array(["G"] * m), d.x[rows])
-
-        nt = d.n_train
-        write_dataset(tmp / "train.gpfn", Dataset(table(np.arange(nt)), d.y[:nt, None].astype(float), ["y"]))
-        write_dataset(tmp / "target.gpfn", Dataset(table(np.arange(nt, d.n))))
+        write_pair(tmp, n_train, n_target, markers)
+        tr, tg = read_dataset(tmp / "train.gpfn"), read_dataset(tmp / "target.gpfn")
+        nt, m = tr.table.n_taxa, tr.table.n_markers
         if model_path is None:
             cfg = FitConfig(prior="wild")
             model_path = tmp / "m.gpfn"
@@ -67,7 +76,7 @@ def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: 
             tr, tg = read_dataset(tmp / "train.gpfn"), read_dataset(tmp / "target.gpfn")
             gblup(tr.table.dosage, tr.phenotype(), tg.table.dosage)
 
-        times = {"train": nt, "target": d.n - nt, "markers": m}
+        times = {"train": nt, "target": tg.table.n_taxa, "markers": m}
         for name, fn in (("gblup", run_gblup), ("gpfn", run_gpfn)):
             ts = []
             for _ in range(repeats):
