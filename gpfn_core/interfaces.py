@@ -154,6 +154,8 @@ class TraitModel(Protocol):
     :class:`~gpfn_core.sim.trait.Trait` is one): true genetic values, and phenotypes for
     selecting on.  Declared here so that the contract does not depend on the simulator."""
 
+    qtl: np.ndarray  # int [q]: the causal loci (indices into the population's loci)
+
     def genetic_values(self, pop: Population) -> np.ndarray:
         """float64 ``[n]`` genetic values of ``pop``'s individuals."""
 
@@ -191,6 +193,16 @@ class BreedingScheme(_Named, ABC):
 
         ``trait`` gives genetic values and phenotypes for any selection the scheme does.
         """
+
+    def genetic_values(self, pop: Population, trait: TraitModel, g: np.ndarray, n_train: int,
+                       rng: np.random.Generator, **params: Any) -> np.ndarray | None:
+        """Optional: the true genetic values of ``pop`` (``forward``'s training individuals
+        first, then the evaluation ones) where the program makes them differ from the
+        trait's additive and dominance values ``g``, e.g. effects that depend on the pool
+        an allele came from in a hybrid (``trait.qtl``: the causal loci).  The prior then
+        sets the environmental variance from ``h2`` on these values.  The default, None,
+        keeps ``g`` and draws nothing from ``rng``."""
+        return None
 
 
 class Prior(_Named, ABC):

@@ -2,7 +2,8 @@
 
 A breeder who does not know which population type a set is (or has a population that
 is none of them exactly) needs a model fitted on all of them.  ``universal`` draws each
-population from one of the built-in schemes (nam, wild, ril, silva, recurrent), chosen
+population from one of the built-in priors (nam, wild, ril, silva, recurrent, outbred,
+hybrid), chosen
 uniformly and deterministically from ``(seed, index)``; everything else is the chosen
 scheme's own generic prior, with the same seed, so draw ``index`` of ``universal`` is
 draw ``index`` of that scheme's prior.
@@ -29,8 +30,8 @@ class Universal(Prior):
     """One of the built-in schemes per draw, uniformly."""
 
     name = "universal"
-    description = "mixture of the nam, wild, ril, silva and recurrent priors, one scheme per draw (uniform)"
-    components: tuple[str, ...] = ("nam", "wild", "ril", "silva", "recurrent")
+    description = "mixture of the nam, wild, ril, silva, recurrent, outbred and hybrid priors, one per draw (uniform)"
+    components: tuple[str, ...] = ("nam", "wild", "ril", "silva", "recurrent", "outbred", "hybrid")
 
     def __init__(self, seed: int = 0, overrides: dict[str, Any] | None = None, founders: Any = None) -> None:
         from dataclasses import replace

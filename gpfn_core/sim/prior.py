@@ -163,6 +163,11 @@ class GenericPrior(Prior):
         trait = trait.calibrate(train)
         both = Population.concat([train, ev])
         g = trait.genetic_values(both)
+        own = self.scheme.genetic_values(both, trait, g, len(train), rng, **params)
+        if own is not None:  # the scheme's values (e.g. pool-specific effects): h2 holds on them
+            g = np.asarray(own, np.float64)
+            vg = float(np.var(g[: len(train)]))
+            trait = replace(trait, ve=vg * (1.0 - trait.h2) / trait.h2 if vg > 0 else 1.0)
         if params["family_share"] > 0:
             g, ve = with_family_effects(g, both, len(train), trait, params["family_share"], rng)
             trait = replace(trait, ve=ve)
