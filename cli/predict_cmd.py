@@ -20,7 +20,9 @@ from gpfn_cli.common import bound_threads, explicit, refuse
               help="Training Dataset with phenotypes (gpfn parse --phenotypes).")
 @click.option("--target", "target", required=True, type=click.Path(path_type=Path), help="Target Dataset.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="CSV to write.")
-@click.option("--phenotype", default=None, help="Phenotype column of the training dataset (default: its first).")
+@click.option("--phenotype", default=None, help="Phenotype column of the training dataset (default: its first); a "
+              "comma-separated list, or 'all', predicts each in one run (columns NAME_mean, NAME_sd, NAME_q05, "
+              "NAME_q95).")
 @click.option("--normalized", is_flag=True, help="Predictions on the standardised scale instead of the phenotype's.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
 @click.option("--ensemble", type=int, default=None,

@@ -66,10 +66,10 @@ def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Pat
             store = zarr.storage.ZipStore(tmp, mode="w")
         else:
             store = zarr.storage.LocalStore(tmp)
-        attributes = {
+        attributes = {  # the Dataset's own fields last: attributes read from another file cannot override them
+            **{k: v for k, v in ds.attrs.items() if k != "path"},
             "format": DATASET_FORMAT, "format_version": DATASET_VERSION, "gpfn_version": __version__,
             "source": t.source, "phenotype_names": list(ds.phenotype_names),
-            **{k: v for k, v in ds.attrs.items() if k != "path"},
         }
         # attributes at creation: a zip cannot rewrite its zarr.json later
         g = zarr.create_group(store, attributes=attributes)

@@ -95,25 +95,57 @@ def _layout() -> dict[str, tuple[int, tuple[int, ...]]]:
     return {"gblup": grid, "sparse": grid, "bma": (BMA_WIDTH, (0,))}
 
 
+@dataclass
+class Genotypes:
+    """The trait-independent part of preprocessing one training and target population: the
+    encoding, the encoded genotypes, the one decomposition of the training relationships, the
+    targets' coordinates in it, and (made when first asked for) the family kernels'
+    decompositions.  Several traits phenotyped on the same individuals share it
+    (``gpfn predict --phenotype all``); :func:`prepare` makes one when not given one."""
+
+    encoding: Encoding
+    x_train: np.ndarray
+    x_target: np.ndarray
+    kinship: Kinship | None = None
+    coordinates: np.ndarray | None = None
+    _family: FamilyModel | None = None
+
+    @classmethod
+    def of(cls, dosage_train: np.ndarray, dosage_target: np.ndarray, kinship: bool) -> Genotypes:
+        enc = Encoding.fit(dosage_train)
+        g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target))
+        if kinship:  # one decomposition of x x^T, for the smoothers, the anchors and a selector that wants it (pca)
+            g.kinship = Kinship.of(g.x_train)
+            g.coordinates = g.kinship.coordinates(g.x_train, g.x_target)  # the targets' x_v x_t^T u
+        return g
+
+    @property
+    def family(self) -> FamilyModel:
+        if self._family is None:
+            self._family = FamilyModel(self.kinship, self.coordinates, self.x_target)
+        return self._family
+
+
 def prepare(
     dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray, selector: FeatureSelector,
-    smoothers: str | tuple[str, ...] = (), anchors: bool | tuple[str, ...] = True,
+    smoothers: str | tuple[str, ...] = (), anchors: bool | tuple[str, ...] = True, genotypes: Genotypes | None = None,
 ) -> Prepared:
     """Encode, standardise, select features and append the smoothers' columns; every
     statistic comes from the training rows.  ``anchors``: the stacking anchors to compute
     (names of :data:`STACK_ANCHORS`; True: all, False: none, as a training draw needs
-    none); a column not asked for is zero (its stacking weight is zero)."""
+    none); a column not asked for is zero (its stacking weight is zero).  ``genotypes``: the
+    :class:`Genotypes` of these dosages when the caller has them (another trait of the same
+    individuals); the dosages are then not read again."""
     if len(y_train) != len(dosage_train):
         raise ValidationError(f"{len(dosage_train)} training genotypes but {len(y_train)} phenotypes")
-    enc = Encoding.fit(dosage_train)
+    names = parse_smoothers(smoothers)
     scale = Standardizer.fit(y_train)
     z = scale.transform(y_train)
-    x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
-    names = parse_smoothers(smoothers)
-    kinship = coords = features = None
-    if {"gblup", "bma"} & set(names):  # one decomposition of x x^T, for the smoothers and a selector that wants it (pca)
-        kinship = Kinship.of(x_train)
-        coords = kinship.coordinates(x_train, x_target)  # the targets' x_v x_t^T u, for gblup and pca
+    if genotypes is None:
+        genotypes = Genotypes.of(dosage_train, dosage_target, bool({"gblup", "bma"} & set(names)))
+    enc, x_train, x_target = genotypes.encoding, genotypes.x_train, genotypes.x_target
+    kinship, coords, features = genotypes.kinship, genotypes.coordinates, None
+    if kinship is not None:
         selector.fit_kinship(x_train, z, kinship)
         features = selector.transform_kinship(kinship, coords)
     else:
@@ -138,11 +170,12 @@ def prepare(
         f_train = np.concatenate([f_train, *(c[0] for c in cols)], axis=1)
         f_target = np.concatenate([f_target, *(c[1] for c in cols)], axis=1)
         if grid is not None and wanted:
-            family = (FamilyModel(kinship, coords, x_target) if {"gblup_family", "gblup_qtl"} & wanted else None)
             make = {"gblup_bma": lambda: bma_mean(grid[1], kinship, z),
                     "loo_choice": lambda: loo_choice(f_train, z, f_target, selector.n_features, names),
-                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1], family=family),
-                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z, family=family)}
+                    "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1],
+                                                         family=genotypes.family),
+                    "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z,
+                                                          family=genotypes.family)}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)

@@ -61,14 +61,20 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
         self.chunk = chunk
 
     def fit(self, X: Any, y: Any) -> GPFNRegressor:
-        """Store the training population (nothing is fitted); rows whose phenotype is NaN are dropped."""
+        """Store the training population (nothing is fitted).  ``y``: one phenotype ``[n]`` (rows
+        where it is NaN are dropped) or several ``[n, k]`` (NaN where an individual has no
+        value; each trait is predicted from the individuals that have it, and the
+        trait-independent work is shared)."""
         x = _dosages(X, "X")
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if y.size != x.shape[0]:
-            raise ValidationError(f"y has {y.size} values but X has {x.shape[0]} individuals")
-        keep = np.isfinite(y)
-        if keep.sum() < 3:
-            raise ValidationError("fewer than three training individuals have a finite phenotype")
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
+            raise ValidationError(f"y must be [{x.shape[0]}] or [{x.shape[0]}, traits] for the {x.shape[0]} "
+                                  f"individuals of X, got shape {y.shape}")
+        ys = y.reshape(len(y), -1)
+        few = [j for j in range(ys.shape[1]) if np.isfinite(ys[:, j]).sum() < 3]
+        if few:
+            raise ValidationError(f"fewer than three training individuals have a finite value of trait(s) {few}")
+        keep = np.isfinite(ys).any(1)
         self.X_train_, self.y_train_ = x[keep], y[keep]
         self.n_features_in_ = x.shape[1]
         self._loaded = None
@@ -88,7 +94,7 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
         return self._loaded[1]
 
     def _predict(self, X: Any, quantiles: tuple[float, ...]) -> dict[str, Any]:
-        from gpfn_core.tasks.predict import predict_arrays
+        from gpfn_core.tasks.predict import predict_traits
 
         if not hasattr(self, "X_train_"):
             from sklearn.exceptions import NotFittedError
@@ -96,20 +102,25 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
             raise NotFittedError("GPFNRegressor: call fit(X, y) with the training population first")
         x = _dosages(X, "X", self.n_features_in_)
         model, bar, meta = self._model()
-        return predict_arrays(model, bar, meta, self.X_train_, self.y_train_, x, ensemble=self.ensemble,
-                              seed=self.seed, chunk=self.chunk, quantiles=quantiles)
+        results = predict_traits(model, bar, meta, self.X_train_, self.y_train_, x, ensemble=self.ensemble,
+                                 seed=self.seed, chunk=self.chunk, quantiles=quantiles)
+        if self.y_train_.ndim == 1:
+            return results[0]
+        return {k: np.stack([r[k] for r in results], axis=1) for k in results[0] if isinstance(results[0][k], np.ndarray)}
 
     def predict(self, X: Any, return_std: bool = False):
-        """Predictive means (the GEBVs), and with ``return_std`` their sd, on the phenotype's scale."""
+        """Predictive means (the GEBVs), and with ``return_std`` their sd, on the phenotype's scale:
+        ``[n_target]``, or ``[n_target, traits]`` where ``y`` had several."""
         out = self._predict(X, ())
         return (out["mean"], out["sd"]) if return_std else out["mean"]
 
     def predict_quantiles(self, X: Any, quantiles=(0.05, 0.95)) -> np.ndarray:
-        """``[n_target, len(quantiles)]`` quantiles of each target's predictive distribution."""
+        """``[n_target, len(quantiles)]`` quantiles of each target's predictive distribution
+        (``[n_target, traits, len(quantiles)]`` where ``y`` had several traits)."""
         from gpfn_core.tasks.predict import quantile_key
 
         qs = tuple(float(q) for q in np.atleast_1d(quantiles))
         if not qs or not all(0.0 < q < 1.0 for q in qs):
             raise ValidationError(f"quantiles must be in (0, 1), got {list(qs)}")
         out = self._predict(X, qs)
-        return np.column_stack([out[quantile_key(q)] for q in qs])
+        return np.stack([out[quantile_key(q)] for q in qs], axis=-1)

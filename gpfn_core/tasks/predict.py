@@ -29,7 +29,7 @@ from gpfn_core.data.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.inference import combine_members, member_outputs, model_context, resolve_device
 from gpfn_core.net.modelfile import load_model
-from gpfn_core.net.preprocess import prepare, STACK_ANCHORS
+from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, parse_smoothers, prepare
 from gpfn_core.registry import get_registry
 
 MIN_SHARED_MARKERS = 100
@@ -76,28 +76,70 @@ def predict(
     phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
     seed: int = 0, chunk: int = 1000, overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Write ``out_csv`` (taxon, mean, sd, q05, q95) and return a report."""
+    """Write ``out_csv`` and return a report.  One phenotype (``phenotype``: a name, default the
+    first): columns taxon, mean, sd, q05, q95.  Several (a comma-separated list, or ``all``):
+    taxon, then NAME_mean, NAME_sd, NAME_q05, NAME_q95 for each, every trait-independent step
+    (the encoding, the decomposition of the relationships, the family kernels) done once for
+    the traits phenotyped on the same individuals."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
     train, target = read_dataset(train_path), read_dataset(target_path)  # a user's files first: their errors are likeliest
+    names = phenotype_names(train, phenotype)
     dev = resolve_device(device)
     model, bar, meta = load_model(model_path, dev)
-    y_all = train.phenotype(phenotype)
-    observed = np.isfinite(y_all)
-    if observed.sum() < 3:
-        raise GpfnError(f"{train_path}: fewer than three training taxa have phenotype values")
+    ys = np.column_stack([train.phenotype(n) for n in names])
+    for name, y in zip(names, ys.T):
+        if np.isfinite(y).sum() < 3:
+            raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
-    res = predict_arrays(model, bar, meta, al.train[observed], y_all[observed], al.target, normalized=normalized,
-                         ensemble=ensemble, seed=seed, chunk=chunk)
-    mean, sd, n, members, context = res["mean"], res["sd"], int(observed.sum()), res["members"], res["context"]
-    rows = ([t, *(f"{v:.6g}" for v in vals)] for t, *vals in zip(target.table.taxa, mean, sd, res["q05"], res["q95"]))
-    write_csv(out_csv, ["taxon", "mean", "sd", "q05", "q95"], rows, overwrite)
-    return {**al.report, "training_taxa": int(n), "training_taxa_without_phenotype": int((~observed).sum()),
-            "targets": int(target.table.n_taxa), "ensemble_members": members, "context": context,
-            "stack_weights": None if res["stack_weights"] is None else [round(v, 3) for v in res["stack_weights"]],
-            "interval_scale": None if res["interval_scale"] is None else round(res["interval_scale"], 3),
+    results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
+                             seed=seed, chunk=chunk)
+    if len(names) == 1:
+        header = ["taxon", "mean", "sd", "q05", "q95"]
+    else:
+        header = ["taxon", *(f"{n}_{k}" for n in names for k in ("mean", "sd", "q05", "q95"))]
+    cols = [res[k] for res in results for k in ("mean", "sd", "q05", "q95")]
+    rows = ([t, *(f"{v:.6g}" for v in vals)] for t, *vals in zip(target.table.taxa, *cols))
+    write_csv(out_csv, header, rows, overwrite)
+    first, observed = results[0], np.isfinite(ys[:, 0])
+    return {**al.report, "phenotypes": names, "training_taxa": int(observed.sum()),
+            "training_taxa_without_phenotype": int((~observed).sum()), "targets": int(target.table.n_taxa),
+            "ensemble_members": first["members"], "context": first["context"],
+            "stack_weights": None if first["stack_weights"] is None else [round(v, 3) for v in first["stack_weights"]],
+            "interval_scale": None if first["interval_scale"] is None else round(first["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+
+
+def phenotype_names(ds: Dataset, spec: str | None) -> list[str]:
+    """``None``: the first phenotype; ``all``: every one; else a name or a comma-separated list."""
+    if not ds.phenotype_names:
+        ds.phenotype(None)  # the error naming the file
+    if spec is None:
+        return [ds.phenotype_names[0]]
+    names = list(ds.phenotype_names) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    for n in names:
+        ds.phenotype(n)  # an unknown name: the error listing the known ones
+    return names
+
+
+def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,
+                   **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`predict_arrays` of every column of ``ys`` (``[n, k]``, NaN where a training
+    individual has no value): traits observed on the same individuals share one
+    :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels)."""
+    ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
+    shared: dict[bytes, Genotypes] = {}
+    kinship = bool({"gblup", "bma"} & set(parse_smoothers((meta.get("fit_config") or {}).get("smoothers", ""))))
+    out = []
+    for y in ys.T:
+        observed = np.isfinite(y)
+        key = np.packbits(observed).tobytes()
+        if key not in shared:
+            shared[key] = Genotypes.of(x_train[observed], x_target, kinship)
+        out.append(predict_arrays(model, bar, meta, x_train[observed], y[observed], x_target,
+                                  genotypes=shared[key], **kwargs))
+    return out
 
 
 def write_csv(path: Path, header: list[str], rows, overwrite: bool) -> Path:
@@ -120,7 +162,8 @@ def write_csv(path: Path, header: list[str], rows, overwrite: bool) -> Path:
 
 def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray, *,
                    normalized: bool = False, ensemble: int | None = None, seed: int = 0,
-                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95), stack: bool = True) -> dict[str, Any]:
+                   chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95), stack: bool = True,
+                   genotypes: Genotypes | None = None) -> dict[str, Any]:
     """Predictive mean, sd and ``quantiles`` (keys ``q05``, ``q95``, ...: ``f"q{100 q:02g}"``) of
     targets from aligned dosages and training phenotypes.
 
@@ -147,7 +190,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     # are zero columns, weighed zero)
     used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""),
-                anchors=used)
+                anchors=used, genotypes=genotypes)
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)
     # Up to CONTEXT_SLACK times the largest training set seen in fitting is one pass; beyond
     # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).

@@ -215,7 +215,7 @@ def test_estimator_rejects_bad_input(model_path):
         est.predict(np.zeros((2, 5)))
     with pytest.raises(ValidationError, match="row 1, column 2 is 3.0"):
         est.fit(np.array([[0, 1, 2], [0, 1, 3], [2, 2, 0]]), [1.0, 2.0, 3.0])
-    with pytest.raises(ValidationError, match="y has 2 values but X has 3"):
+    with pytest.raises(ValidationError, match=r"y must be \[3\] or \[3, traits\] .* got shape \(2,\)"):
         est.fit(np.zeros((3, 4)), [1.0, 2.0])
     est.fit(np.array([[0, 1, 2, 1], [0, 1, 1, 2], [2, 2, 0, 1], [1, 0, 1, 1]]), [1.0, 2.0, 3.0, 1.5])
     with pytest.raises(ValidationError, match="3 markers, but the training genotypes had 4"):
@@ -355,3 +355,41 @@ def test_predict_reads_the_datasets_before_the_model(tmp_path, draw):
     (tmp_path / "g.vcf").write_text("##fileformat=VCFv4.2\n")
     with pytest.raises(GpfnError, match="gpfn parse"):
         predict(tmp_path / "no-such-model.gpfn", tmp_path / "g.vcf", tg, tmp_path / "p.csv")
+
+
+def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, draw, monkeypatch):
+    """gpfn predict --phenotype all gives each trait what a call of its own gives, with the
+    trait-independent work (one Genotypes per set of phenotyped individuals) done once."""
+    import gpfn_core.net.preprocess as prep
+    from gpfn import GPFNRegressor
+    from helpers import dataset
+
+    nt = 80
+    taxa = [f"t{i}" for i in range(draw.n)]
+    rng = np.random.default_rng(0)
+    ys = np.column_stack([draw.y[:nt], draw.y[:nt] * 0.5 + rng.normal(size=nt), rng.normal(size=nt)])
+    ys[3, 2] = np.nan  # the third trait misses one individual: its own Genotypes
+    tr = dataset(tmp_path / "tr.gpfn", draw.x[:nt], taxa[:nt])
+    from gpfn_core.data.dataset import read_dataset, write_dataset
+
+    ds = read_dataset(tr)
+    ds.phenotypes, ds.phenotype_names = ys, ["a", "b", "c"]
+    write_dataset(tmp_path / "tr3.gpfn", ds)
+    tg = dataset(tmp_path / "tg.gpfn", draw.x[nt:], taxa[nt:])
+    made = []
+    real = prep.Genotypes.of.__func__
+    monkeypatch.setattr(prep.Genotypes, "of", classmethod(lambda cls, *a, **k: made.append(1) or real(cls, *a, **k)))
+    rep = predict(model_path, tmp_path / "tr3.gpfn", tg, tmp_path / "all.csv", phenotype="all")
+    assert rep["phenotypes"] == ["a", "b", "c"] and len(made) == 2  # a and b share one, c has its own
+    together = read(tmp_path / "all.csv")
+    assert list(together[0]) == ["taxon", *(f"{n}_{k}" for n in "abc" for k in ("mean", "sd", "q05", "q95"))]
+    for name in "abc":
+        predict(model_path, tmp_path / "tr3.gpfn", tg, tmp_path / f"{name}.csv", phenotype=name)
+        alone = read(tmp_path / f"{name}.csv")
+        for k in ("mean", "sd", "q05", "q95"):
+            assert [r[f"{name}_{k}"] for r in together] == [r[k] for r in alone]
+    est = GPFNRegressor(model=str(model_path)).fit(np.where(draw.x[:nt] < 0, np.nan, draw.x[:nt]), ys)
+    mean = est.predict(draw.x[nt:])
+    assert mean.shape == (draw.n - nt, 3)
+    np.testing.assert_allclose(mean[:, 1], [float(r["b_mean"]) for r in together], rtol=1e-4)  # the CSV: 6 digits
+    assert est.predict_quantiles(draw.x[nt:], [0.05, 0.95]).shape == (draw.n - nt, 3, 2)
