@@ -29,8 +29,11 @@ from gpfn_cli.common import bound_threads, explicit, refuse
               help="Subsets to average when the training set exceeds the model's context (default: automatic).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for subsets and selectors.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--covariates", default=None, metavar="A,B", help="Columns of the phenotype file (locations, years, "
+              "blocks: words or numbers) fitted as fixed effects on the training individuals and taken out of their "
+              "phenotypes; the targets get breeding values, without covariate effects.")
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
-            force) -> None:
+            force, covariates) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
     from gpfn_core.models.lookup import shipped_model
     from gpfn_core.tasks.predict import predict as run
@@ -42,7 +45,7 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
         model, line = shipped_model(population_type)
         click.echo(line, err=True)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
-                 ensemble=ensemble, seed=seed, overwrite=force)
+                 ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates))
     for k, v in report.items():
         click.echo(f"{k}: {v}", err=True)
     if report["ensemble_members"] > 1:
@@ -58,10 +61,17 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.option("--population-type", default=None,
               help="Which shipped model to use without --model (default as in gpfn predict).")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds over DATASET.")
+@click.option("--groups", default=None, help="Folds of whole groups: a column of the phenotype file (families, "
+              "genetic groups), a CSV of taxon,group, or 'genomic' (clusters of the genomic relationships); each group "
+              "left out whole, one per fold up to --folds groups.")
+@click.option("--covariates", default=None, metavar="A,B", help="Columns of the phenotype file fitted as fixed "
+              "effects on each fold's training individuals and taken out of the phenotypes before predicting and "
+              "scoring.")
 @click.option("--train", "train", type=click.Path(path_type=Path), default=None, help="Training Dataset (instead of folds).")
 @click.option("--target", "target", type=click.Path(path_type=Path), default=None,
               help="Target Dataset with observed phenotypes.")
-@click.option("--phenotype", default=None, help="Phenotype column (default: the first).")
+@click.option("--phenotype", default=None, help="Phenotype column (default: the first); a comma-separated list or "
+              "'all' evaluates each.")
 @click.option("--png", type=click.Path(path_type=Path), default=None, help="Write a scatter + accuracy plot here.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -71,8 +81,8 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
                    "Bayesian samplers take minutes on large sets).")
 @click.option("--iterations", type=int, default=6000, show_default=True, help="BayesB/BayesCπ Gibbs iterations.")
 @click.option("--burn-in", type=int, default=1000, show_default=True, help="BayesB/BayesCπ iterations discarded.")
-def evaluate(dataset, model, population_type, folds, train, target, phenotype, png, seed, device, as_json, methods,
-             iterations, burn_in) -> None:
+def evaluate(dataset, model, population_type, folds, groups, covariates, train, target, phenotype, png, seed, device,
+             as_json, methods, iterations, burn_in) -> None:
     """Compare GPFN with GBLUP, ridge regression and optionally BayesB/BayesCπ on the same folds
     (Pearson, Spearman, RMSE, time)."""
     import json
@@ -92,15 +102,31 @@ def evaluate(dataset, model, population_type, folds, train, target, phenotype, p
         model, line = shipped_model(population_type)
         click.echo(line, err=True)
 
+    refuse(["groups"] if groups and dataset is None else [], "makes folds of DATASET: give DATASET, not --train "
+           "and --target")
     res = run(model, dataset=dataset, folds=folds, train=train, target=target, phenotype=phenotype, seed=seed,
-              device=device, methods=methods, iterations=iterations, burn_in=burn_in)
+              device=device, methods=methods, iterations=iterations, burn_in=burn_in, groups=groups,
+              covariates=_names(covariates))
     if as_json:
-        click.echo(json.dumps({"summary": res["summary"], "folds": res["folds"]}, indent=2))
+        click.echo(json.dumps({"traits": {t: {"summary": r["summary"], "folds": r["folds"],
+                                              **({"covariate_effects": r["covariate_effects"]}
+                                                 if "covariate_effects" in r else {})}
+                                          for t, r in res["traits"].items()},
+                               "summary": res["summary"], "folds": res["folds"], "fold_info": res["fold_info"]},
+                              indent=2))
     else:
-        click.echo(f"{'method':8}  {'pearson':>8}  {'spearman':>8}  {'rmse':>10}  {'seconds':>8}")
-        for m in methods:
-            s = res["summary"][m]
-            click.echo(f"{m:8}  {s['pearson']:8.3f}  {s['spearman']:8.3f}  {s['rmse']:10.4g}  {s['seconds']:8.2f}")
+        if len(res["fold_info"]) > 1 and groups:
+            for f in res["fold_info"]:
+                click.echo(f"fold {f['fold']}: {f['size']} taxa, groups {', '.join(f['groups'])}", err=True)
+        click.echo(f"{'trait':12}  {'method':8}  {'pearson':>8}  {'spearman':>8}  {'rmse':>10}  {'seconds':>8}")
+        for trait, r in res["traits"].items():
+            for m in methods:
+                s = r["summary"][m]
+                click.echo(f"{trait[:12]:12}  {m:8}  {s['pearson']:8.3f}  {s['spearman']:8.3f}  {s['rmse']:10.4g}  "
+                           f"{s['seconds']:8.2f}")
+            if "covariate_effects" in r:
+                click.echo(f"{trait}: covariate effects (mean over folds) " + ", ".join(
+                    f"{k} {v:+.4g}" for k, v in r["covariate_effects"].items()), err=True)
     if png:
         click.echo(f"plot: {plot(res, png)}", err=True)
 
@@ -133,3 +159,7 @@ def models(brief) -> None:
     table = matrix_table(found)
     if table:
         click.echo(("\n" if brief else "") + table)
+
+
+def _names(spec: str | None) -> list[str] | None:
+    return [n.strip() for n in spec.split(",") if n.strip()] if spec else None

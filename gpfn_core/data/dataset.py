@@ -35,6 +35,34 @@ class Dataset:
     phenotypes: np.ndarray | None = None  # float64 [n, k], NaN = missing
     phenotype_names: list[str] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
+    factors: np.ndarray | None = None  # str [n, f]: columns of words of the phenotype file ("" = missing)
+    factor_names: list[str] = field(default_factory=list)
+
+    def covariates(self, names: list[str]) -> tuple[np.ndarray, list[str]]:
+        """The design matrix ``[n, p]`` of covariates ``names`` and its column labels: a factor
+        (a column of words) is one indicator column per level but the first; a numeric
+        phenotype column is itself.  A missing value is an error naming it and its taxa."""
+        cols, labels = [], []
+        for name in names:
+            if name in self.factor_names:
+                v = self.factors[:, self.factor_names.index(name)]
+                missing = v == ""
+                levels = sorted(set(v[~missing]))
+                cols += [(v == lev).astype(np.float64) for lev in levels[1:]]
+                labels += [f"{name}={lev}" for lev in levels[1:]]
+            elif name in self.phenotype_names:
+                v = self.phenotypes[:, self.phenotype_names.index(name)]
+                missing = ~np.isfinite(v)
+                cols.append(np.nan_to_num(v))
+                labels.append(name)
+            else:
+                raise GpfnError(f"{self.attrs.get('path', 'dataset')}: no covariate column {name!r}; it has "
+                                f"{', '.join(self.factor_names + self.phenotype_names) or 'none'}")
+            if missing.any():
+                taxa = ", ".join(self.table.taxa[missing][:5])
+                raise GpfnError(f"{self.attrs.get('path', 'dataset')}: covariate '{name}' is missing for "
+                                f"{int(missing.sum())} taxa (e.g. {taxa}); give it a value or leave it out")
+        return (np.column_stack(cols) if cols else np.zeros((self.table.n_taxa, 0))), labels
 
     def phenotype(self, name: str | None = None) -> np.ndarray:
         """One phenotype column (the first when ``name`` is None)."""
@@ -69,7 +97,7 @@ def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Pat
         attributes = {  # the Dataset's own fields last: attributes read from another file cannot override them
             **{k: v for k, v in ds.attrs.items() if k != "path"},
             "format": DATASET_FORMAT, "format_version": DATASET_VERSION, "gpfn_version": __version__,
-            "source": t.source, "phenotype_names": list(ds.phenotype_names),
+            "source": t.source, "phenotype_names": list(ds.phenotype_names), "factor_names": list(ds.factor_names),
         }
         # attributes at creation: a zip cannot rewrite its zarr.json later
         g = zarr.create_group(store, attributes=attributes)
@@ -84,6 +112,9 @@ def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Pat
         g.create_array("pos", data=np.asarray(t.pos, dtype=np.int64))
         if ds.phenotypes is not None:
             g.create_array("phenotypes", data=np.asarray(ds.phenotypes, dtype=np.float64).reshape(n, -1))
+        if ds.factors is not None and ds.factor_names:
+            values = np.asarray(ds.factors).astype(str).reshape(n, -1).astype(object)
+            g.create_array("factors", shape=values.shape, dtype=str, chunks=values.shape or (1,))[...] = values
         if path.suffix == ".zip":
             store.close()
     except BaseException:
@@ -128,12 +159,18 @@ def read_dataset(path: str | Path) -> Dataset:
         if not isinstance(names, list) or (pheno is not None and pheno.shape != (table.n_taxa, len(names))):
             raise ValueError(f"phenotypes of shape {None if pheno is None else pheno.shape} for {table.n_taxa} taxa "
                              f"and the names {names!r}")
+        factor_names = attrs.get("factor_names", [])
+        factors = np.array(g["factors"][:].tolist(), dtype=str) if "factors" in g else None
+        if not isinstance(factor_names, list) or (factors is not None
+                                                   and factors.shape != (table.n_taxa, len(factor_names))):
+            raise ValueError(f"factors of shape {None if factors is None else factors.shape} for {table.n_taxa} taxa "
+                             f"and the names {factor_names!r}")
     except GpfnError as exc:
         raise GpfnError(f"{path}: damaged gpfn dataset ({exc})") from None
     except Exception as exc:  # zarr, zip and codec errors of a damaged file, named
         raise GpfnError(f"{path}: damaged gpfn dataset ({type(exc).__name__}: {exc})") from None
     attrs["path"] = str(path)
-    return Dataset(table, pheno, [str(n) for n in names], attrs)
+    return Dataset(table, pheno, [str(n) for n in names], attrs, factors, [str(n) for n in factor_names])
 
 
 def _remove(p: Path) -> None:

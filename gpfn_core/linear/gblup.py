@@ -28,14 +28,17 @@ class GblupResult:
     mu: float
 
 
-def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100) -> float:
-    """REML estimate of se2 / sg2 for y = 1 mu + g + e, g ~ N(0, sg2 k)."""
+def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray | None = None) -> float:
+    """REML estimate of se2 / sg2 for y = X b + g + e, g ~ N(0, sg2 k), X the intercept (and the
+    columns of ``fixed``, covariates)."""
     n = y.size
-    s = np.eye(n) - 1.0 / n
+    x = np.ones((n, 1)) if fixed is None else np.column_stack([np.ones(n), fixed])
+    q = np.linalg.matrix_rank(x)
+    s = np.eye(n) - x @ np.linalg.pinv(x)  # projects out the fixed effects
     xi, u = np.linalg.eigh(s @ k @ s)
-    xi, u = xi[1:], u[:, 1:]  # drop the null direction of the mean (eigenvalue 0)
+    xi, u = xi[q:], u[:, q:]  # drop the null directions of the fixed effects (eigenvalue 0)
     eta2 = (u.T @ y) ** 2
-    dof = n - 1
+    dof = n - q
 
     def neg_loglik(log_delta: np.ndarray) -> np.ndarray:
         d = np.exp(np.atleast_1d(log_delta))[:, None]
@@ -79,3 +82,20 @@ def gblup(dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarr
     d = reml_delta(k_tt, y) if delta is None else float(delta)
     pred, mu = blup(k_tt, k_vt, y, d)
     return GblupResult(pred, d, 1.0 / (1.0 + d), mu)
+
+
+def fixed_effects(dosage_train: np.ndarray, y: np.ndarray, covariates: np.ndarray) -> tuple[np.ndarray, float]:
+    """Generalised least squares estimates of covariate effects (locations, years, blocks) in
+    the mixed model y = 1 mu + C b + g + e, g ~ N(0, sg2 K), with the variance ratio by REML
+    on the same model: ``(b [p], delta)``.  ``y - C b`` is then the phenotype with the
+    covariates taken out, on which every prediction method runs."""
+    y = np.asarray(y, dtype=np.float64)
+    c = np.asarray(covariates, dtype=np.float64).reshape(len(y), -1)
+    enc = Encoding.fit(dosage_train)
+    xt = enc.transform(dosage_train).astype(np.float64)
+    k, _ = relationship(xt, xt[:0])
+    delta = reml_delta(k, y, fixed=c)
+    x = np.column_stack([np.ones(len(y)), c])
+    v_inv_x = np.linalg.solve(k + delta * np.eye(len(y)), np.column_stack([x, y]))
+    b = np.linalg.lstsq(x.T @ v_inv_x[:, :-1], x.T @ v_inv_x[:, -1], rcond=None)[0]
+    return b[1:], delta

@@ -64,10 +64,12 @@ def parse(
     table = rd.read(genotypes)
     report: dict[str, Any] = {"reader": rd.name, "taxa_read": table.n_taxa, "markers_read": table.n_markers,
                               **{k: v for k, v in table.info.items() if k != "reader"}}
-    pheno_values, names = None, []
+    pheno_values, names, factors, factor_names = None, [], None, []
     if phenotypes is not None:
         ph = read_phenotypes(phenotypes, phenotype, taxon_column)
-        names = ph.names
+        names, factor_names = ph.names, ph.text_names
+        if not names:
+            raise GpfnError(f"{phenotypes}: no numeric phenotype column (only the factor columns {factor_names})")
         index = {t: i for i, t in enumerate(ph.taxa)}
         rows = np.array([index.get(t, -1) for t in table.taxa])
         if (rows < 0).all():
@@ -86,6 +88,8 @@ def parse(
         table = GenotypeTable(table.taxa[keep], table.marker, table.chrom, table.pos, table.ref, table.alt,
                               table.dosage[keep], table.source, table.info)
         pheno_values = values[keep]
+        if ph.text is not None:
+            factors = np.where(rows[keep, None] >= 0, ph.text[np.maximum(rows[keep], 0)], "")
     table, dropped = filter_markers(table, max_missing, min_maf)
     report.update(dropped)
     missing = table.dosage < 0
@@ -99,5 +103,6 @@ def parse(
         report["imputed"] = (f"{report['missing_calls']} missing calls kept as -1; prediction imputes them with the "
                              f"training population's marker mean")
     report.update({"taxa": table.n_taxa, "markers": table.n_markers})
-    path = write_dataset(out, Dataset(table, pheno_values, names, {"reader": rd.name, "report": report}), overwrite)
+    path = write_dataset(out, Dataset(table, pheno_values, names, {"reader": rd.name, "report": report}, factors,
+                                      factor_names), overwrite)
     return path, report

@@ -74,18 +74,22 @@ def align(train: Dataset, target: Dataset, min_shared: int = MIN_SHARED_MARKERS)
 def predict(
     model_path: str | Path, train_path: str | Path, target_path: str | Path, out_csv: str | Path, *,
     phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
-    seed: int = 0, chunk: int = 1000, overwrite: bool = False,
+    seed: int = 0, chunk: int = 1000, overwrite: bool = False, covariates: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write ``out_csv`` and return a report.  One phenotype (``phenotype``: a name, default the
     first): columns taxon, mean, sd, q05, q95.  Several (a comma-separated list, or ``all``):
     taxon, then NAME_mean, NAME_sd, NAME_q05, NAME_q95 for each, every trait-independent step
     (the encoding, the decomposition of the relationships, the family kernels) done once for
-    the traits phenotyped on the same individuals."""
+    the traits phenotyped on the same individuals.  ``covariates``: columns of the training
+    phenotype file (locations, years, blocks; factors or numbers) fitted as fixed effects on
+    the training individuals (GLS in the mixed model) and taken out of their phenotypes before
+    prediction; the targets get breeding values, with no covariate effect added, and the
+    report gives the fitted effects."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
     train, target = read_dataset(train_path), read_dataset(target_path)  # a user's files first: their errors are likeliest
-    names = phenotype_names(train, phenotype)
+    names = phenotype_names(train, phenotype, covariates)
     dev = resolve_device(device)
     model, bar, meta = load_model(model_path, dev)
     ys = np.column_stack([train.phenotype(n) for n in names])
@@ -93,6 +97,16 @@ def predict(
         if np.isfinite(y).sum() < 3:
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
+    effects = {}
+    if covariates:
+        from gpfn_core.linear.gblup import fixed_effects
+
+        c, labels = train.covariates(list(covariates))
+        for j, name in enumerate(names):
+            ok = np.isfinite(ys[:, j])
+            b, _ = fixed_effects(al.train[ok], ys[ok, j], c[ok])
+            ys[:, j] = ys[:, j] - c @ b
+            effects[name] = {lab: round(float(v), 6) for lab, v in zip(labels, b)}
     results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
                              seed=seed, chunk=chunk)
     if len(names) == 1:
@@ -108,19 +122,28 @@ def predict(
             "ensemble_members": first["members"], "context": first["context"],
             "stack_weights": None if first["stack_weights"] is None else [round(v, 3) for v in first["stack_weights"]],
             "interval_scale": None if first["interval_scale"] is None else round(first["interval_scale"], 3),
-            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv)}
+            "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv),
+            **({"covariate_effects": effects} if effects else {})}
 
 
-def phenotype_names(ds: Dataset, spec: str | None) -> list[str]:
-    """``None``: the first phenotype; ``all``: every one; else a name or a comma-separated list."""
+def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = None) -> list[str]:
+    """``None``: the first phenotype; ``all``: every one; else a name or a comma-separated list.
+    ``exclude``: columns used as covariates, never traits (``all`` and the default skip them)."""
     if not ds.phenotype_names:
         ds.phenotype(None)  # the error naming the file
-    if spec is None:
-        return [ds.phenotype_names[0]]
-    names = list(ds.phenotype_names) if spec == "all" else [n.strip() for n in spec.split(",") if n.strip()]
-    for n in names:
-        ds.phenotype(n)  # an unknown name: the error listing the known ones
-    return names
+    exclude = list(exclude or [])
+    traits = [n for n in ds.phenotype_names if n not in exclude]
+    if spec is not None and spec != "all":
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        for n in names:
+            ds.phenotype(n)  # an unknown name: the error listing the known ones
+        both = [n for n in names if n in exclude]
+        if both:
+            raise GpfnError(f"{', '.join(both)}: named both as a trait and as a covariate")
+        return names
+    if not traits:
+        raise GpfnError(f"{ds.attrs.get('path', 'dataset')}: every phenotype column is a covariate; no trait left")
+    return traits if spec == "all" else traits[:1]
 
 
 def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,

@@ -132,13 +132,15 @@ def test_predict_options(monkeypatch, files):
 
 def test_evaluate_options(monkeypatch, files):
     tmp, model = files
-    summary = {"summary": {m: {"pearson": 0.1, "spearman": 0.1, "rmse": 1.0, "seconds": 0.1}
-                           for m in ("GPFN", "GBLUP", "ridge", "BayesB")}, "folds": {}}
+    per = {"summary": {m: {"pearson": 0.1, "spearman": 0.1, "rmse": 1.0, "seconds": 0.1}
+                       for m in ("GPFN", "GBLUP", "ridge", "BayesB")}, "folds": {}}
+    summary = {**per, "traits": {"y": per}, "fold_info": [{"fold": 0, "size": 3, "groups": ["a"]}]}
     recs = {"gpfn_core.tasks.evaluate.evaluate": Recorder(summary), "gpfn_core.tasks.evaluate.plot": Recorder("x.png"),
             "gpfn_core.models.lookup.shipped_model": Recorder(lambda t: (model, f"model {t}"))}
     walk(monkeypatch, ["evaluate", str(tmp / "data.gpfn")], recs,
          {"model": ["--model", str(model)], "population_type": ["--population-type", "ril"],
-          "methods": ["--methods", "gpfn,gblup,ridge,bayesb"],
+          "methods": ["--methods", "gpfn,gblup,ridge,bayesb"], "groups": ["--groups", "family"],
+          "covariates": ["--covariates", "location,year"],
           # these two make a split of their own: refused beside DATASET (tested below)
           "train": ["--train", str(tmp / "train.gpfn")], "target": ["--target", str(tmp / "target.gpfn")]}, tmp)
 

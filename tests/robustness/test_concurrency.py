@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from test_interruption import GENERATE, GPFN, run, same_store, temporaries
