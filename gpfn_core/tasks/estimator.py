@@ -5,8 +5,12 @@
     mean, sd = est.predict(X_target, return_std=True)
     q = est.predict_quantiles(X_target, [0.05, 0.95])       # [n_target, 2]
 
-``X`` holds 0/1/2 allele dosages (individuals x markers, NaN for a missing call) with the
-same markers in the same order for training and targets.  ``predict`` runs exactly what
+``X`` holds 0/1/2 allele dosages (individuals x markers, NaN for a missing call): a matrix
+with the same markers in the same order for training and targets; a pandas DataFrame whose
+columns are marker ids; or an xarray/sgkit Dataset with ``call_dosage`` or ``call_genotype``
+(variants x samples).  Named markers are matched between training and targets as ``gpfn
+predict`` matches two Datasets (by id, or chromosome:position; swapped alleles flipped),
+the markers dropped reported in ``alignment_``.  ``predict`` runs exactly what
 ``gpfn predict`` runs after reading and aligning its two datasets
 (:func:`gpfn_core.predict.predict_arrays`: the one ``prepare()``, the ensemble beyond the
 model's context), so the two give the same numbers (tested).
@@ -24,7 +28,10 @@ from gpfn_core.errors import ValidationError
 
 
 def _dosages(X: Any, what: str, n_markers: int | None = None) -> np.ndarray:
-    """int8 dosages (-1 = missing) from a 0/1/2 matrix with NaN for missing calls, checked."""
+    """int8 dosages (-1 = missing) from a 0/1/2 matrix with NaN for missing calls (or an xarray
+    Dataset's ``call_dosage`` [variants, samples], whose markers are then matched by order), checked."""
+    if hasattr(X, "data_vars"):
+        X = np.asarray(X["call_dosage"]).T
     a = np.asarray(X, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
         raise ValidationError(f"{what}: expected a 2-D [individuals, markers] dosage matrix, got shape {a.shape}")
@@ -37,6 +44,65 @@ def _dosages(X: Any, what: str, n_markers: int | None = None) -> np.ndarray:
         raise ValidationError(f"{what}: row {i}, column {j} is {float(a[i, j])!r}; dosages must be 0, 1, 2 or NaN "
                               f"(missing), {int(bad.sum())} such value(s)")
     return np.where(missing, -1, a).astype(np.int8)
+
+
+def _table(X: Any, what: str):
+    """A GenotypeTable of named markers from a pandas DataFrame (columns: marker ids) or an
+    xarray/sgkit Dataset (``call_dosage`` or ``call_genotype``); None for a plain matrix."""
+    from gpfn_core.types import GenotypeTable
+
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # pandas
+        markers = np.array([str(c) for c in X.columns])
+        names, counts = np.unique(markers, return_counts=True)
+        if (counts > 1).any():
+            raise ValidationError(f"{what}: duplicate marker column {str(names[counts > 1][0])!r}")
+        m = markers.size
+        return GenotypeTable(np.array([str(i) for i in X.index]), markers, np.array([""] * m),
+                             np.zeros(m, np.int64), np.array([""] * m), np.array([""] * m),
+                             _dosages(X.to_numpy(dtype=np.float64, na_value=np.nan), what))
+    if hasattr(X, "data_vars"):  # xarray / sgkit
+        if "call_genotype" in X:
+            from gpfn_core.data.vcz import vcz_table
+
+            return vcz_table(_Arrays(X), what, "xarray")
+        if "call_dosage" not in X:
+            raise ValidationError(f"{what}: an xarray Dataset needs call_genotype (with the sgkit variant and "
+                                  f"sample arrays) or call_dosage; it has {', '.join(map(str, X.data_vars))}")
+    return None
+
+
+class _Arrays:
+    """An xarray/sgkit Dataset seen as the mapping of arrays :func:`gpfn_core.data.vcz.vcz_table`
+    reads (``contig_id`` may be an attribute, as older sgkit keeps it)."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.ds.variables or (name == "contig_id" and "contig_id" in self.ds.attrs)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.ds.variables:
+            return np.asarray(self.ds.attrs[name])
+        return _Array(self.ds[name])
+
+
+class _Array:
+    """An xarray DataArray with the ``shape``, ``ndim``, ``chunks`` and slicing of a zarr array."""
+
+    def __init__(self, da: Any) -> None:
+        self.da, self.shape, self.ndim = da, tuple(da.shape), da.ndim
+        self.chunks = (da.chunks[0][0] if da.chunks and da.chunks[0] else max(1, da.shape[0] if da.ndim else 1),)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return np.asarray(self.da[rows])
+
+
+def _subset(table, rows: np.ndarray):
+    from gpfn_core.types import GenotypeTable
+
+    return GenotypeTable(table.taxa[rows], table.marker, table.chrom, table.pos, table.ref, table.alt,
+                         table.dosage[rows], table.source, table.info)
 
 
 class GPFNRegressor(RegressorMixin, BaseEstimator):
@@ -65,7 +131,8 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
         where it is NaN are dropped) or several ``[n, k]`` (NaN where an individual has no
         value; each trait is predicted from the individuals that have it, and the
         trait-independent work is shared)."""
-        x = _dosages(X, "X")
+        table = _table(X, "X")
+        x = _dosages(X, "X") if table is None else table.dosage
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
             raise ValidationError(f"y must be [{x.shape[0]}] or [{x.shape[0]}, traits] for the {x.shape[0]} "
@@ -77,6 +144,9 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
         keep = np.isfinite(ys).any(1)
         self.X_train_, self.y_train_ = x[keep], y[keep]
         self.n_features_in_ = x.shape[1]
+        self.table_ = None if table is None else _subset(table, keep)
+        if table is not None and hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(table.marker, dtype=object)
         self._loaded = None
         return self
 
@@ -100,13 +170,37 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("GPFNRegressor: call fit(X, y) with the training population first")
-        x = _dosages(X, "X", self.n_features_in_)
+        x_train, x = self._aligned(X)
         model, bar, meta = self._model()
-        results = predict_traits(model, bar, meta, self.X_train_, self.y_train_, x, ensemble=self.ensemble,
+        results = predict_traits(model, bar, meta, x_train, self.y_train_, x, ensemble=self.ensemble,
                                  seed=self.seed, chunk=self.chunk, quantiles=quantiles)
         if self.y_train_.ndim == 1:
             return results[0]
         return {k: np.stack([r[k] for r in results], axis=1) for k in results[0] if isinstance(results[0][k], np.ndarray)}
+
+    def _aligned(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Training and target dosages on the same markers: matched by name (as ``gpfn predict``
+        matches Datasets) where both have names, else by position, which needs equal widths."""
+        table = _table(X, "X")
+        if table is None or self.table_ is None:
+            self.alignment_ = {"matched_by": "column order", "shared_markers": self.n_features_in_}
+            x = _dosages(X, "X", self.n_features_in_) if table is None else table.dosage
+            if x.shape[1] != self.n_features_in_:
+                raise ValidationError(f"X: {x.shape[1]} markers, but the training genotypes had {self.n_features_in_}")
+            return self.X_train_, x
+        from gpfn_core.data.dataset import Dataset
+        from gpfn_core.tasks.predict import align
+
+        al = align(Dataset(self.table_), Dataset(table))
+        self.alignment_ = al.report
+        dropped = {k: v for k, v in al.report.items() if k.startswith("dropped") and v}
+        if dropped:
+            import warnings
+
+            warnings.warn(f"GPFNRegressor: {al.report['shared_markers']} shared markers; dropped "
+                          + ", ".join(f"{v} {k.removeprefix('dropped_').replace('_', ' ')}" for k, v in dropped.items()),
+                          stacklevel=3)
+        return al.train, al.target
 
     def predict(self, X: Any, return_std: bool = False):
         """Predictive means (the GEBVs), and with ``return_std`` their sd, on the phenotype's scale:

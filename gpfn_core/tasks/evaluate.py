@@ -93,8 +93,11 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
         names = phenotype_names(tr, phenotype, covariates)
         ctr, ctg = _covariates(tr, covariates), _covariates(tg, covariates)
         tasks, fold_info = [], [{"fold": 0, "groups": [], "size": int(tg.table.n_taxa)}]
-        for name in names:
-            y_tr, y_tg = tr.phenotype(name), tg.phenotype(name)
+        # the target's observed values: the same columns, or without --phenotype its first (a
+        # file of true values may name its column differently)
+        scored = names if phenotype is not None else phenotype_names(tg, None, covariates)
+        for name, as_named in zip(names, scored):
+            y_tr, y_tg = tr.phenotype(name), tg.phenotype(as_named)
             ok = np.isfinite(y_tr)
             tasks.append((name, [(al.train[ok], y_tr[ok], al.target, y_tg, None if ctr is None else ctr[ok],
                                   None if ctg is None else ctg[:])]))
