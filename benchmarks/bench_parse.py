@@ -1,10 +1,13 @@
 """Parsing speed and memory: gpfn's readers against a pandas per-taxon parser (the original GPFN's way).
 
 Writes a bgzipped VCF and a HapMap file of N samples x M markers (default 1,000 x
-100,000), then parses each in a fresh process and reports seconds and peak memory
-(max RSS above the process's start) as a multiple of the int8 dosage matrix.
+100,000), converts the VCF to VCF Zarr (``vcf2zarr``, from ``pip install gpfn[vcz]``) and
+to PLINK 2 .pgen (``plink2``, or pgenlib's writer where plink2 is not installed), then
+parses each in a fresh process and reports seconds and peak memory (max RSS above the
+process's start) as a multiple of the int8 dosage matrix.  Speed-ups are against the
+pandas parser for VCF and HapMap, and against gpfn's own VCF reader for VCZ and pgen.
 
-    python benchmarks/bench_parse.py [--samples 1000] [--markers 100000] [--keep DIR]
+    python benchmarks/bench_parse.py [--samples 1000] [--markers 100000] [--keep DIR] [--record]
 (the pandas baseline needs `pip install gpfn[bench]`)
 """
 
@@ -28,6 +31,10 @@ if kind == "gpfn-vcf":
     from gpfn_plugins.readers import Vcf as R
 elif kind == "gpfn-hapmap":
     from gpfn_plugins.readers import HapMap as R
+elif kind == "gpfn-vcz":
+    from gpfn_plugins.vcz import Vcz as R
+elif kind == "gpfn-pgen":
+    from gpfn_plugins.pgen import Pgen as R
 else:
     import pandas as pd
 def rss_kib():
@@ -90,6 +97,30 @@ def write_files(folder: Path, n: int, m: int) -> tuple[Path, Path]:
     return Path(str(vcf) + ".gz"), hmp
 
 
+def convert(vcf: Path, folder: Path) -> dict[str, Path | str]:
+    """The VCF as VCF Zarr and as .pgen, with the tools users convert with; a format whose tool
+    is missing maps to the reason."""
+    import shutil
+
+    out: dict[str, Path | str] = {}
+    vcz = folder / "bench.vcz"
+    tool = shutil.which("vcf2zarr")
+    if tool:
+        r = subprocess.run([tool, "convert", "--force", str(vcf), str(vcz)], capture_output=True, text=True)
+        out["VCZ"] = vcz if r.returncode == 0 else f"vcf2zarr failed: {r.stderr.strip()[-80:]}"
+    else:
+        out["VCZ"] = "vcf2zarr not installed (pip install gpfn[vcz])"
+    stem = folder / "bench"
+    plink2 = shutil.which("plink2")
+    if plink2:
+        r = subprocess.run([plink2, "--vcf", str(vcf), "--make-pgen", "--out", str(stem)], capture_output=True,
+                           text=True)
+        out["pgen"] = Path(f"{stem}.pgen") if r.returncode == 0 else f"plink2 failed: {r.stdout.strip()[-80:]}"
+    else:
+        out["pgen"] = "plink2 not installed"
+    return out
+
+
 def run(kind: str, path: Path) -> dict:
     r = subprocess.run([sys.executable, "-c", CHILD, kind, str(path)], capture_output=True, text=True)
     if r.returncode:
@@ -102,6 +133,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--markers", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
+    ap.add_argument("--record", action="store_true", help="write the results to benchmarks/results/")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
@@ -110,22 +142,35 @@ def main() -> None:
         vcf, hmp = write_files(folder, args.samples, args.markers)
         print(f"# {args.samples} samples x {args.markers} markers; files written in {time.perf_counter() - t0:.0f} s "
               f"(VCF.gz {vcf.stat().st_size / 2**20:.0f} MiB, HapMap {hmp.stat().st_size / 2**20:.0f} MiB)")
+        converted = convert(vcf, folder)
         matrix_kib = args.samples * args.markers / 1024
-        rows = []
+        rows, results = [], {}
+
+        def add(fmt, name, r, base):
+            results[f"{fmt}/{name}"] = r
+            if "error" in r:
+                rows.append((fmt, name, "-", "-", "-", r["error"][:60]))
+                return
+            ratio = base["seconds"] / r["seconds"] if "seconds" in base else float("nan")
+            rows.append((fmt, name, f"{r['seconds']:.1f}", f"{r['peak_kib'] / matrix_kib:.2f}x", f"{ratio:.1f}", ""))
+
+        vcf_ours = None
         for fmt, path in (("VCF.gz", vcf), ("HapMap", hmp)):
             base = run(f"pandas-{'vcf' if fmt == 'VCF.gz' else 'hapmap'}", path)
             ours = run(f"gpfn-{'vcf' if fmt == 'VCF.gz' else 'hapmap'}", path)
-            for name, r in (("pandas per-taxon (baseline)", base), ("gpfn", ours)):
-                if "error" in r:
-                    rows.append((fmt, name, "-", "-", "-", r["error"][:60]))
-                    continue
-                ratio = base["seconds"] / r["seconds"] if "seconds" in base else float("nan")
-                rows.append((fmt, name, f"{r['seconds']:.1f}", f"{r['peak_kib'] / matrix_kib:.2f}x",
-                             f"{ratio:.1f}", ""))
+            vcf_ours = ours if fmt == "VCF.gz" else vcf_ours
+            add(fmt, "pandas per-taxon (baseline)", base, base)
+            add(fmt, "gpfn", ours, base)
+        for fmt, path in converted.items():  # against gpfn's VCF reader on the same genotypes
+            r = run(f"gpfn-{fmt.lower()}", path) if isinstance(path, Path) else {"error": path}
+            add(fmt, "gpfn (vs gpfn VCF.gz)", r, vcf_ours)
         print(f"{'file':7}  {'parser':28}  {'seconds':>8}  {'peak mem / dosage':>17}  {'speed-up':>8}")
         for r in rows:
             print(f"{r[0]:7}  {r[1]:28}  {r[2]:>8}  {r[3]:>17}  {r[4]:>8}  {r[5]}")
+        if args.record:
+            from records import write
 
+            print(f"recorded: {write('parse', results, data={'samples': args.samples, 'markers': args.markers})}")
 
 if __name__ == "__main__":
     main()

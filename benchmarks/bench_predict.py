@@ -5,7 +5,11 @@ the Dataset files.  The model is ``--model`` or, by default, one of the default 
 architecture (6 layers x 256, 100 PCA features, GBLUP and sparse smoothers) with
 untrained weights, which does not change the time.
 
-    python benchmarks/bench_predict.py [--markers 50000] [--threads 2] [--model FILE]
+Second table: every trait in one call.  Six traits of 2,500 training individuals, 2,500
+targets x 5,000 markers: one `gpfn predict --phenotype all` against six `gpfn predict
+--phenotype NAME` calls, with the shipped ``nam`` model (``--model`` to change it).
+
+    python benchmarks/bench_predict.py [--markers 50000] [--threads 2] [--model FILE] [--sections 1,2] [--record]
 """
 
 from __future__ import annotations
@@ -87,6 +91,42 @@ def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: 
     return times
 
 
+def time_traits(model_path: Path, n_train: int = 2500, n_target: int = 2500, markers: int = 5000, traits: int = 6,
+                repeats: int = 1) -> dict[str, float]:
+    """Best-of-``repeats`` seconds of one ``predict(phenotype="all")`` and of one call per trait,
+    on a training Dataset with ``traits`` phenotypes (correlated, each missing on 5% of the
+    individuals as trials are) and the same targets."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_pair(tmp, n_train, n_target, markers)
+        tr = read_dataset(tmp / "train.gpfn")
+        rng = np.random.default_rng(1)
+        y = tr.phenotype()
+        ys = np.column_stack([y * rng.uniform(-1, 1) + rng.normal(0, y.std(), y.size) for _ in range(traits)])
+        ys[rng.random(ys.shape) < 0.05] = np.nan
+        names = [f"trait{k}" for k in range(traits)]
+        write_dataset(tmp / "traits.gpfn", Dataset(tr.table, ys, names), overwrite=True)
+
+        def one_call():
+            predict(model_path, tmp / "traits.gpfn", tmp / "target.gpfn", tmp / "all.csv", phenotype="all",
+                    overwrite=True, device="cpu")
+
+        def per_trait():
+            for name in names:
+                predict(model_path, tmp / "traits.gpfn", tmp / "target.gpfn", tmp / f"{name}.csv", phenotype=name,
+                        overwrite=True, device="cpu")
+
+        times = {"train": tr.table.n_taxa, "markers": tr.table.n_markers, "traits": traits}
+        for name, fn in (("per_trait", per_trait), ("one_call", one_call)):
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+            times[name] = min(ts)
+    return times
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", type=int, default=1000)
@@ -95,15 +135,36 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", type=Path, default=None, help="Model file (default: untrained, default architecture).")
+    ap.add_argument("--sections", default="1,2", help="1: predict against GBLUP; 2: six traits in one call")
+    ap.add_argument("--record", action="store_true", help="write the results to benchmarks/results/")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    t = time_predict(args.model, args.train, args.target, args.markers, args.repeats)
-    print(f"# {t['train']} training + {t['target']} target individuals x {t['markers']} markers, {args.threads} threads, "
-          f"model {args.model or 'untrained, default architecture'}")
-    print(f"{'what':24}  {'seconds':>8}  {'vs GBLUP':>8}")
-    for name, key in (("GBLUP (REML), baseline", "gblup"), ("gpfn predict", "gpfn")):
-        print(f"{name:24}  {t[key]:8.2f}  {t[key] / t['gblup']:8.2f}")
+    sections = {int(x) for x in args.sections.split(",")}
+    results = {}
+    if 1 in sections:
+        t = results["predict"] = time_predict(args.model, args.train, args.target, args.markers, args.repeats)
+        print(f"# {t['train']} training + {t['target']} target individuals x {t['markers']} markers, {args.threads} "
+              f"threads, model {args.model or 'untrained, default architecture'}")
+        print(f"{'what':24}  {'seconds':>8}  {'vs GBLUP':>8}")
+        for name, key in (("GBLUP (REML), baseline", "gblup"), ("gpfn predict", "gpfn")):
+            print(f"{name:24}  {t[key]:8.2f}  {t[key] / t['gblup']:8.2f}")
+    if 2 in sections:
+        from gpfn_core.models.lookup import find_model
 
+        model = args.model or find_model("nam")
+        t = results["traits"] = time_traits(model)
+        print(f"\n# {t['traits']} traits of {t['train']} training individuals, 2500 targets x {t['markers']} markers, "
+              f"{args.threads} threads, model {model}")
+        print(f"{'what':34}  {'seconds':>8}  {'speed-up':>8}")
+        print(f"{'one call per trait, baseline':34}  {t['per_trait']:8.2f}  {1:8.2f}")
+        print(f"{'one call, --phenotype all':34}  {t['one_call']:8.2f}  {t['per_trait'] / t['one_call']:8.2f}")
+    if args.record:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from records import write
+
+        print(f"recorded: {write('predict', results, models=[args.model] if args.model else [])}")
 
 if __name__ == "__main__":
     main()

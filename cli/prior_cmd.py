@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import click
 import numpy as np
@@ -69,6 +70,25 @@ def prior_show(name: str, seed: int, index: int, no_draw: bool, overrides, found
     table(("hyperparameter", "value"), [(k, _fmt(v)) for k, v in d.params.items()])
     click.echo("")
     table(("statistic", "value"), [(k, _fmt(v)) for k, v in stats.items()])
+
+
+@prior.command("draw")
+@click.argument("name")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Folder to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Prior seed.")
+@click.option("--index", type=int, default=0, show_default=True, help="Draw index.")
+@set_option
+@founders_option
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def prior_draw(name: str, out: Path, seed: int, index: int, overrides, founders: str, force: bool) -> None:
+    """Write one draw of prior NAME as Datasets: OUT/train.gpfn (phenotypes), OUT/target.gpfn
+    (the targets' true genetic values, for `gpfn evaluate --train --target`) and OUT/draw.json."""
+    from gpfn_core.tasks.generate import export_draw
+
+    pr = registry().make_prior(name, seed=seed, overrides=parse_overrides(overrides), founders=founders)
+    info = export_draw(pr.draw(index), out, overwrite=force)
+    click.echo(f"{out}: {info['train']} training + {info['target']} target individuals x {info['markers']} markers "
+               f"(train.gpfn, target.gpfn, draw.json)")
 
 
 def draw_summary(d) -> dict:

@@ -124,3 +124,49 @@ def generate(cfg: FitConfig, store: str | Path, num_draws: int, shard_size: int 
         bar.close()
     return {"store": store, "shards_written": len(todo), "shards_already_there": len(wanted) - len(todo),
             "stale_removed": stale, "draws": len(wanted) * shard_size}
+
+
+def export_draw(draw, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """One raw prior draw as the files a user would have (``gpfn prior draw``): ``train.gpfn``
+    (genotypes and phenotype ``y``), ``target.gpfn`` (genotypes, and the targets' true genetic
+    values as phenotype ``genetic_value``, so ``gpfn evaluate --train --target`` scores a
+    method against the truth) and ``draw.json`` (its hyperparameters); in one folder,
+    published whole."""
+    import json
+
+    import numpy as np
+
+    from gpfn_core.atomic import publish, remove_stale, temp_path
+    from gpfn_core.data.dataset import Dataset, write_dataset
+    from gpfn_core.errors import GpfnError
+    from gpfn_core.types import GenotypeTable
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise GpfnError(f"{out}: already exists (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
+    tmp = temp_path(out)
+    tmp.mkdir()
+    m, nt = draw.x.shape[1], draw.n_train
+    g = draw.g if draw.g is not None else np.full(draw.n, np.nan)
+
+    def table(rows):
+        return GenotypeTable(np.array([f"ind{i}" for i in rows]), np.array([f"m{j}" for j in range(m)]),
+                             np.array(["sim"] * m), np.arange(1, m + 1), np.array(["A"] * m), np.array(["G"] * m),
+                             draw.x[rows], source=f"prior draw {draw.seed}/{draw.index}")
+
+    try:
+        write_dataset(tmp / "train.gpfn", Dataset(table(np.arange(nt)), draw.y[:nt, None].astype(float), ["y"]))
+        write_dataset(tmp / "target.gpfn", Dataset(table(np.arange(nt, draw.n)), g[nt:, None].astype(float),
+                                                   ["genetic_value"]))
+        info = {"seed": draw.seed, "index": draw.index, "train": nt, "target": draw.n - nt, "markers": m,
+                "params": draw.params}
+        (tmp / "draw.json").write_text(json.dumps(info, indent=1, default=float) + "\n")
+        publish(tmp, out, overwrite)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info

@@ -182,6 +182,21 @@ def test_read_only_commands_options(monkeypatch, files):
           "founders": ["--founders", "msprime", "--no-draw"], "overrides": ["--set", "h2=0.5"]}, tmp)
 
 
+class DrawRecorder(Recorder):
+    """Stands in for export_draw: records what identifies the draw, not its arrays."""
+
+    def __call__(self, d, out, overwrite=False):
+        return super().__call__(d.params, d.seed, d.index, list(d.x.shape), out, overwrite=overwrite)
+
+
+def test_prior_draw_options(monkeypatch, files):
+    tmp, _ = files
+    walk(monkeypatch, ["prior", "draw", "ril", "-o", str(tmp / "draw"), "--founders", "random", "--set",
+                       "n_markers=300", "--set", "pop_size=60"],
+         {"gpfn_core.tasks.generate.export_draw": DrawRecorder({"train": 45, "target": 15, "markers": 300})},
+         {"founders": ["--founders", "msprime"], "overrides": ["--set", "h2=0.5"]}, tmp)
+
+
 def test_demo_options(monkeypatch, files):
     """The demo runs for real; predict is watched, so --device (cpu and auto are one machine
     here) is seen to reach it."""

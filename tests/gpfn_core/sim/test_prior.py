@@ -183,3 +183,31 @@ def test_family_share_leaves_a_population_of_one_family_unchanged():
     np.testing.assert_array_equal(a.g, b.g)
     with pytest.raises(ValidationError, match="family_share"):
         prior(family_share=1.0)
+
+
+def test_gpfn_prior_draw_writes_a_population_that_evaluate_scores_against_the_truth(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from gpfn_cli.main import main
+    from gpfn_core.data.dataset import read_dataset
+
+    out = tmp_path / "draw"
+    args = ["prior", "draw", "outbred", "-o", str(out), "--seed", "3", "--founders", "random", "--set", "n_markers=400"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    info = json.loads((out / "draw.json").read_text())
+    tr, tg = read_dataset(out / "train.gpfn"), read_dataset(out / "target.gpfn")
+    assert tr.table.n_taxa == info["train"] and tg.table.n_taxa == info["target"] and tr.table.n_markers == 400
+    d = get_registry().make_prior("outbred", seed=3, founders="random", overrides={"n_markers": 400}).draw(0)
+    np.testing.assert_array_equal(tr.table.dosage, d.x[:d.n_train])
+    np.testing.assert_allclose(tg.phenotype("genetic_value"), d.g[d.n_train:], rtol=1e-6)
+    assert info["params"] == json.loads(json.dumps(d.params, default=float))
+    r = CliRunner().invoke(main, args)  # an existing folder is kept unless --force
+    assert r.exit_code == 1 and "already exists" in r.output
+    r = CliRunner().invoke(main, ["evaluate", "--train", str(out / "train.gpfn"), "--target", str(out / "target.gpfn"),
+                                  "--methods", "gblup", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output[r.output.index("{"):])["summary"]["GBLUP"]["pearson"] > 0.2
+    assert [p.name for p in tmp_path.iterdir()] == ["draw"]  # no temporary left
