@@ -23,6 +23,14 @@
    knew what the prior drew would get: the informed reference the held-out target is
    measured against.
 
+5. **Large training sets with loci of large effect**: the regime where BayesB pulls ahead
+   of GBLUP on real populations of a few thousand lines.  ``--large-draws`` NAM draws
+   (``--draws-from`` selection or final, indices disjoint from sections 3-4) with 2,500
+   training lines and 500 targets, 3-15 QTL on a polygenic background carrying 20-70% of
+   the genetic variance (so each QTL carries about 2-30%), 3,000-5,000 markers: GBLUP,
+   BayesB and GPFN as ``gpfn predict`` gives it, overall and by number of QTL
+   (``--record`` writes every draw's r: record ``bayes-large-SET``).
+
 ``--set NAME=VALUE`` (sections 3 and 4) changes the prior's ranges on top of the model
 file's, as ``bench_accuracy.py --set`` does.
 
@@ -31,6 +39,7 @@ The real development sets with all methods: ``bench_real.py``.
     python benchmarks/bench_bayes.py [--draws 50] [--iterations 6000] [--workers 2] [--sections 12]
     python benchmarks/bench_bayes.py --sections 3 [--heldout-draws 200]     (about 45 min on 2 cores)
     python benchmarks/bench_bayes.py --sections 4 --iterations 3000   (about 9 min)
+    python benchmarks/bench_bayes.py --sections 5 --iterations 3000 [--large-draws 200]
 """
 
 from __future__ import annotations
@@ -267,6 +276,84 @@ def section_heldout(model: str, draws: int, draws_from: str, iterations: int, wo
         print(f"recorded: {path}")
 
 
+LARGE = {"n_qtl": "3:15", "poly_share": "0.2:0.7", "n_markers": "3000:5000"}  # section 5's regime
+LARGE_TRAIN, LARGE_TARGETS, LARGE_OFFSET = 2500, 500, 40_000_000  # its population; its draws' index offset
+LARGE_METHODS = ("GBLUP", "BayesB", "GPFN")
+
+
+def large_draw(draws_from: str, j: int):
+    """Section 5's draw ``j`` of the set ``draws_from``: the NAM prior in the :data:`LARGE` regime."""
+    from gpfn_core.models.scoring import draw_set
+    from gpfn_core.registry import get_registry
+
+    start, seed = draw_set(draws_from)
+    prior = get_registry().make_prior("nam", seed=seed, overrides=LARGE)
+    n = LARGE_TRAIN + LARGE_TARGETS
+    return prior.draw(start + LARGE_OFFSET + j, fixed={"pop_size": n, "train_fraction": LARGE_TRAIN / n})
+
+
+def _large(job: tuple[str, str, int, int]) -> dict[str, float]:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import gblup
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.tasks.predict import predict_arrays
+
+    model, draws_from, j, iterations = job
+    threadpool_limits(1)
+    torch.set_num_threads(1)
+    d = large_draw(draws_from, j)
+    nt, truth = d.n_train, d.g[d.n_train:]
+    out = {"n_qtl": int(d.params["n_qtl"]), "share": float(d.params["poly_share"]), "markers": d.x.shape[1]}
+    t = time.perf_counter()
+    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+    out["GBLUP_s"] = time.perf_counter() - t
+    res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayesb", iterations=iterations, burn_in=iterations // 6, seed=j)
+    out["BayesB"], out["BayesB_s"] = _r(res.prediction, truth), res.seconds
+    t = time.perf_counter()
+    out["GPFN"] = _r(predict_arrays(*load_model(model), d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    out["GPFN_s"] = time.perf_counter() - t
+    return out
+
+
+def section_large(model: str, draws: int, draws_from: str, iterations: int, workers: int,
+                  record: bool = False) -> None:
+    """GBLUP, BayesB and GPFN with 2,500 training lines and a few loci of large effect."""
+    print(f"\n## 5. Large training sets, loci of large effect: {draws} {draws_from} NAM draws, {LARGE_TRAIN:,} "
+          f"training + {LARGE_TARGETS} targets, {LARGE} (model {model}; Gibbs {iterations} iterations, burn-in "
+          f"{iterations // 6})\n")
+    with mp.get_context("spawn").Pool(workers) as pool:
+        rows = pool.map(_large, [(model, draws_from, j, iterations) for j in range(draws)], chunksize=1)
+    r = {m: np.array([row[m] for row in rows]) for m in LARGE_METHODS}
+    ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+    nq = np.array([row["n_qtl"] for row in rows])
+    groups = [("3-6 QTL", nq <= 6), ("7-10 QTL", (nq > 6) & (nq <= 10)), ("11-15 QTL", nq > 10)]
+    print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median)\n")
+    print("| method | mean r | − GBLUP ± SE | − BayesB ± SE | ahead of BayesB | "
+          + " | ".join(f"{n} − BayesB" for n, _ in groups) + " | s per fit |")
+    print("| --- " * (6 + len(groups)) + "|")
+    for m in LARGE_METHODS:
+        cells = []
+        for base in ("GBLUP", "BayesB"):
+            d = r[m][ok] - r[base][ok]
+            cells.append("baseline" if m == base else f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}")
+        d = r[m][ok] - r["BayesB"][ok]
+        ahead = "" if m == "BayesB" else f"{np.mean(d > 0):.0%}"
+        by = " | ".join(f"{(r[m] - r['BayesB'])[ok & sel].mean():+.3f}" if (ok & sel).any() else "" for _, sel in groups)
+        secs = np.mean([row[f"{m}_s"] for row in rows])
+        print(f"| {m} | {r[m][ok].mean():.3f} | {cells[0]} | {cells[1]} | {ahead} | {by} | {secs:.1f} |")
+    if record:
+        from records import write
+
+        path = write(f"bayes-large-{draws_from}", {Path(model).name: {
+            "draws": len(rows), "iterations": iterations, "regime": LARGE, "n_train": LARGE_TRAIN,
+            **{f"{m}_r_per_draw": r[m].tolist() for m in LARGE_METHODS}, "n_qtl_per_draw": nq.tolist()}},
+            models=[model], data={"draws_from": draws_from, "draws": draws})
+        print(f"recorded: {path}")
+
+
 def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> None:
     from gpfn_core.linear.bayes import bayes
     from gpfn_core.linear.gblup import gblup
@@ -302,7 +389,8 @@ def main() -> None:
     ap.add_argument("--heldout-draws", type=int, default=200, help="Section 3's draws (bench_accuracy's 200).")
     ap.add_argument("--draws-from", default="selection", choices=["selection", "final"],
                     help="Sections 3 and 4: which held-out draws (final: only for the reporting run).")
-    ap.add_argument("--record", action="store_true", help="Section 3: write a record of every draw's r.")
+    ap.add_argument("--record", action="store_true", help="Sections 3 and 5: write a record of every draw's r.")
+    ap.add_argument("--large-draws", type=int, default=200, help="Section 5's draws.")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Sections 3 and 4: a prior hyperparameter on top of the model file's ranges, e.g. "
                          "family_share=0 for bench_accuracy's default held-out row.")
@@ -321,12 +409,14 @@ def main() -> None:
         section_architectures(a.draws, a.iterations, a.workers, None if model == "none" else model)
     if "2" in a.sections:
         section_cost(a.timing_iterations, tuple(a.cost_methods.split(",")))
-    if ("3" in a.sections or "4" in a.sections) and model == "none":
+    if ("3" in a.sections or "4" in a.sections or "5" in a.sections) and model == "none":
         raise SystemExit("sections 3 and 4 need a model (its prior and population size give the draws)")
     if "3" in a.sections:
         section_heldout(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides, a.record)
     if "4" in a.sections:
         section_informed(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides)
+    if "5" in a.sections:
+        section_large(model, a.large_draws, a.draws_from, a.iterations, a.workers, a.record)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 

@@ -92,10 +92,11 @@ def time_predict(model_path: Path | None = None, n_train: int = 1000, n_target: 
 
 
 def time_traits(model_path: Path, n_train: int = 2500, n_target: int = 2500, markers: int = 5000, traits: int = 6,
-                repeats: int = 1) -> dict[str, float]:
+                repeats: int = 1, missing: float = 0.0) -> dict[str, float]:
     """Best-of-``repeats`` seconds of one ``predict(phenotype="all")`` and of one call per trait,
-    on a training Dataset with ``traits`` phenotypes (correlated, each missing on 5% of the
-    individuals as trials are) and the same targets."""
+    on a training Dataset with ``traits`` correlated phenotypes observed on every training
+    individual (as a trial's BLUEs are; ``missing``: the share each trait misses, on its own
+    individuals) and the same targets."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_pair(tmp, n_train, n_target, markers)
@@ -103,7 +104,8 @@ def time_traits(model_path: Path, n_train: int = 2500, n_target: int = 2500, mar
         rng = np.random.default_rng(1)
         y = tr.phenotype()
         ys = np.column_stack([y * rng.uniform(-1, 1) + rng.normal(0, y.std(), y.size) for _ in range(traits)])
-        ys[rng.random(ys.shape) < 0.05] = np.nan
+        if missing:  # each trait missing on its own individuals: they share the encoding only
+            ys[rng.random(ys.shape) < missing] = np.nan
         names = [f"trait{k}" for k in range(traits)]
         write_dataset(tmp / "traits.gpfn", Dataset(tr.table, ys, names), overwrite=True)
 
