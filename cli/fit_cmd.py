@@ -161,13 +161,12 @@ def _sizes(value, hint: str) -> tuple[int, ...]:
 def stack(model, draws, seed, sizes, overrides) -> None:
     """Fit the stacking of MODEL and record it in the file (network unchanged).
 
-    `gpfn predict` then blends the network's mean with five closed-form predictions from
+    `gpfn predict` then blends the network's mean with four closed-form predictions from
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
     likelihood) + a2 * the smoother column chosen by leave-one-out fit + a3 * GBLUP with a
     within-family kernel (families from the genomic relationships) averaged over h2 and
     the family share of the genetic variance + a4 * large marker effects found by
-    Bayesian single-effect regressions plus that family GBLUP of the rest + a5 * GBLUP
-    with a kernel of heterozygosity (dominance) averaged over h2 and its share, with the weights
+    Bayesian single-effect regressions plus that family GBLUP of the rest, with the weights
     (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
     model's prior with as many training individuals (fitted at each of --sizes,
     interpolated in log n between them), and widens or narrows the intervals by the

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpfn_core.linear.kinship import Kinship
-from gpfn_core.linear.second_kernel import SecondKernel, second_kernel_gblup
-from gpfn_core.linear.smoothers import H2_GRID
+from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights
 
 FAMILY_SHARES = (0.2, 0.4, 0.6)  # the within-family kernel's share of the genetic variance, beside 0 (GBLUP)
 FAMILY_CUT = 0.85  # average-linkage height (1 - genomic correlation) at which clusters are families
@@ -73,18 +72,32 @@ def family_kernels(k_tt: np.ndarray, k_vt: np.ndarray, k_vv: np.ndarray, cut: fl
     return kf_tt / scale, kf_vt / scale
 
 
-class FamilyModel(SecondKernel):
-    """The family kernels of one training and target population as a
-    :class:`~gpfn_core.linear.second_kernel.SecondKernel`: per family share f the
-    eigendecomposition of (1 - f) K + f K_fam, shared by both anchors that use family GBLUP
-    (``gblup_family``, and ``gblup_qtl`` on what its marker effects leave).  ``kernels`` is
-    None where every family is a single individual."""
+class FamilyModel:
+    """The family kernels of one training and target population, and per family share f the
+    eigendecomposition of (1 - f) K + f K_fam: one decomposition per share serves every h2
+    of the grid (V(h2) = h2 A_f + (1 - h2) I has A_f's eigenvectors), and both anchors that
+    use family GBLUP (``gblup_family``, and ``gblup_qtl`` on what its marker effects leave)
+    share them.  ``kernels`` is None where every family is a single individual."""
 
     def __init__(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray) -> None:
-        super().__init__(kin, coordinates)
+        scale = kin.scale
+        self.k_tt = (kin.u * (kin.lam / scale)) @ kin.u.T
+        self.k_vt = (np.asarray(coordinates, np.float64) / scale) @ kin.u.T
         xv = np.asarray(x_target, dtype=np.float32)
-        k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / kin.scale
+        k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
         self.kernels = family_kernels(self.k_tt, self.k_vt, k_vv)
+        self._eig: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def share(self, f: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lam, q, bq)``: eigenvalues and eigenvectors of A_f = (1 - f) K + f K_fam over the
+        training individuals, and the targets' ((1 - f) K_vt + f K_fam,vt) q."""
+        if f not in self._eig:
+            from gpfn_core.linear.kinship import symmetric_eigh
+
+            kf_tt, kf_vt = self.kernels
+            lam, q = symmetric_eigh((1 - f) * self.k_tt + f * kf_tt)
+            self._eig[f] = (np.maximum(lam, 0.0), q, ((1 - f) * self.k_vt + f * kf_vt) @ q)
+        return self._eig[f]
 
 
 def family_gblup(kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray, z: np.ndarray,
@@ -98,9 +111,25 @@ def family_gblup(kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray, z:
     differs between the crosses it segregates in (the prior's ``family_share``).  Such
     variance makes relatives within a family alike but does not carry to a family never
     phenotyped, so GBLUP, which has one kernel, overstates how far within-family
-    differences predict other families.  See
-    :func:`~gpfn_core.linear.second_kernel.second_kernel_gblup`; nothing is estimated but
-    the closed-form likelihood weights of a fixed grid.  ``family``: the
-    :class:`FamilyModel` when the caller has it."""
+    differences predict other families.  f = 0 is GBLUP at the grid (``gblup_target``:
+    :func:`smoother_features`' target columns, and :func:`marginal_loglik`); each f > 0
+    costs one eigendecomposition (:class:`FamilyModel`, shared with the QTL anchor), which
+    serves every h2.  Nothing is estimated but the closed-form likelihood weights of a
+    fixed grid.  ``family``: the :class:`FamilyModel` when the caller has it."""
+    z = np.asarray(z, dtype=np.float64)
+    g = len(h2_grid)
+    loglik = [marginal_loglik(kin, z, h2_grid)]
+    preds = [gblup_target[:, :g].astype(np.float64)]
     family = FamilyModel(kin, coordinates, x_target) if family is None else family
-    return second_kernel_gblup(kin, z, gblup_target, family, shares, h2_grid)
+    if family.kernels is not None:
+        n = len(z)
+        h = np.asarray(h2_grid, np.float64)
+        for f in shares:
+            lam, q, bq = family.share(f)
+            d = h[None, :] * lam[:, None] + (1 - h)[None, :]  # [n, G]: eigenvalues of V(h2)
+            qz = q.T @ z
+            quad = np.maximum((qz[:, None] ** 2 / d).sum(0), 1e-300)  # z' V^-1 z at each h2
+            loglik.append(-0.5 * n * np.log(quad / n) - 0.5 * np.log(d).sum(0))
+            preds.append(h[None, :] * (bq @ (qz[:, None] / d)))  # h2 ((1 - f) K_vt + f K_fam,vt) V^-1 z
+    w = posterior_weights(np.concatenate(loglik))
+    return np.concatenate(preds, axis=1) @ w

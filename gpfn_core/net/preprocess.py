@@ -15,9 +15,8 @@
    weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.linear`.  With a kinship
    (``gblup`` or ``bma``) it also keeps the closed-form predictions of the targets
    (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
-   smoother column chosen by leave-one-out fit, GBLUP with a within-family kernel,
-   large marker effects from single-effect regressions plus that family GBLUP of the rest,
-   and GBLUP with a kernel of heterozygosity),
+   smoother column chosen by leave-one-out fit, GBLUP with a within-family kernel and
+   large marker effects from single-effect regressions plus that family GBLUP of the rest),
    which :mod:`gpfn_core.net.stacking` blends the network's mean with.
 
 :func:`prepare` runs them all; :func:`preprocess_draw` applies it to a prior draw.
@@ -34,7 +33,6 @@ import numpy as np
 from gpfn_core.data.encoding import Encoding, Standardizer
 from gpfn_core.errors import ValidationError
 from gpfn_core.interfaces import FeatureSelector
-from gpfn_core.linear.dominance import DominanceModel, dominance_gblup
 from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.qtl import qtl_family_gblup
@@ -48,9 +46,8 @@ SMOOTHERS = ("gblup", "sparse", "bma")
 # smoother mean column whose leave-one-out values fit the training phenotypes best, GBLUP with a
 # within-family kernel averaged over (h2, family share) by marginal likelihood (linear.family.family_gblup), and
 # large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
-# (linear.qtl.qtl_family_gblup), and GBLUP with a kernel of heterozygosity averaged over (h2, dominance share)
-# (linear.dominance.dominance_gblup)
-STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl", "gblup_dom")
+# (linear.qtl.qtl_family_gblup)
+STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl")
 
 
 @dataclass
@@ -111,16 +108,12 @@ class Genotypes:
     x_target: np.ndarray
     kinship: Kinship | None = None
     coordinates: np.ndarray | None = None
-    dosage_train: np.ndarray | None = None  # the raw dosages (not copied): heterozygosity for the dominance kernel
-    dosage_target: np.ndarray | None = None
     _family: FamilyModel | None = None
-    _dominance: DominanceModel | None = None
 
     @classmethod
     def of(cls, dosage_train: np.ndarray, dosage_target: np.ndarray, kinship: bool) -> Genotypes:
         enc = Encoding.fit(dosage_train)
-        g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target), dosage_train=dosage_train,
-                dosage_target=dosage_target)
+        g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target))
         if kinship:  # one decomposition of x x^T, for the smoothers, the anchors and a selector that wants it (pca)
             g.kinship = Kinship.of(g.x_train)
             g.coordinates = g.kinship.coordinates(g.x_train, g.x_target)  # the targets' x_v x_t^T u
@@ -131,12 +124,6 @@ class Genotypes:
         if self._family is None:
             self._family = FamilyModel(self.kinship, self.coordinates, self.x_target)
         return self._family
-
-    @property
-    def dominance(self) -> DominanceModel:
-        if self._dominance is None:
-            self._dominance = DominanceModel(self.kinship, self.coordinates, self.dosage_train, self.dosage_target)
-        return self._dominance
 
 
 def prepare(
@@ -188,10 +175,7 @@ def prepare(
                     "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1],
                                                          family=genotypes.family),
                     "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z,
-                                                          family=genotypes.family),
-                    "gblup_dom": lambda: dominance_gblup(kinship, coords, genotypes.dosage_train,
-                                                         genotypes.dosage_target, z, grid[1],
-                                                         model=genotypes.dominance)}
+                                                          family=genotypes.family)}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)
