@@ -16,7 +16,7 @@ Sections (each a table; every GPFN figure has GBLUP measured on the same data be
 4. **Prediction time**: `gpfn predict` end to end against GBLUP (REML) on 1,000 + 1,000
    individuals x 50,000 markers (benchmarks/bench_predict.py).
 5. **Every model on every prior**: ``--draws`` held-out draws of each prior (nam, wild,
-   ril, silva, recurrent and the universal mixture, each at its defaults), every model on
+   ril, silva, recurrent, outbred, hybrid and the universal mixture, each at its defaults), every model on
    the same draws, GBLUP beside them; the diagonal is section 1.
 
 The real development sets (wheat599 and six more) are ``bench_real.py``.  With

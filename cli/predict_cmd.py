@@ -13,7 +13,7 @@ from gpfn_cli.common import bound_threads, explicit, refuse
 @click.option("--model", "model", default=None, type=click.Path(path_type=Path),
               help="Model file (gpfn fit); default: the shipped model for --population-type.")
 @click.option("--population-type", default=None,
-              help="Which shipped model to use without --model: nam, diverse, silva, ril, recurrent, universal "
+              help="Which shipped model to use without --model: nam, diverse, silva, ril, recurrent, outbred, hybrid, universal "
                    "(default: universal where it is at least as accurate as each type's own model, else nam; "
                    "see `gpfn models`).")
 @click.option("--train", "train", required=True, type=click.Path(path_type=Path),

@@ -12,7 +12,7 @@ from gpfn_core.net.modelfile import read_metadata
 
 # population type (as breeders say it) -> prior the model was fitted on
 POPULATION_TYPES = {"nam": "nam", "diverse": "wild", "wild": "wild", "silva": "silva", "ril": "ril",
-                    "recurrent": "recurrent", "universal": "universal"}
+                    "recurrent": "recurrent", "outbred": "outbred", "hybrid": "hybrid", "universal": "universal"}
 FALLBACK_POPULATION_TYPE = "nam"
 
 
@@ -94,7 +94,6 @@ def find_model(population_type: str, found: list[tuple[Path, dict[str, Any]]] | 
             return path
     raise GpfnError(f"no shipped model for population type '{population_type}' (prior '{prior}') in "
                     f"{', '.join(map(str, model_dirs()))}; give --model FILE (see `gpfn models`)")
-
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:

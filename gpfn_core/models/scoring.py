@@ -25,7 +25,7 @@ from gpfn_core.net.modelfile import fingerprint, load_model, read_metadata, reco
 from gpfn_core.net.stacking import stack_weights
 from gpfn_core.net.validation import Validation
 
-MATRIX_PRIORS = ("nam", "wild", "ril", "silva", "recurrent", "universal")
+MATRIX_PRIORS = ("nam", "wild", "ril", "silva", "recurrent", "outbred", "hybrid", "universal")
 SUMMARY = ("model_r", "gblup_r", "diff", "diff_se", "wins", "coverage90", "draws", "prior_seed", "pop_size",
            "start_index", "network_r", "network_diff", "network_diff_se", "stack_weights", "interval_scale")
 PER_DRAW = ("model_r_per_draw", "gblup_r_per_draw", "poly_share_per_draw", "network_r_per_draw")
