@@ -32,8 +32,11 @@ from gpfn_cli.common import bound_threads, explicit, refuse
 @click.option("--covariates", default=None, metavar="A,B", help="Columns of the phenotype file (locations, years, "
               "blocks: words or numbers) fitted as fixed effects on the training individuals and taken out of their "
               "phenotypes; the targets get breeding values, without covariate effects.")
+@click.option("--max-memory", type=float, default=None, metavar="GIB",
+              help="Refuse to start if the estimated peak memory exceeds this many GiB (default: the memory "
+                   "available); the estimate is printed as memory_estimate.")
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
-            force, covariates) -> None:
+            force, covariates, max_memory) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
     from gpfn_core.models.lookup import shipped_model
     from gpfn_core.tasks.predict import predict as run
@@ -45,7 +48,8 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
         model, line = shipped_model(population_type)
         click.echo(line, err=True)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
-                 ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates))
+                 ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates),
+                 max_memory=None if max_memory is None else max_memory * 2**30, log=lambda m: click.echo(m, err=True))
     for k, v in report.items():
         click.echo(f"{k}: {v}", err=True)
     if report["ensemble_members"] > 1:

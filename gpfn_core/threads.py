@@ -50,6 +50,35 @@ def cgroup_quota(root: str = "/sys/fs/cgroup") -> float | None:
     return None
 
 
+def memory_available(root: str = "/sys/fs/cgroup", meminfo: str = "/proc/meminfo") -> int | None:
+    """Bytes this process can still allocate: the kernel's ``MemAvailable``, capped by what
+    its cgroup's memory limit leaves (v2 ``memory.max`` - ``memory.current``, or v1's
+    ``memory.limit_in_bytes`` - ``memory.usage_in_bytes``); None where neither is known."""
+    out = None
+    try:
+        with open(meminfo) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    out = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in ((f"{root}/memory.max", f"{root}/memory.current"),
+                         (f"{root}/memory/memory.limit_in_bytes", f"{root}/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit) as f:
+                text = f.read().strip()
+            with open(usage) as f:
+                used = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if text != "max" and int(text) < 2**60:  # v1 writes a huge number for "no limit"
+            left = max(int(text) - used, 0)
+            out = left if out is None else min(out, left)
+        break
+    return out
+
+
 def _v2(text: str, path: str) -> float | None:
     quota, _, period = text.strip().partition(" ")
     return None if quota == "max" or not period else int(quota) / int(period)

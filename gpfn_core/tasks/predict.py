@@ -31,6 +31,7 @@ from gpfn_core.net.inference import combine_members, member_outputs, model_conte
 from gpfn_core.net.modelfile import load_model
 from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, parse_smoothers, prepare
 from gpfn_core.registry import get_registry
+from gpfn_core.threads import memory_available
 
 MIN_SHARED_MARKERS = 100
 
@@ -75,6 +76,7 @@ def predict(
     model_path: str | Path, train_path: str | Path, target_path: str | Path, out_csv: str | Path, *,
     phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
     seed: int = 0, chunk: int = 1000, overwrite: bool = False, covariates: list[str] | None = None,
+    max_memory: float | None = None, log=None,
 ) -> dict[str, Any]:
     """Write ``out_csv`` and return a report.  One phenotype (``phenotype``: a name, default the
     first): columns taxon, mean, sd, q05, q95.  Several (a comma-separated list, or ``all``):
@@ -84,7 +86,10 @@ def predict(
     phenotype file (locations, years, blocks; factors or numbers) fitted as fixed effects on
     the training individuals (GLS in the mixed model) and taken out of their phenotypes before
     prediction; the targets get breeding values, with no covariate effect added, and the
-    report gives the fitted effects."""
+    report gives the fitted effects.  Before the model runs, the peak memory is estimated
+    from the sizes (:func:`predict_memory`); beyond ``max_memory`` bytes (default: what the
+    machine has available) nothing runs and the error says what would; ``log`` (a callable)
+    hears the estimate before the model runs."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
@@ -97,6 +102,18 @@ def predict(
         if np.isfinite(y).sum() < 3:
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
+    need = predict_memory(int(np.isfinite(ys).any(1).sum()), int(target.table.n_taxa), al.train.shape[1])
+    limit = max_memory if max_memory is not None else memory_available()
+    if log:
+        log(f"memory: about {need / 2**30:.2f} GiB at the peak"
+            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else ""))
+    if limit is not None and need > limit:
+        raise GpfnError(f"predicting {int(np.isfinite(ys).any(1).sum()):,} training + {target.table.n_taxa:,} target "
+                        f"individuals x {al.train.shape[1]:,} markers needs about {need / 2**30:.1f} GiB; "
+                        + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
+                           f"{limit / 2**30:.1f} GiB is available")
+                        + ": predict fewer targets per call, thin the markers (gpfn parse --min-maf), or give "
+                          "--max-memory to run anyway")
     effects = {}
     if covariates:
         from gpfn_core.linear.gblup import fixed_effects
@@ -123,7 +140,23 @@ def predict(
             "stack_weights": None if first["stack_weights"] is None else [round(v, 3) for v in first["stack_weights"]],
             "interval_scale": None if first["interval_scale"] is None else round(first["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv),
+            "memory_estimate": f"{need / 2**30:.2f} GiB",
             **({"covariate_effects": effects} if effects else {})}
+
+
+# peak memory of a prediction, measured (peak RSS above the process's start, nam.gpfn, 500-2,000
+# training and 500-1,000 targets x 10,000-50,000 markers): bytes per individual x marker (the
+# dosages, their encoding, the target products), per pair of individuals (relationships,
+# their decompositions, the family kernels), and a floor (the model, torch)
+MEMORY_PER_CELL, MEMORY_PER_PAIR, MEMORY_FLOOR = 7, 52, 100 * 2**20
+
+
+def predict_memory(n_train: int, n_target: int, n_markers: int) -> int:
+    """Bytes a prediction of ``n_target`` targets from ``n_train`` training individuals on
+    ``n_markers`` markers takes at its peak, about (it overstates rather than understates:
+    at 2,000 + 1,000 x 10,000 it says 766 MB for a measured 616)."""
+    n = n_train + n_target
+    return int(MEMORY_PER_CELL * n * n_markers + MEMORY_PER_PAIR * n * n + MEMORY_FLOOR)
 
 
 def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = None) -> list[str]:

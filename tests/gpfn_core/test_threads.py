@@ -71,3 +71,19 @@ def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path, monkeypatch):
     assert threads.cgroup_quota(str(tmp_path)) == 3.0
     monkeypatch.setattr(threads, "cgroup_quota", lambda: 1.0)
     assert threads.cores_owned() == 1
+
+
+def test_memory_available_is_the_smaller_of_the_kernels_and_the_cgroups(tmp_path):
+    from gpfn_core.threads import memory_available
+
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal:       24000000 kB\nMemAvailable:    8388608 kB\n")
+    cg = tmp_path / "cg"
+    cg.mkdir()
+    assert memory_available(str(cg), str(info)) == 8 * 2**30  # no cgroup limit
+    (cg / "memory.max").write_text(f"{2**30}\n")
+    (cg / "memory.current").write_text(f"{2**28}\n")
+    assert memory_available(str(cg), str(info)) == 2**30 - 2**28  # the cgroup leaves less
+    (cg / "memory.max").write_text("max\n")
+    assert memory_available(str(cg), str(info)) == 8 * 2**30
+    assert memory_available(str(tmp_path / "none"), str(tmp_path / "none")) is None

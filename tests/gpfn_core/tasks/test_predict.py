@@ -393,3 +393,25 @@ def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, dr
     assert mean.shape == (draw.n - nt, 3)
     np.testing.assert_allclose(mean[:, 1], [float(r["b_mean"]) for r in together], rtol=1e-4)  # the CSV: 6 digits
     assert est.predict_quantiles(draw.x[nt:], [0.05, 0.95]).shape == (draw.n - nt, 3, 2)
+
+
+def test_predict_states_its_memory_and_refuses_what_would_not_fit(tmp_path, model_path, draw):
+    from gpfn_core.tasks.predict import predict_memory
+    from gpfn_core.threads import memory_available
+
+    tr, tg, nt = setup(tmp_path, draw, n_train=50)
+    heard = []
+    rep = predict(model_path, tr, tg, tmp_path / "out.csv", log=heard.append)
+    need = predict_memory(50, draw.n - 50, 300)
+    assert heard and heard[0].startswith(f"memory: about {need / 2**30:.2f} GiB")
+    assert rep["memory_estimate"] == f"{need / 2**30:.2f} GiB"
+    assert predict_memory(2000, 1000, 10_000) > predict_memory(1000, 1000, 10_000) > predict_memory(1000, 1000, 1000)
+    with pytest.raises(GpfnError, match=r"50 training \+ 110 target individuals x 300 markers needs about .* GiB; "
+                                        r"--max-memory is 0.0 GiB.*--max-memory to run anyway"):
+        predict(model_path, tr, tg, tmp_path / "small.csv", max_memory=need / 2)
+    assert not (tmp_path / "small.csv").exists()
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "cli.csv"), "--max-memory", "0.00001"])
+    assert r.exit_code == 1 and "needs about" in r.output and not (tmp_path / "cli.csv").exists()
+    avail = memory_available()
+    assert avail is None or avail > 0
