@@ -1,0 +1,137 @@
+"""How prediction cost grows with the training set: GBLUP and GPFN at 1k-16k training lines.
+
+For each number of training individuals (``--sizes``, default 1,000 2,000 4,000 8,000
+16,000) and marker panel (``--markers``, default 10,000 and 50,000), with ``--targets``
+(1,000) targets, one fresh process per method runs on the same arrays (a ``wild`` prior
+draw on random founders, so the relationships have structure): GBLUP (gpfn's REML on all
+markers) and GPFN as ``gpfn predict`` runs it after reading its Datasets
+(:func:`~gpfn_core.tasks.predict.predict_arrays`, the shipped ``nam`` model or
+``--model``).  Reported: seconds, peak memory (max RSS of the process above its start),
+the ratio GPFN / GBLUP, and per panel the growth exponent of each method's time in n (the
+slope of log time on log n).  A size whose estimated peak memory
+(:func:`~gpfn_core.tasks.predict.predict_memory`) exceeds the memory available is
+skipped and said so; ``--limit-s`` stops a method that runs longer (reported as such).
+
+    python benchmarks/bench_scale.py [--sizes 1000 2000 4000] [--markers 10000] [--threads 2] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+CHILD = r"""
+import json, resource, sys, time
+method, folder, model, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+import numpy as np
+from threadpoolctl import threadpool_limits
+import torch
+torch.set_num_threads(threads)
+threadpool_limits(threads)
+from gpfn_core.data.dataset import read_dataset
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+tr, tg = read_dataset(folder + "/train.gpfn"), read_dataset(folder + "/target.gpfn")
+x, y, xv = tr.table.dosage, tr.phenotype(), tg.table.dosage
+start = rss()
+t = time.perf_counter()
+if method == "gblup":
+    from gpfn_core.linear.gblup import gblup
+    gblup(x, y, xv)
+else:
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.tasks.predict import predict_arrays
+    predict_arrays(*load_model(model), x, y, xv)
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start}))
+"""
+
+
+def run(method: str, folder: Path, model: str, threads: int, limit: float) -> dict:
+    try:
+        r = subprocess.run([sys.executable, "-c", CHILD, method, str(folder), model, str(threads)],
+                           capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"over {limit:.0f} s"}
+    if r.returncode:
+        return {"error": (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1][:80]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def exponent(ns: list[int], seconds: list[float]) -> float:
+    """Slope of log seconds on log n (nan with fewer than two sizes)."""
+    if len(ns) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0])
+
+
+def main() -> None:
+    from bench_predict import write_pair
+
+    from gpfn_core.models.lookup import find_model
+    from gpfn_core.tasks.predict import predict_memory
+    from gpfn_core.threads import memory_available
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000, 16000])
+    ap.add_argument("--markers", type=int, nargs="+", default=[10_000, 50_000])
+    ap.add_argument("--targets", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
+    ap.add_argument("--limit-s", type=float, default=3600, help="Stop a method that runs longer than this.")
+    ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
+    a = ap.parse_args()
+    model = a.model or str(find_model("nam"))
+    print(f"# bench_scale: {a.targets} targets, {a.threads} threads, model {model}")
+    print(f"{'markers':>8}  {'train':>7}  {'GBLUP s':>8}  {'GBLUP GiB':>9}  {'GPFN s':>8}  {'GPFN GiB':>8}  "
+          f"{'ratio':>6}  {'estimate GiB':>12}")
+    results = []
+    for m in a.markers:
+        done: dict[str, tuple[list, list]] = {"gblup": ([], []), "gpfn": ([], [])}
+        for n in a.sizes:
+            need, avail = predict_memory(n, a.targets, m), memory_available()
+            if avail is not None and need > avail:
+                print(f"{m:>8}  {n:>7}  skipped: needs about {need / 2**30:.1f} GiB, {avail / 2**30:.1f} available")
+                results.append({"markers": m, "train": n, "skipped": f"needs about {need / 2**30:.1f} GiB"})
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                write_pair(Path(tmp), n, a.targets, m)
+                made = time.perf_counter() - t0
+                row = {"markers": m, "train": n, "estimate_bytes": need, "data_seconds": made}
+                for method in ("gblup", "gpfn"):
+                    row[method] = run(method, Path(tmp), model, a.threads, a.limit_s)
+                    if "seconds" in row[method]:
+                        done[method][0].append(n)
+                        done[method][1].append(row[method]["seconds"])
+            results.append(row)
+            g, p = row["gblup"], row["gpfn"]
+
+            def cell(r, key, fmt):
+                return format(r[key] / (2**30 if key == "peak_bytes" else 1), fmt) if key in r else r["error"][:8]
+
+            ratio = p["seconds"] / g["seconds"] if "seconds" in p and "seconds" in g else float("nan")
+            print(f"{m:>8}  {n:>7}  {cell(g, 'seconds', '8.1f'):>8}  {cell(g, 'peak_bytes', '9.2f'):>9}  "
+                  f"{cell(p, 'seconds', '8.1f'):>8}  {cell(p, 'peak_bytes', '8.2f'):>8}  {ratio:6.2f}  "
+                  f"{need / 2**30:12.2f}")
+        for method, (ns, secs) in done.items():
+            print(f"# {m} markers: {method} time grows as n^{exponent(ns, secs):.2f} over {ns}")
+            results.append({"markers": m, "method": method, "exponent": exponent(ns, secs), "sizes": ns})
+    if a.record:
+        from records import write
+
+        print(f"recorded: {write('scale', results, models=[model])}")
+
+
+if __name__ == "__main__":
+    main()
