@@ -129,7 +129,66 @@ def time_line() -> str:
            "--record`)\n"
 
 
-RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line}
+def large_table() -> str:
+    """``bench_bayes.py --sections 5 --draws-from final --record``: 2,500 training lines with a
+    few loci of large effect, GBLUP, BayesB and GPFN on the same draws."""
+    fps = fingerprints()
+    for name in fps:
+        rec = latest("bayes-large-final", {name: fps[name]})
+        if rec is None or name not in rec["results"]:
+            continue
+        res = rec["results"][name]
+        r = {m: np.asarray(res[f"{m}_r_per_draw"], float) for m in ("GBLUP", "BayesB", "GPFN")}
+        ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+        rows = [f"{int(ok.sum())} final draws ({res['n_train']:,} training lines, 3-15 QTL; `{name}`; BayesB "
+                f"{res['iterations']:,} iterations; record `{rec['path']}`):", "",
+                "| method | mean r | − GBLUP ± SE | − BayesB ± SE | ahead of BayesB |", "| --- " * 5 + "|"]
+        for m in ("GBLUP", "BayesB", "GPFN"):
+            cells = []
+            for base in ("GBLUP", "BayesB"):
+                d = r[m][ok] - r[base][ok]
+                cells.append("-" if m == base else f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}")
+            ahead = "-" if m == "BayesB" else f"{np.mean(r[m][ok] > r['BayesB'][ok]):.0%}"
+            rows.append(f"| {m} | {r[m][ok].mean():.3f} | {cells[0]} | {cells[1]} | {ahead} |")
+        return "\n".join(rows) + "\n"
+    return "(not measured since the last change: `python benchmarks/bench_bayes.py --sections 5 --draws-from final " \
+           "--record`)\n"
+
+
+def tools_table() -> str:
+    """``bench_parse.py --record`` (each reader's seconds and peak memory) and ``bench_predict.py
+    --record`` (every trait in one call against one call per trait)."""
+    rows = []
+    rec = latest("parse")
+    if rec is not None:
+        d = rec["data"]
+        rows += [f"Reading {d['samples']:,} samples × {d['markers']:,} markers (record `{rec['path']}`):", "",
+                 "| file | reader | seconds | peak memory / int8 dosages | speed-up |", "| --- " * 5 + "|"]
+        cells = d["samples"] * d["markers"] / 1024
+        res = rec["results"]
+        base = {"VCF.gz": res.get("VCF.gz/pandas per-taxon (baseline)"),
+                "HapMap": res.get("HapMap/pandas per-taxon (baseline)")}
+        for key, r in res.items():
+            fmt, reader = key.split("/", 1)
+            if "seconds" not in r:
+                rows.append(f"| {fmt} | {reader} | {r.get('error', '-')} | | |")
+                continue
+            ref = base.get(fmt) or res.get("VCF.gz/gpfn")
+            speed = f"{ref['seconds'] / r['seconds']:.1f}×" if ref and "seconds" in ref else "-"
+            rows.append(f"| {fmt} | {reader} | {r['seconds']:.1f} | {r['peak_kib'] / cells:.2f}× | {speed} |")
+    rec = latest("predict")
+    t = (rec or {}).get("results", {}).get("traits")
+    if t:
+        rows += ["", f"Every trait in one call: {t['traits']} traits of {t['train']:,} training individuals, targets × "
+                     f"{t['markers']:,} markers, {t['per_trait']:.1f} s in one call per trait against "
+                     f"{t['one_call']:.1f} s in one (`--phenotype all`): {t['per_trait'] / t['one_call']:.2f}× "
+                     f"(record `{rec['path']}`)."]
+    return ("\n".join(rows) + "\n") if rows else "(not measured: `python benchmarks/bench_parse.py --record`, " \
+        "`python benchmarks/bench_predict.py --sections 2 --record`)\n"
+
+
+RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
+          "tools": tools_table}
 
 
 def render(text: str) -> str:
