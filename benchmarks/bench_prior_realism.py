@@ -17,7 +17,9 @@ statistics computed the same way, on phenotypes:
   no marker map, so LD decay with distance cannot be computed on it; this is the
   map-free summary);
 - **PCs for 90% / n**: principal components carrying 90% of the marker variance, per
-  individual (effective dimension of the genotypes).
+  individual (effective dimension of the genotypes);
+- **heterozygosity**: the share of called genotypes that are heterozygous (about 0 in
+  inbred lines; outbred families and hybrids are mostly heterozygous).
 
 The table gives each statistic's 10th/50th/90th percentile over the prior's draws and
 the percentile at which the real value falls (the median over environments for the
@@ -26,6 +28,8 @@ the distributions with the real values marked.
 
     python benchmarks/bench_prior_realism.py [--priors nam wild] [--draws 30] [--workers 2] [--png realism.png]
         [--set NAME=VALUE ...]
+    python benchmarks/bench_prior_realism.py --priors outbred universal --data ../shared/data/apple
+    python benchmarks/bench_prior_realism.py --priors hybrid --data none --size 400x5000
 
 ``--set`` changes the priors' hyperparameters as ``gpfn fit --set`` does (``poly_share=0:0.9:uniform``
 gives back an earlier default), so a candidate prior can be checked before a model is fitted on it.
@@ -42,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 WHEAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wheat599"
-STATS = ("REML h2", "EN − GBLUP", "top eigenvalue share", "mean r² of marker pairs", "PCs for 90% / n")
+STATS = ("REML h2", "EN − GBLUP", "top eigenvalue share", "mean r² of marker pairs", "PCs for 90% / n",
+         "heterozygosity")
 PHENOTYPE_STATS = STATS[:2]
 
 
@@ -64,8 +69,10 @@ def genotype_stats(x: np.ndarray, seed: int = 0) -> dict[str, float]:
     keep = a != b
     z = (xc - xc.mean(0)) / xc.std(0)
     r2 = ((z[:, a[keep]] * z[:, b[keep]]).mean(0)) ** 2
+    called = x >= 0
     return {"top eigenvalue share": float(ev[0] / ev.sum()), "mean r² of marker pairs": float(r2.mean()),
-            "PCs for 90% / n": float((np.searchsorted(share, 0.9) + 1) / n)}
+            "PCs for 90% / n": float((np.searchsorted(share, 0.9) + 1) / n),
+            "heterozygosity": float((x == 1).sum() / max(called.sum(), 1))}
 
 
 def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -122,8 +129,21 @@ def spread(values: np.ndarray, real: float) -> tuple[float, float, float, float]
 
 
 def read_real(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """wheat599's genotypes and phenotypes, read as bench_accuracy reads them."""
+    """A real set's genotypes and phenotypes: wheat599 as bench_accuracy reads it, the other
+    development sets (genotypes.csv, phenotypes.csv) as bench_real reads them (through
+    gpfn parse; its quantitative traits)."""
     sys.path.insert(0, str(Path(__file__).parent))
+    if (folder / "genotypes.csv").exists():
+        import tempfile
+
+        from bench_real import load
+
+        with tempfile.TemporaryDirectory() as tmp:
+            x, traits, _, _ = load(folder, Path(tmp))
+        ok = {t: y for t, y in traits.items() if np.isfinite(y).all()}
+        if not ok:  # traits with missing values: each on its phenotyped individuals is not one matrix; impute none
+            ok = {t: np.where(np.isfinite(y), y, np.nanmean(y)) for t, y in traits.items()}
+        return x, ok
     from bench_accuracy import read_wheat
 
     x, envs, _ = read_wheat(folder)
@@ -134,7 +154,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--priors", nargs="*", default=["nam", "wild"])
     ap.add_argument("--draws", type=int, default=30)
-    ap.add_argument("--data", type=Path, default=WHEAT)
+    ap.add_argument("--data", default=str(WHEAT), help="A real set's folder (wheat599 or one of the six "
+                    "development sets), or 'none' for the prior's own percentiles at --size.")
+    ap.add_argument("--size", default="400x5000", help="Population x markers of the draws with --data none.")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--png", type=Path, default=None)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
@@ -151,16 +173,24 @@ def main() -> None:
     except GpfnError as exc:
         sys.exit(f"bench_prior_realism: {exc}")
     t0 = time.perf_counter()
-    x, envs = read_real(a.data)
-    n, m = x.shape
-    per_env, medians = real_phenotype_stats(x, envs)
-    real = {**genotype_stats(x), **medians}
-    print(f"# bench_prior_realism: {a.data.name} ({n} individuals x {m} markers, {len(envs)} phenotypes); "
-          f"{a.draws} draws per prior at the same size"
-          + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
-    print("\n" + a.data.name + ": " + ", ".join(f"{s} {real[s]:.3f}" for s in STATS)
-          + "  (phenotype statistics per environment: "
-          + "; ".join(f"{e} h2 {p['REML h2']:.2f}, EN−GBLUP {p['EN − GBLUP']:+.3f}" for e, p in zip(envs, per_env)) + ")")
+    if a.data == "none":
+        n, m = (int(v) for v in a.size.split("x"))
+        real, label = {}, "none"
+        print(f"# bench_prior_realism: no real set; {a.draws} draws per prior at {n} x {m}"
+              + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
+    else:
+        folder = Path(a.data)
+        x, envs = read_real(folder)
+        n, m = x.shape
+        per_env, medians = real_phenotype_stats(x, envs)
+        real, label = {**genotype_stats(x), **medians}, folder.name
+        print(f"# bench_prior_realism: {label} ({n} individuals x {m} markers, {len(envs)} phenotypes); "
+              f"{a.draws} draws per prior at the same size"
+              + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
+        print("\n" + label + ": " + ", ".join(f"{s} {real[s]:.3f}" for s in STATS)
+              + "  (phenotype statistics per phenotype: "
+              + "; ".join(f"{e} h2 {p['REML h2']:.2f}, EN−GBLUP {p['EN − GBLUP']:+.3f}" for e, p in zip(envs, per_env))
+              + ")")
     results = {}
     with mp.get_context("spawn").Pool(a.workers) as pool:
         for name in a.priors:
@@ -170,10 +200,14 @@ def main() -> None:
                 print(f"\n{name}: no draw at {n} x {m}: {rows[0]['error']}")
                 continue
             results[name] = {s: np.array([r[s] for r in ok]) for s in STATS}
-    print("\n| prior | statistic | p10 | p50 | p90 | " + a.data.name + " | its percentile | inside 10-90 |")
+    print("\n| prior | statistic | p10 | p50 | p90 | " + label + " | its percentile | inside 10-90 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, vals in results.items():
         for s in STATS:
+            if s not in real:
+                p10, p50, p90, _ = spread(vals[s], 0.0)
+                print(f"| {name} | {s} | {p10:.3f} | {p50:.3f} | {p90:.3f} | - | - | - |")
+                continue
             p10, p50, p90, pct = spread(vals[s], real[s])
             print(f"| {name} | {s} | {p10:.3f} | {p50:.3f} | {p90:.3f} | {real[s]:.3f} | {pct:.0f} | "
                   f"{'yes' if 10 <= pct <= 90 else '**no**'} |")
@@ -189,9 +223,10 @@ def main() -> None:
             for j, s in enumerate(STATS):
                 ax = axes[i, j]
                 ax.hist(vals[s][np.isfinite(vals[s])], bins=15, color="tab:blue", alpha=0.7)
-                ax.axvline(real[s], color="tab:red", lw=2)
+                if s in real:
+                    ax.axvline(real[s], color="tab:red", lw=2)
                 ax.set_title(f"{name}: {s}", fontsize=8)
-        fig.suptitle(f"prior draws (blue) and {a.data.name} (red)")
+        fig.suptitle(f"prior draws (blue) and {label} (red)")
         fig.tight_layout()
         fig.savefig(a.png, dpi=90)
         print(f"\nplot: {a.png}")

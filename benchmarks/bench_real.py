@@ -65,14 +65,14 @@ def _code_version() -> str:
     return h.hexdigest()[:10]
 
 
-def load(name: str, tmp: Path):
+def load(name: str | Path, tmp: Path):
     """Dosages [n, m], {trait: values [n]} of the quantitative traits, groups [n] or None,
     and wheat599's own folds or None; parsed by gpfn parse into a Dataset first."""
     from gpfn_core.data.dataset import read_dataset
     from gpfn_core.tasks.parse import parse
 
-    folder = DATA / name
-    out = tmp / f"{name}.gpfn"
+    folder = name if isinstance(name, Path) else DATA / name  # a set's name, or its folder
+    out = tmp / f"{folder.name}.gpfn"
     parse(folder / "genotypes.csv", out, phenotypes=folder / "phenotypes.csv", reader="numeric", overwrite=True)
     ds = read_dataset(out)
     taxa = ds.table.taxa
