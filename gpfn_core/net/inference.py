@@ -28,8 +28,9 @@ def predict_features(
 ) -> dict[str, np.ndarray]:
     """Predictive mean, sd (and quantiles) of each target, on the standardised scale.
 
-    Targets never attend to each other, so predicting them ``chunk`` at a time gives
-    the same result as all at once, at bounded memory.
+    Targets never attend to each other and training tokens never attend to targets, so
+    the training set's context is computed once and targets are predicted ``chunk`` at a
+    time from it: the same result as all at once, at bounded memory.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -37,9 +38,15 @@ def predict_features(
     xt = torch.as_tensor(f_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)[None]
     out: dict[str, list] = {"mean": [], "sd": [], **{f"q{q}": [] for q in quantiles}}
+    width = model.config.n_features + model.config.smoother_features
+    if f_train.ndim != 2 or f_train.shape[1] != width or f_target.ndim != 2 or f_target.shape[1] != width:
+        raise ValidationError(f"features must be [individuals, {width}], got {f_train.shape} and {f_target.shape}")
+    if len(y_train) != len(f_train) or not len(y_train):
+        raise ValidationError(f"{len(f_train)} training rows with {len(y_train)} phenotypes")
+    context = model.context(xt[None], yt)
     for s in range(0, len(f_target), chunk):
         xv = torch.as_tensor(f_target[s : s + chunk], dtype=torch.float32, device=device)
-        logits = model(torch.cat([xt, xv])[None], yt)[0]
+        logits = model.targets(context, xv[None])[0]
         out["mean"].append(bar.mean(logits).cpu())
         out["sd"].append(bar.variance(logits).sqrt().cpu())
         for q in quantiles:

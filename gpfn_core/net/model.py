@@ -77,30 +77,51 @@ class Layer(nn.Module):
         if c.relationship_bias:
             self.rel_scale = nn.Parameter(torch.logspace(math.log10(0.25), math.log10(4.0), c.num_heads))
 
-    def forward(self, h: torch.Tensor, n_train: int, rel: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """``rel``: relationships (train x train [B, n_train, n_train], target x train+self
-        [B, n_t, n_train + n_t], zero off the diagonal of the target block), or None."""
+    def _qkv(self, h: torch.Tensor) -> torch.Tensor:
+        b, n, e = h.shape  # -> [3, B, heads, n, head width]
+        return self.qkv(self.norm1(h)).view(b, n, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
+
+    def _update(self, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         b, n, e = h.shape
-        q, k, v = self.qkv(self.norm1(h)).view(b, n, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
-        p = self.p if self.training else 0.0
-        tr = slice(0, n_train)
-        n_t = n - n_train
-        train_mask = target_mask = None
-        if n_t:
-            # Targets see all training keys plus their own key: mask [targets, train + targets].
-            eye = torch.eye(n_t, dtype=torch.bool, device=h.device)
-            target_mask = torch.cat([torch.ones(n_t, n_train, dtype=torch.bool, device=h.device), eye], dim=1)
-        if rel is not None:
-            scale = self.rel_scale.view(1, -1, 1, 1).to(q.dtype)
-            train_mask = rel[0].unsqueeze(1).to(q.dtype) * scale
-            if n_t:  # masked_fill after the product: no inf * scale in the backward pass
-                target_mask = (rel[1].unsqueeze(1).to(q.dtype) * scale).masked_fill(~target_mask, float("-inf"))
-        out = [F.scaled_dot_product_attention(q[:, :, tr], k[:, :, tr], v[:, :, tr], attn_mask=train_mask, dropout_p=p)]
-        if n_t:
-            out.append(F.scaled_dot_product_attention(q[:, :, n_train:], k, v, attn_mask=target_mask, dropout_p=p))
-        a = torch.cat(out, dim=2).transpose(1, 2).reshape(b, n, e)
-        h = h + self.drop(self.proj(a))
+        h = h + self.drop(self.proj(a.transpose(1, 2).reshape(b, n, e)))
         return h + self.drop(self.mlp(self.norm2(h)))
+
+    def keys_values(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training tokens' keys and values (all the targets read from this layer)."""
+        _, k, v = self._qkv(h)
+        return k, v
+
+    def train_tokens(self, h: torch.Tensor, r_train: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training tokens attend to each other (``r_train`` [B, n_train, n_train]: their
+        relationships, or None): their next state, and this layer's keys and values."""
+        q, k, v = self._qkv(h)
+        bias = None if r_train is None else r_train.unsqueeze(1).to(q.dtype) * self.rel_scale.view(1, -1, 1, 1).to(q.dtype)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=self.p if self.training else 0.0)
+        return self._update(h, a), k, v
+
+    def target_tokens(self, h: torch.Tensor, k_train: torch.Tensor, v_train: torch.Tensor,
+                      r_cross: torch.Tensor | None = None, r_self: torch.Tensor | None = None) -> torch.Tensor:
+        """Target tokens attend to the training tokens' keys and values and to their own key,
+        never to each other (``r_cross`` [B, n_t, n_train] and ``r_self`` [B, n_t]: their
+        relationships to the training individuals and to themselves, or None).  The softmax
+        over the training keys and the one own key is written out, so no [n_t, n_t] mask is
+        built and a chunk of targets costs O(n_t x n_train)."""
+        q, k, v = self._qkv(h)
+        scale = q.shape[-1] ** -0.5
+        s = (q @ k_train.transpose(-1, -2)) * scale  # [B, heads, n_t, n_train]
+        s_self = (q * k).sum(-1) * scale  # [B, heads, n_t]
+        if r_cross is not None:
+            beta = self.rel_scale.view(1, -1, 1).to(q.dtype)
+            s = s + r_cross.unsqueeze(1).to(q.dtype) * beta.unsqueeze(-1)
+            s_self = s_self + r_self.unsqueeze(1).to(q.dtype) * beta
+        top = torch.maximum(s.amax(-1), s_self)
+        w, w_self = torch.exp(s - top.unsqueeze(-1)), torch.exp(s_self - top)
+        z = w.sum(-1) + w_self
+        w, w_self = w / z.unsqueeze(-1), w_self / z
+        if self.training and self.p:
+            w, w_self = F.dropout(w, self.p), F.dropout(w_self, self.p)
+        return self._update(h, w @ v_train + w_self.unsqueeze(-1) * v)
 
 
 class PFN(nn.Module):
@@ -140,39 +161,50 @@ class PFN(nn.Module):
         A/B on the ril prior (20 PCA features, 500 steps) ``global`` reached a bar NLL
         of 1.09 where ``feature`` was at 1.17.
         """
+        return self._scaled(x, self._scale_of(x[:, :n_train]))
+
+    def _scale_of(self, x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The training rows' means and scale (:meth:`normalise`), or None for ``none``."""
         mode = self.config.input_norm
         if mode == "none":
-            return x
-        x = x - x[:, :n_train].mean(1, keepdim=True)
+            return None
+        mean = x_train.mean(1, keepdim=True)
+        xc = x_train - mean
         if mode == "feature":
-            sd = x[:, :n_train].std(1, keepdim=True, unbiased=False) if n_train > 1 else torch.ones_like(x[:, :1])
+            sd = xc.std(1, keepdim=True, unbiased=False) if x_train.shape[1] > 1 else torch.ones_like(x_train[:, :1])
         else:
-            sd = x[:, :n_train].pow(2).mean((1, 2), keepdim=True).sqrt()
-        return (x / (sd + 1e-6)).clamp(-100, 100)
+            sd = xc.pow(2).mean((1, 2), keepdim=True).sqrt()
+        return mean, sd
 
-    def relationships(self, xn: torch.Tensor, n_train: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``R = xn xn^T / F`` between training individuals, and from each target to the
-        training individuals and itself (its other entries 0), computed in float32."""
+    @staticmethod
+    def _scaled(x: torch.Tensor, scale: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        if scale is None:
+            return x
+        return ((x - scale[0]) / (scale[1] + 1e-6)).clamp(-100, 100)
+
+    def relationships(self, xn: torch.Tensor, n_train: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``R = xn xn^T / F`` in float32: between training individuals [B, n_train, n_train],
+        from each target to them [B, n_t, n_train], and of each target with itself [B, n_t]."""
         xn = xn.float()
         f = xn.shape[-1]
         xt, xe = xn[:, :n_train], xn[:, n_train:]
-        r_train = xt @ xt.transpose(1, 2) / f
-        n_t = xe.shape[1]
-        r_self = torch.zeros((xn.shape[0], n_t, n_t), device=xn.device)
-        r_self.diagonal(dim1=1, dim2=2).copy_(xe.pow(2).sum(-1) / f)
-        return r_train, torch.cat([xe @ xt.transpose(1, 2) / f, r_self], dim=2)
+        return xt @ xt.transpose(1, 2) / f, xe @ xt.transpose(1, 2) / f, xe.pow(2).sum(-1) / f
 
-    def kernel_means(self, rel: tuple[torch.Tensor, torch.Tensor], y_train: torch.Tensor) -> torch.Tensor:
-        """``[B, n, m]``: for every individual, m softmax(b_j R)-weighted means of the other
-        training individuals' phenotypes."""
-        r_train, r_target = rel
-        n_train = r_train.shape[1]
-        r = torch.cat([r_train, r_target[:, :, :n_train]], dim=1)  # [B, n, n_train]
-        loo = torch.eye(r.shape[1], n_train, dtype=torch.bool, device=r.device)  # self, for training rows
+    def kernel_means(self, rel: tuple[torch.Tensor, ...], y_train: torch.Tensor) -> torch.Tensor:
+        """``[B, n, m]``: for every individual (training, then targets), m softmax(b_j R)-weighted
+        means of the other training individuals' phenotypes (:meth:`relationships`' ``rel``)."""
+        return torch.cat([self._kernel_means(rel[0], y_train, True), self._kernel_means(rel[1], y_train, False)], 1)
+
+    def _kernel_means(self, r: torch.Tensor, y_train: torch.Tensor, leave_one_out: bool) -> torch.Tensor:
+        """``r`` [B, rows, n_train]; ``leave_one_out``: the rows are the training individuals,
+        each left out of its own mean."""
+        n_train = r.shape[2]
         b = self.kernel_log_scale.exp().float()
-        # masked after the product: no inf * b in the backward pass
-        w = torch.softmax((r.unsqueeze(1) * b.view(1, -1, 1, 1)).masked_fill(loo, float("-inf")), dim=-1)
-        s = (w @ y_train.float().view(y_train.shape[0], 1, n_train, 1)).squeeze(-1)  # [B, m, n]
+        logits = r.unsqueeze(1) * b.view(1, -1, 1, 1)
+        if leave_one_out:  # masked after the product: no inf * b in the backward pass
+            logits = logits.masked_fill(torch.eye(n_train, dtype=torch.bool, device=r.device), float("-inf"))
+        w = torch.softmax(logits, dim=-1)
+        s = (w @ y_train.float().view(y_train.shape[0], 1, n_train, 1)).squeeze(-1)  # [B, m, rows]
         return torch.nan_to_num(s.transpose(1, 2))  # one training individual: no others, 0
 
     @staticmethod
@@ -186,6 +218,8 @@ class PFN(nn.Module):
         return torch.cat([mse.clamp(max=10.0), r], dim=-1).unsqueeze(1)
 
     def forward(self, x: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
+        """``x`` [B, n, F] (training individuals first), ``y_train`` [B, n_train]: logits of
+        the targets; :meth:`context` then :meth:`targets`, as inference runs them."""
         c = self.config
         width = c.n_features + c.smoother_features
         if x.ndim != 3 or x.shape[-1] != width:
@@ -193,25 +227,65 @@ class PFN(nn.Module):
         n_train = y_train.shape[1]
         if not 0 < n_train <= x.shape[1]:
             raise ValidationError(f"need 1..{x.shape[1]} training individuals, got {n_train}")
-        x, sm = x[..., : c.n_features], x[..., c.n_features :]
-        xn = self.normalise(x, n_train)
-        rel = self.relationships(xn, n_train) if c.relationship_bias or c.kernel_features else None
+        return self.targets(self.context(x[:, :n_train], y_train), x[:, n_train:])
+
+    def context(self, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
+        """Everything targets read from the training set: its feature scale, normalised
+        features, phenotypes, smoother statistics and each layer's keys and values.
+        Training tokens never attend to targets, so this is computed once and any number
+        of target chunks are predicted from it (:meth:`targets`)."""
+        c = self.config
+        x, sm = x_train[..., : c.n_features], x_train[..., c.n_features :]
+        scale = self._scale_of(x)
+        xn = self._scaled(x, scale)
+        r_train = None
+        if c.relationship_bias or c.kernel_features:
+            xf = xn.float()
+            r_train = xf @ xf.transpose(1, 2) / xf.shape[-1]
         h = self.x_encoder(xn)
         if c.kernel_features:
-            h = h + self.kernel_encoder(self.kernel_means(rel, y_train).to(h.dtype))
+            h = h + self.kernel_encoder(self._kernel_means(r_train, y_train, True).to(h.dtype))
+        fit = None
         if c.smoother_features:
             sm = sm.clamp(-20, 20).to(h.dtype)
             h = h + self.smoother_encoder(sm)
             if c.smoother_stats:
-                h = h + self.smoother_stats_encoder(self.smoother_fit(sm[:, :n_train], y_train).to(h.dtype))
-        if not c.relationship_bias:
-            rel = None
-        h = torch.cat([h[:, :n_train] + self.y_encoder(y_train.unsqueeze(-1).to(h.dtype)), h[:, n_train:]], dim=1)
-        for layer in self.layers:
-            h = layer(h, n_train, rel)
-        out = self.norm(h[:, n_train:])
+                fit = self.smoother_stats_encoder(self.smoother_fit(sm, y_train).to(h.dtype))
+                h = h + fit
+        h = h + self.y_encoder(y_train.unsqueeze(-1).to(h.dtype))
+        kv = []
+        for i, layer in enumerate(self.layers):
+            if i == len(self.layers) - 1:  # the last layer's training outputs are never read
+                kv.append(layer.keys_values(h))
+            else:
+                h, k, v = layer.train_tokens(h, r_train if c.relationship_bias else None)
+                kv.append((k, v))
+        return {"scale": scale, "xn": xn, "y": y_train, "fit": fit, "kv": kv}
+
+    def targets(self, context: dict, x_target: torch.Tensor) -> torch.Tensor:
+        """Logits [B, n_t, num_buckets] of targets ``x_target`` [B, n_t, F] given the training
+        set's :meth:`context`; each target's depend on it and the context alone."""
+        c = self.config
+        x, sm = x_target[..., : c.n_features], x_target[..., c.n_features :]
+        xn = self._scaled(x, context["scale"])
+        r_cross = r_self = None
+        if c.relationship_bias or c.kernel_features:
+            xt, xe = context["xn"].float(), xn.float()
+            r_cross, r_self = xe @ xt.transpose(1, 2) / xe.shape[-1], xe.pow(2).sum(-1) / xe.shape[-1]
+        h = self.x_encoder(xn)
+        if c.kernel_features:
+            h = h + self.kernel_encoder(self._kernel_means(r_cross, context["y"], False).to(h.dtype))
         if c.smoother_features:
-            out = out + self.smoother_skip(sm[:, n_train:])
+            sm = sm.clamp(-20, 20).to(h.dtype)
+            h = h + self.smoother_encoder(sm)
+            if context["fit"] is not None:
+                h = h + context["fit"]
+        bias = c.relationship_bias
+        for layer, (k, v) in zip(self.layers, context["kv"]):
+            h = layer.target_tokens(h, k, v, r_cross if bias else None, r_self if bias else None)
+        out = self.norm(h)
+        if c.smoother_features:
+            out = out + self.smoother_skip(sm)
         return self.decoder(out)
 
 

@@ -186,3 +186,28 @@ def test_a_model_grown_with_more_smoother_columns_computes_the_same_until_traine
     assert new.smoother_skip.weight.grad[:, 4:].abs().max() > 0  # the new columns can learn
     with pytest.raises(ValidationError, match="shrink"):
         grow_smoother_inputs(new.state_dict(), 7, 4)
+
+
+@pytest.mark.parametrize("biased", [False, True])
+def test_target_attention_equals_masked_attention(biased):
+    """The written-out softmax of target tokens (training keys plus their own key) equals
+    attention over every token with the other targets masked out, relationship bias included."""
+    import torch.nn.functional as F
+
+    from gpfn_core.net.model import Layer
+
+    torch.manual_seed(1)
+    layer = Layer(ModelConfig(emb_size=16, num_heads=4, hidden_dim=8, relationship_bias=biased)).eval()
+    n_train, n_t = 9, 5
+    h = torch.randn(2, n_train + n_t, 16)
+    rel = torch.randn(2, n_train + n_t, n_train + n_t) if biased else None
+    _, k, v = layer.train_tokens(h[:, :n_train], rel[:, :n_train, :n_train] if biased else None)
+    got = layer.target_tokens(h[:, n_train:], k, v, rel[:, n_train:, :n_train] if biased else None,
+                              rel[:, n_train:, n_train:].diagonal(dim1=1, dim2=2) if biased else None)
+    q, kk, vv = layer._qkv(h)
+    allowed = torch.cat([torch.ones(n_t, n_train, dtype=torch.bool), torch.eye(n_t, dtype=torch.bool)], 1)
+    mask = torch.zeros(n_t, n_train + n_t).masked_fill(~allowed, float("-inf"))
+    if biased:
+        mask = mask + rel[:, None, n_train:] * layer.rel_scale.view(1, -1, 1, 1)
+    a = F.scaled_dot_product_attention(q[:, :, n_train:], kk, vv, attn_mask=mask)
+    torch.testing.assert_close(got, layer._update(h[:, n_train:], a), atol=1e-5, rtol=1e-5)
