@@ -101,27 +101,21 @@ class Layer(nn.Module):
         return self._update(h, a), k, v
 
     def target_tokens(self, h: torch.Tensor, k_train: torch.Tensor, v_train: torch.Tensor,
-                      r_cross: torch.Tensor | None = None, r_self: torch.Tensor | None = None) -> torch.Tensor:
+                      rel: torch.Tensor | None = None) -> torch.Tensor:
         """Target tokens attend to the training tokens' keys and values and to their own key,
-        never to each other (``r_cross`` [B, n_t, n_train] and ``r_self`` [B, n_t]: their
-        relationships to the training individuals and to themselves, or None).  The softmax
-        over the training keys and the one own key is written out, so no [n_t, n_t] mask is
-        built and a chunk of targets costs O(n_t x n_train)."""
+        never to each other (``rel`` [B, n_t, n_train + 1]: their relationships to the
+        training individuals, then to themselves; or None).  The softmax runs over the
+        training keys and the one own key, so no [n_t, n_t] mask is built and a chunk of
+        targets costs O(n_t x n_train)."""
         q, k, v = self._qkv(h)
-        scale = q.shape[-1] ** -0.5
-        s = (q @ k_train.transpose(-1, -2)) * scale  # [B, heads, n_t, n_train]
-        s_self = (q * k).sum(-1) * scale  # [B, heads, n_t]
-        if r_cross is not None:
-            beta = self.rel_scale.view(1, -1, 1).to(q.dtype)
-            s = s + r_cross.unsqueeze(1).to(q.dtype) * beta.unsqueeze(-1)
-            s_self = s_self + r_self.unsqueeze(1).to(q.dtype) * beta
-        top = torch.maximum(s.amax(-1), s_self)
-        w, w_self = torch.exp(s - top.unsqueeze(-1)), torch.exp(s_self - top)
-        z = w.sum(-1) + w_self
-        w, w_self = w / z.unsqueeze(-1), w_self / z
+        s = torch.cat([q @ k_train.transpose(-1, -2), (q * k).sum(-1, keepdim=True)], -1) * q.shape[-1] ** -0.5
+        if rel is not None:  # [B, heads, n_t, n_train + 1]
+            s = s + rel.unsqueeze(1).to(q.dtype) * self.rel_scale.view(1, -1, 1, 1).to(q.dtype)
+        w = torch.softmax(s, -1)
         if self.training and self.p:
-            w, w_self = F.dropout(w, self.p), F.dropout(w_self, self.p)
-        return self._update(h, w @ v_train + w_self.unsqueeze(-1) * v)
+            w = F.dropout(w, self.p)
+        n_train = k_train.shape[2]
+        return self._update(h, w[..., :n_train] @ v_train + w[..., n_train:] * v)
 
 
 class PFN(nn.Module):
@@ -280,9 +274,9 @@ class PFN(nn.Module):
             h = h + self.smoother_encoder(sm)
             if context["fit"] is not None:
                 h = h + context["fit"]
-        bias = c.relationship_bias
+        rel = torch.cat([r_cross, r_self.unsqueeze(-1)], -1) if c.relationship_bias else None
         for layer, (k, v) in zip(self.layers, context["kv"]):
-            h = layer.target_tokens(h, k, v, r_cross if bias else None, r_self if bias else None)
+            h = layer.target_tokens(h, k, v, rel)
         out = self.norm(h)
         if c.smoother_features:
             out = out + self.smoother_skip(sm)

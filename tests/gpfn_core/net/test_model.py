@@ -202,8 +202,9 @@ def test_target_attention_equals_masked_attention(biased):
     h = torch.randn(2, n_train + n_t, 16)
     rel = torch.randn(2, n_train + n_t, n_train + n_t) if biased else None
     _, k, v = layer.train_tokens(h[:, :n_train], rel[:, :n_train, :n_train] if biased else None)
-    got = layer.target_tokens(h[:, n_train:], k, v, rel[:, n_train:, :n_train] if biased else None,
-                              rel[:, n_train:, n_train:].diagonal(dim1=1, dim2=2) if biased else None)
+    own = torch.cat([rel[:, n_train:, :n_train], rel[:, n_train:, n_train:].diagonal(dim1=1, dim2=2)[..., None]],
+                    -1) if biased else None
+    got = layer.target_tokens(h[:, n_train:], k, v, own)
     q, kk, vv = layer._qkv(h)
     allowed = torch.cat([torch.ones(n_t, n_train, dtype=torch.bool), torch.eye(n_t, dtype=torch.bool)], 1)
     mask = torch.zeros(n_t, n_train + n_t).masked_fill(~allowed, float("-inf"))
