@@ -118,7 +118,7 @@ def time_traits(model_path: Path, n_train: int = 2500, n_target: int = 2500, mar
                 predict(model_path, tmp / "traits.gpfn", tmp / "target.gpfn", tmp / f"{name}.csv", phenotype=name,
                         overwrite=True, device="cpu")
 
-        times = {"train": tr.table.n_taxa, "markers": tr.table.n_markers, "traits": traits}
+        times = {"train": tr.table.n_taxa, "target": n_target, "markers": tr.table.n_markers, "traits": traits}
         for name, fn in (("per_trait", per_trait), ("one_call", one_call)):
             ts = []
             for _ in range(repeats):

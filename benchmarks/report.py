@@ -182,8 +182,9 @@ def tools_table() -> str:
     rec = latest("predict")
     t = (rec or {}).get("results", {}).get("traits")
     if t:
-        rows += ["", f"Every trait in one call: {t['traits']} traits of {t['train']:,} training individuals, targets × "
-                     f"{t['markers']:,} markers, {t['per_trait']:.1f} s in one call per trait against "
+        rows += ["", f"Every trait in one call: {t['traits']} traits of {t['train']:,} training individuals, "
+                     f"{t.get('target', t['train']):,} targets × {t['markers']:,} markers: {t['per_trait']:.1f} s in "
+                     f"one call per trait against "
                      f"{t['one_call']:.1f} s in one (`--phenotype all`): {t['per_trait'] / t['one_call']:.2f}× "
                      f"(record `{rec['path']}`)."]
     return ("\n".join(rows) + "\n") if rows else "(not measured: `python benchmarks/bench_parse.py --record`, " \
