@@ -25,7 +25,9 @@ def temp_path(path: str | Path, suffix: str = "") -> Path:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (on this host)."""
+    """Whether process ``pid`` exists (on this host) and is not a zombie: a killed process whose
+    parent has not reaped it yet (an orphan waits for init) still answers ``kill(pid, 0)`` but
+    will never write again."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -34,7 +36,10 @@ def alive(pid: int) -> bool:
         return True
     except OSError:
         return False
-    return True
+    try:  # /proc/PID/stat: "pid (comm) state ...", comm may hold spaces and parentheses
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the process exists
 
 
 def remove_stale(path: str | Path) -> int:

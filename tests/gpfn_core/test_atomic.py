@@ -53,3 +53,20 @@ def test_publish_never_clobbers_without_overwrite(tmp_path):
     (t / "a").write_text("3")
     publish(t, d, overwrite=True)
     assert (d / "a").read_text() == "3" and sorted(p.name for p in tmp_path.iterdir()) == ["ds", "out.txt"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="zombies are read from /proc")
+def test_a_zombie_writer_is_gone(tmp_path):
+    """A killed writer not yet reaped (a zombie) holds no file and never writes again: its
+    temporary is stale."""
+    import time
+
+    from gpfn_core.atomic import alive
+
+    p = subprocess.Popen(["sleep", "0.05"])
+    time.sleep(0.5)  # exited, not yet waited for
+    assert os.kill(p.pid, 0) is None  # still in the process table
+    assert not alive(p.pid)
+    assert alive(os.getpid())
+    p.wait()
+    assert not alive(p.pid)

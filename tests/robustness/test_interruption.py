@@ -44,7 +44,34 @@ def kill_during(args: list[str], cwd: Path, after: float, prefix: list[str] = GP
     if alive:
         os.killpg(p.pid, signal.SIGKILL)
     p.wait()
+    if prefix is not GPFN:  # MPI ranks run under the launcher's proxy, outside its group: kill the job's
+        _kill_matching(args)  # ranks too, as a cluster's scheduler ends every process of a job
     return alive
+
+
+def _kill_matching(args: list[str], wait: float = 20.0) -> None:
+    """SIGKILL every process whose command line holds ``args`` (this job's, by its unique
+    store path), and wait until none is left."""
+    def matching() -> list[int]:
+        pids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit() and int(d.name) != os.getpid():
+                try:
+                    cmd = (d / "cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if all(a.encode() in cmd for a in args[-4:]):
+                    pids.append(int(d.name))
+        return pids
+
+    deadline = time.monotonic() + wait
+    while (pids := matching()) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
 
 
 def timed(args: list[str], cwd: Path, prefix: list[str] = GPFN) -> float:
