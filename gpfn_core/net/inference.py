@@ -32,17 +32,17 @@ def predict_features(
     the training set's context is computed once and targets are predicted ``chunk`` at a
     time from it: the same result as all at once, at bounded memory.
     """
+    width = model.config.n_features + model.config.smoother_features
+    if f_train.ndim != 2 or f_train.shape[1] != width or f_target.ndim != 2 or f_target.shape[1] != width:
+        raise ValidationError(f"features must be [individuals, {width}], got {f_train.shape} and {f_target.shape}")
+    if len(y_train) != len(f_train) or not len(y_train):
+        raise ValidationError(f"{len(f_train)} training rows with {len(y_train)} phenotypes")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     xt = torch.as_tensor(f_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)[None]
     out: dict[str, list] = {"mean": [], "sd": [], **{f"q{q}": [] for q in quantiles}}
-    width = model.config.n_features + model.config.smoother_features
-    if f_train.ndim != 2 or f_train.shape[1] != width or f_target.ndim != 2 or f_target.shape[1] != width:
-        raise ValidationError(f"features must be [individuals, {width}], got {f_train.shape} and {f_target.shape}")
-    if len(y_train) != len(f_train) or not len(y_train):
-        raise ValidationError(f"{len(f_train)} training rows with {len(y_train)} phenotypes")
     context = model.context(xt[None], yt)
     for s in range(0, len(f_target), chunk):
         xv = torch.as_tensor(f_target[s : s + chunk], dtype=torch.float32, device=device)

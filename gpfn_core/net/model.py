@@ -179,10 +179,18 @@ class PFN(nn.Module):
     def relationships(self, xn: torch.Tensor, n_train: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``R = xn xn^T / F`` in float32: between training individuals [B, n_train, n_train],
         from each target to them [B, n_t, n_train], and of each target with itself [B, n_t]."""
-        xn = xn.float()
-        f = xn.shape[-1]
         xt, xe = xn[:, :n_train], xn[:, n_train:]
-        return xt @ xt.transpose(1, 2) / f, xe @ xt.transpose(1, 2) / f, xe.pow(2).sum(-1) / f
+        return self._relationship(xt, xt), self._relationship(xe, xt), self._self_relationship(xe)
+
+    @staticmethod
+    def _relationship(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """``a b^T / F`` [B, rows of a, rows of b] in float32."""
+        return a.float() @ b.float().transpose(1, 2) / a.shape[-1]
+
+    @staticmethod
+    def _self_relationship(a: torch.Tensor) -> torch.Tensor:
+        """The diagonal of ``a a^T / F`` [B, rows] in float32."""
+        return a.float().pow(2).sum(-1) / a.shape[-1]
 
     def kernel_means(self, rel: tuple[torch.Tensor, ...], y_train: torch.Tensor) -> torch.Tensor:
         """``[B, n, m]``: for every individual (training, then targets), m softmax(b_j R)-weighted
@@ -232,10 +240,7 @@ class PFN(nn.Module):
         x, sm = x_train[..., : c.n_features], x_train[..., c.n_features :]
         scale = self._scale_of(x)
         xn = self._scaled(x, scale)
-        r_train = None
-        if c.relationship_bias or c.kernel_features:
-            xf = xn.float()
-            r_train = xf @ xf.transpose(1, 2) / xf.shape[-1]
+        r_train = self._relationship(xn, xn) if c.relationship_bias or c.kernel_features else None
         h = self.x_encoder(xn)
         if c.kernel_features:
             h = h + self.kernel_encoder(self._kernel_means(r_train, y_train, True).to(h.dtype))
@@ -262,10 +267,7 @@ class PFN(nn.Module):
         c = self.config
         x, sm = x_target[..., : c.n_features], x_target[..., c.n_features :]
         xn = self._scaled(x, context["scale"])
-        r_cross = r_self = None
-        if c.relationship_bias or c.kernel_features:
-            xt, xe = context["xn"].float(), xn.float()
-            r_cross, r_self = xe @ xt.transpose(1, 2) / xe.shape[-1], xe.pow(2).sum(-1) / xe.shape[-1]
+        r_cross = self._relationship(xn, context["xn"]) if c.relationship_bias or c.kernel_features else None
         h = self.x_encoder(xn)
         if c.kernel_features:
             h = h + self.kernel_encoder(self._kernel_means(r_cross, context["y"], False).to(h.dtype))
@@ -274,7 +276,7 @@ class PFN(nn.Module):
             h = h + self.smoother_encoder(sm)
             if context["fit"] is not None:
                 h = h + context["fit"]
-        rel = torch.cat([r_cross, r_self.unsqueeze(-1)], -1) if c.relationship_bias else None
+        rel = torch.cat([r_cross, self._self_relationship(xn).unsqueeze(-1)], -1) if c.relationship_bias else None
         for layer, (k, v) in zip(self.layers, context["kv"]):
             h = layer.target_tokens(h, k, v, rel)
         out = self.norm(h)

@@ -102,13 +102,14 @@ def predict(
         if np.isfinite(y).sum() < 3:
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
-    need = predict_memory(int(np.isfinite(ys).any(1).sum()), int(target.table.n_taxa), al.train.shape[1])
+    n_train = int(np.isfinite(ys).any(1).sum())
+    need = predict_memory(n_train, int(target.table.n_taxa), al.train.shape[1])
     limit = max_memory if max_memory is not None else memory_available()
     if log:
         log(f"memory: about {need / 2**30:.2f} GiB at the peak"
             + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else ""))
     if limit is not None and need > limit:
-        raise GpfnError(f"predicting {int(np.isfinite(ys).any(1).sum()):,} training + {target.table.n_taxa:,} target "
+        raise GpfnError(f"predicting {n_train:,} training + {target.table.n_taxa:,} target "
                         f"individuals x {al.train.shape[1]:,} markers needs about {need / 2**30:.1f} GiB; "
                         + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
                            f"{limit / 2**30:.1f} GiB is available")
