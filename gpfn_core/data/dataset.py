@@ -123,11 +123,10 @@ def write_dataset(path: str | Path, ds: Dataset, overwrite: bool = False) -> Pat
     return publish(tmp, path, overwrite)
 
 
-def read_dataset(path: str | Path) -> Dataset:
-    """Read a Dataset file; a clear error for anything that is not one."""
+def _open(path: Path):
+    """The Zarr group of the Dataset at ``path`` and its attributes, checked to be one."""
     import zarr
 
-    path = Path(path)
     if not path.exists():
         raise GpfnError(f"{path}: no such dataset")
     if path.is_file() and not zipfile.is_zipfile(path):
@@ -145,6 +144,13 @@ def read_dataset(path: str | Path) -> Dataset:
     if not isinstance(version, int) or version > DATASET_VERSION:
         raise GpfnError(f"{path}: dataset format version {version!r} is newer than this gpfn reads ({DATASET_VERSION}); "
                         f"it was written by gpfn {attrs.get('gpfn_version', '?')}")
+    return g, attrs
+
+
+def read_dataset(path: str | Path) -> Dataset:
+    """Read a Dataset file; a clear error for anything that is not one."""
+    path = Path(path)
+    g, attrs = _open(path)
     try:
         cols = {name: np.array(g[name][:].tolist(), dtype=str).reshape(-1) for name in _STRINGS}
         dosage = np.asarray(g["genotypes"][:])
@@ -171,6 +177,25 @@ def read_dataset(path: str | Path) -> Dataset:
         raise GpfnError(f"{path}: damaged gpfn dataset ({type(exc).__name__}: {exc})") from None
     attrs["path"] = str(path)
     return Dataset(table, pheno, [str(n) for n in names], attrs, factors, [str(n) for n in factor_names])
+
+
+def open_genotypes(path: str | Path):
+    """The genotypes of the Dataset directory at ``path``, opened but not read: its Zarr array
+    (int8 ``[taxa, markers]``, 0/1/2 with -1 missing, stored in chunks of up to
+    1,024 x 16,384), checked to be a Dataset's.  ``dask.array.from_zarr`` of it reads the
+    chunks where they are used, for genotypes too large to hold in memory
+    (``docs/scale.md``).  A zipped Dataset is refused: several processes cannot read one zip."""
+    path = Path(path)
+    if path.is_file():
+        raise GpfnError(f"{path}: a zipped Dataset; Dask reads a Dataset directory (write one without .zip)")
+    g, _ = _open(path)
+    try:
+        arr = g["genotypes"]
+    except KeyError:
+        arr = None
+    if arr is None or arr.dtype != np.int8 or arr.ndim != 2:
+        raise GpfnError(f"{path}: damaged gpfn dataset (no int8 [taxa, markers] genotypes array)")
+    return arr
 
 
 def _remove(p: Path) -> None:

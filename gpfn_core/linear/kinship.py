@@ -18,9 +18,19 @@ from gpfn_core.errors import ValidationError
 
 
 def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """K among training individuals ``[nt, nt]`` and target x training ``[nv, nt]``."""
+    """K among training individuals ``[nt, nt]`` and target x training ``[nv, nt]``.
+
+    The encoded genotypes may be Dask arrays (read chunk by chunk from Zarr Datasets,
+    ``docs/scale.md``): the products then run blockwise wherever Dask schedules them (a
+    local or a distributed cluster), both in one pass over the genotypes, and come back
+    as numpy arrays; only these n x n products need to fit in memory here."""
     scale = relationship_scale(x_train)
-    return (x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale
+    k_tt, k_vt = (x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale
+    if hasattr(k_tt, "dask"):
+        import dask
+
+        k_tt, k_vt = (np.asarray(k) for k in dask.compute(k_tt, k_vt))
+    return k_tt, k_vt
 
 
 def relationship_scale(x_train: np.ndarray) -> float:
