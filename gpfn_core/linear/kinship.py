@@ -25,12 +25,23 @@ def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray,
     local or a distributed cluster), both in one pass over the genotypes, and come back
     as numpy arrays; only these n x n products need to fit in memory here."""
     scale = relationship_scale(x_train)
-    k_tt, k_vt = (x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale
+    if hasattr(x_train, "dask"):
+        k_tt = (x_train @ x_train.T) / scale
+    else:  # by row blocks: numpy's single x x^T (BLAS syrk) crashed with SIGSEGV at 16,000 x 10,000 in float64
+        x_train, x_target = np.asarray(x_train), np.asarray(x_target)
+        k_tt = np.empty((len(x_train), len(x_train)), dtype=np.result_type(x_train.dtype, np.float32))
+        for i in range(0, len(x_train), RELATIONSHIP_BLOCK):
+            k_tt[i:i + RELATIONSHIP_BLOCK] = x_train[i:i + RELATIONSHIP_BLOCK] @ x_train.T
+        k_tt /= scale
+    k_vt = (x_target @ x_train.T) / scale
     if hasattr(k_tt, "dask"):
         import dask
 
         k_tt, k_vt = (np.asarray(k) for k in dask.compute(k_tt, k_vt))
     return k_tt, k_vt
+
+
+RELATIONSHIP_BLOCK = 4096  # rows of x x^T formed at a time
 
 
 def relationship_scale(x_train: np.ndarray) -> float:
