@@ -73,14 +73,13 @@ def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray 
 
 
 def blup(k_tt: np.ndarray, k_vt: np.ndarray, y: np.ndarray, delta: float) -> tuple[np.ndarray, float]:
-    """GLS mean and BLUP predictions of targets for a given ``delta``: one Cholesky
-    factorisation of K + delta I serves both (V^-1 (y - mu 1) = V^-1 y - mu V^-1 1)."""
-    from scipy.linalg import cho_factor, cho_solve
-
+    """GLS mean and BLUP predictions of targets for a given ``delta``: one factorisation of
+    K + delta I serves both (V^-1 (y - mu 1) = V^-1 y - mu V^-1 1).  LU, not Cholesky: the
+    BLAS here died with SIGSEGV in the float64 Cholesky (and x x^T) at 16,000 individuals."""
     v = np.array(k_tt, dtype=np.float64, copy=True)
     v.flat[:: len(y) + 1] += delta
-    sol = cho_solve(cho_factor(v, overwrite_a=True, check_finite=False), np.stack([y, np.ones_like(y)], axis=1),
-                    check_finite=False)
+    sol = np.linalg.solve(v, np.stack([y, np.ones_like(y)], axis=1))
+    del v
     mu = float(sol[:, 0].sum() / sol[:, 1].sum())
     return mu + k_vt @ (sol[:, 0] - mu * sol[:, 1]), mu
 
