@@ -18,14 +18,14 @@ from gpfn_core.errors import ValidationError
 
 def alt_frequency(dosage: np.ndarray) -> np.ndarray:
     """float64 [m]: frequency of the counted allele among observed calls (-1 = missing; 0 if none)."""
-    d = dosage if _lazy(dosage) else np.asarray(dosage)
+    d = dosage if is_lazy(dosage) else np.asarray(dosage)
     if d.size and d.min() >= 0:  # no missing call: a plain column sum (int32: up to 10^9 individuals)
         return np.asarray(d.sum(axis=0, dtype=np.int32) / len(d) / 2)
     observed = d >= 0
     return np.asarray(np.where(observed, d, 0).sum(0, dtype=np.int64) / np.maximum(observed.sum(0), 1) / 2)
 
 
-def _lazy(a) -> bool:
+def is_lazy(a) -> bool:
     """A Dask array (or another lazy array with a task graph): the numpy calls here run on it
     blockwise and what they return is computed only where a result must be in memory."""
     return hasattr(a, "dask") and hasattr(a, "compute")
@@ -40,7 +40,7 @@ class Encoding:
 
     @classmethod
     def fit(cls, dosage: np.ndarray) -> Encoding:
-        d = dosage if _lazy(dosage) else np.asarray(dosage)
+        d = dosage if is_lazy(dosage) else np.asarray(dosage)
         if d.ndim != 2 or d.shape[0] < 1:
             raise ValidationError(f"dosage must be a non-empty [individuals, markers] matrix, got shape {d.shape}")
         mean = 2 * alt_frequency(d)  # alt-allele mean dosage, 0..2
@@ -49,7 +49,7 @@ class Encoding:
 
     def transform(self, dosage: np.ndarray) -> np.ndarray:
         """float32 ``[n, m]`` centred minor-allele counts; missing calls become 0 (the mean)."""
-        d = dosage if _lazy(dosage) else np.asarray(dosage)
+        d = dosage if is_lazy(dosage) else np.asarray(dosage)
         if d.ndim != 2 or d.shape[1] != self.mean.size:
             raise ValidationError(f"dosage must have {self.mean.size} markers, got shape {d.shape}")
         # x = sign * d + offset, sign -1 where the dosage counts the major allele: two passes over
@@ -57,7 +57,7 @@ class Encoding:
         sign = np.where(self.flip, -1.0, 1.0).astype(np.float32)
         x = np.multiply(d, sign, dtype=np.float32)
         x += np.where(self.flip, 2.0, 0.0).astype(np.float32) - self.mean
-        if _lazy(d):  # blockwise, no pass to find out whether anything is missing
+        if is_lazy(d):  # blockwise, no pass to find out whether anything is missing
             return np.where(d < 0, np.float32(0.0), x)
         missing = d < 0
         if missing.any():

@@ -40,8 +40,8 @@ def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray 
     q = qb.shape[1]
     # S K S with S = I - Q Q^T, as one rank-2q update of a copy of K (no n x n projector): with
     # B = K Q - Q (Q^T K Q) / 2, S K S = K - Q B^T - B Q^T, applied by row blocks so that the
-    # only n x n arrays are K, this copy and the eigenvectors (with the dense projector and
-    # its products, GBLUP died at 16,000 training individuals on a 24 GB machine)
+    # only n x n arrays are K, this copy and the eigenvectors (the dense projector and its
+    # products held four more)
     kq = np.asarray(k, np.float64) @ qb
     bq = kq - qb @ (qb.T @ kq) / 2
     left, right = np.hstack([qb, bq]), np.hstack([bq, qb])
@@ -72,14 +72,19 @@ def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray 
     return float(np.exp((lo + hi) / 2))
 
 
+def _v_solve(k: np.ndarray, delta: float, rhs: np.ndarray) -> np.ndarray:
+    """(K + delta I)^-1 rhs, by LU on a copy of K with delta on its diagonal (no identity
+    matrix).  LU, not Cholesky: the BLAS here died with SIGSEGV in the float64 Cholesky (and
+    x x^T) at 16,000 individuals."""
+    v = np.array(k, dtype=np.float64, copy=True)
+    v.flat[:: len(v) + 1] += delta
+    return np.linalg.solve(v, rhs)
+
+
 def blup(k_tt: np.ndarray, k_vt: np.ndarray, y: np.ndarray, delta: float) -> tuple[np.ndarray, float]:
     """GLS mean and BLUP predictions of targets for a given ``delta``: one factorisation of
-    K + delta I serves both (V^-1 (y - mu 1) = V^-1 y - mu V^-1 1).  LU, not Cholesky: the
-    BLAS here died with SIGSEGV in the float64 Cholesky (and x x^T) at 16,000 individuals."""
-    v = np.array(k_tt, dtype=np.float64, copy=True)
-    v.flat[:: len(y) + 1] += delta
-    sol = np.linalg.solve(v, np.stack([y, np.ones_like(y)], axis=1))
-    del v
+    K + delta I serves both (V^-1 (y - mu 1) = V^-1 y - mu V^-1 1)."""
+    sol = _v_solve(k_tt, delta, np.stack([y, np.ones_like(y)], axis=1))
     mu = float(sol[:, 0].sum() / sol[:, 1].sum())
     return mu + k_vt @ (sol[:, 0] - mu * sol[:, 1]), mu
 
@@ -114,6 +119,6 @@ def fixed_effects(dosage_train: np.ndarray, y: np.ndarray, covariates: np.ndarra
     k, _ = relationship(xt, xt[:0])
     delta = reml_delta(k, y, fixed=c)
     x = np.column_stack([np.ones(len(y)), c])
-    v_inv_x = np.linalg.solve(k + delta * np.eye(len(y)), np.column_stack([x, y]))
+    v_inv_x = _v_solve(k, delta, np.column_stack([x, y]))
     b = np.linalg.lstsq(x.T @ v_inv_x[:, :-1], x.T @ v_inv_x[:, -1], rcond=None)[0]
     return b[1:], delta

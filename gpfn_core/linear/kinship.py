@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpfn_core.data.encoding import is_lazy
 from gpfn_core.errors import ValidationError
 
 
@@ -25,20 +26,18 @@ def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray,
     local or a distributed cluster), both in one pass over the genotypes, and come back
     as numpy arrays; only these n x n products need to fit in memory here."""
     scale = relationship_scale(x_train)
-    if hasattr(x_train, "dask"):
-        k_tt = (x_train @ x_train.T) / scale
-    else:  # by row blocks: numpy's single x x^T (BLAS syrk) crashed with SIGSEGV at 16,000 x 10,000 in float64
-        x_train, x_target = np.asarray(x_train), np.asarray(x_target)
-        k_tt = np.empty((len(x_train), len(x_train)), dtype=np.result_type(x_train.dtype, np.float32))
-        for i in range(0, len(x_train), RELATIONSHIP_BLOCK):
-            k_tt[i:i + RELATIONSHIP_BLOCK] = x_train[i:i + RELATIONSHIP_BLOCK] @ x_train.T
-        k_tt /= scale
-    k_vt = (x_target @ x_train.T) / scale
-    if hasattr(k_tt, "dask"):
+    if is_lazy(x_train):
         import dask
 
-        k_tt, k_vt = (np.asarray(k) for k in dask.compute(k_tt, k_vt))
-    return k_tt, k_vt
+        k_tt, k_vt = dask.compute((x_train @ x_train.T) / scale, (x_target @ x_train.T) / scale)
+        return np.asarray(k_tt), np.asarray(k_vt)
+    # by row blocks: numpy's single x x^T (BLAS syrk) crashed with SIGSEGV at 16,000 x 10,000 in float64
+    x_train, x_target = np.asarray(x_train), np.asarray(x_target)
+    k_tt = np.empty((len(x_train), len(x_train)), dtype=np.result_type(x_train.dtype, np.float32))
+    for i in range(0, len(x_train), RELATIONSHIP_BLOCK):
+        k_tt[i:i + RELATIONSHIP_BLOCK] = x_train[i:i + RELATIONSHIP_BLOCK] @ x_train.T
+    k_tt /= scale
+    return k_tt, (x_target @ x_train.T) / scale
 
 
 RELATIONSHIP_BLOCK = 4096  # rows of x x^T formed at a time
