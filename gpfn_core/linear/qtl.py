@@ -7,7 +7,12 @@ import numpy as np
 
 from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
-from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights, smoother_features
+from gpfn_core.linear.smoothers import (
+    H2_GRID,
+    GblupGrid,
+    marginal_loglik,
+    posterior_weights,
+)
 
 QTL_CANDIDATES = 1000  # markers, by marginal association, whose single-effect Bayes factors are computed
 QTL_STEPS = 5  # single-effect regressions, one after another, each on what the previous left
@@ -61,9 +66,11 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
     log_null, log_each = np.log1p(-prior), np.log(prior / m)
     loglik = marginal_loglik(kin, z, h2_grid)
     preds, bs = [], []
-    for gi, h in enumerate(np.asarray(h2_grid, np.float64)):
+    hs = np.asarray(h2_grid, np.float64)
+    a_all = (1.0 / (hs[:, None] * lam[None, :] + (1 - hs)[:, None])) @ (ux * ux)  # [G, k]: x_j' V^-1 x_j
+    for gi, h in enumerate(hs):
         d = h * lam + (1 - h)
-        a = (ux * ux / d[:, None]).sum(0)  # x_j' V^-1 x_j
+        a = a_all[gi]
         s2 = ((uz**2 / d).sum() + z_out / (1 - h)) / n  # profile scale of the polygenic model
         se2 = s2 / np.maximum(a, 1e-12)
         r_u, b = uz.copy(), np.zeros(k)
@@ -90,7 +97,8 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
 
 
 def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_target: np.ndarray,
-                     z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID, family: FamilyModel | None = None) -> np.ndarray:
+                     z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID, family: FamilyModel | None = None,
+                     grid: GblupGrid | None = None) -> np.ndarray:
     """float64 ``[n_target]``: the large marker effects of :func:`qtl_gblup` (averaged over h2)
     plus :func:`family_gblup` of what they leave (a stacking anchor, ``gblup_qtl``).
 
@@ -101,11 +109,13 @@ def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray,
     REML against +0.0131 for :func:`qtl_gblup` alone and −0.0003 for family GBLUP alone; on
     wheat599 (4 environments × 10 folds) +0.021 ± 0.005 against −0.0007 and +0.022.  ``family``:
     the :class:`~gpfn_core.linear.family.FamilyModel` when the caller has it (its
-    decompositions do not depend on the phenotypes)."""
+    decompositions do not depend on the phenotypes); ``grid``: the
+    :class:`~gpfn_core.linear.smoothers.GblupGrid` of the same population and ``h2_grid``."""
     _, top, b = qtl_gblup(kin, coordinates, x_train, x_target, z, h2_grid, effects=True)
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
     rest = np.asarray(z, np.float64) - xt[:, top].astype(np.float64) @ b
-    grid = smoother_features(xt, rest, xv, h2_grid, kinship=kin, coordinates=coordinates)
-    return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid[1], h2_grid,
+    if grid is None or grid.h2_grid != tuple(h2_grid):
+        grid = GblupGrid(xt, xv, h2_grid, kin, coordinates)
+    return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid.features(rest)[1], h2_grid,
                                                             family=family)

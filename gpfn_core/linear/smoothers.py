@@ -33,31 +33,50 @@ def smoother_features(x_train: np.ndarray, y: np.ndarray, x_target: np.ndarray,
     targets' are.  One decomposition (:class:`Kinship`, or ``kinship`` when the caller
     has it already) serves every h2; nothing is estimated from the data, so the model,
     not a REML search, decides how to weigh the grid.  ``coordinates``: the targets'
-    :meth:`Kinship.coordinates` when the caller has them already.
+    :meth:`Kinship.coordinates` when the caller has them already.  Several phenotypes of
+    the same individuals: :class:`GblupGrid` once, then its ``features`` per phenotype.
     """
-    xt = np.asarray(x_train, dtype=np.float32)
-    xv = np.asarray(x_target, dtype=np.float32)
-    y = np.asarray(y, dtype=np.float64)
-    kin = Kinship.of(xt) if kinship is None else kinship
-    if kin.u.shape[0] != len(xt):
-        raise ValidationError(f"kinship of {kin.u.shape[0]} individuals given for {len(xt)} training rows")
-    scale, u = kin.scale, kin.u
-    lam = kin.lam / scale
-    kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / scale  # K_target,train u
-    k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
-    h2 = np.asarray(h2_grid, dtype=np.float64)
-    delta = (1.0 - h2) / h2
-    inv = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
-    rest = 1.0 / delta[:, None]  # (K + delta I)^-1 outside the span of u
-    uy = u.T @ y
-    y_out = y - u @ uy  # component of y outside the span of u (0 when u is complete)
-    alpha = (inv * uy) @ u.T + rest * y_out[None, :]  # (K + delta I)^-1 y, [G, nt]
-    u2 = u * u
-    c_ii = inv @ u2.T + rest * (1.0 - u2.sum(1))[None, :]  # diagonal of (K + delta I)^-1
-    t_mean = (inv * uy) @ kvu.T  # [G, nv]
-    t_var = np.maximum(k_vv[None, :] - inv @ (kvu * kvu).T, 0.0)
-    f_target = np.concatenate([t_mean, np.sqrt(h2[:, None] * t_var)]).T
-    return _loo_columns(y, alpha, c_ii, h2), f_target.astype(np.float32)
+    return GblupGrid(x_train, x_target, h2_grid, kinship, coordinates).features(y)
+
+
+class GblupGrid:
+    """:func:`smoother_features` of one training and target population, its parts that do not
+    depend on the phenotypes made once: the diagonal of (K + delta I)^-1 at each h2 and the
+    targets' posterior variances.  ``features(y)`` is then two products with the
+    decomposition per phenotype (several traits, a QTL anchor's residual)."""
+
+    def __init__(self, x_train: np.ndarray, x_target: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID,
+                 kinship: Kinship | None = None, coordinates: np.ndarray | None = None) -> None:
+        xt = np.asarray(x_train, dtype=np.float32)
+        xv = np.asarray(x_target, dtype=np.float32)
+        kin = Kinship.of(xt) if kinship is None else kinship
+        if kin.u.shape[0] != len(xt):
+            raise ValidationError(f"kinship of {kin.u.shape[0]} individuals given for {len(xt)} training rows")
+        scale, u = kin.scale, kin.u
+        lam = kin.lam / scale
+        self.u, self.h2_grid = u, tuple(h2_grid)
+        self.kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / scale  # K_target,train u
+        k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
+        self.h2 = np.asarray(h2_grid, dtype=np.float64)
+        delta = (1.0 - self.h2) / self.h2
+        self.inv = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
+        self.rest = 1.0 / delta[:, None]  # (K + delta I)^-1 outside the span of u
+        u2 = u * u
+        self.c_ii = self.inv @ u2.T + self.rest * (1.0 - u2.sum(1))[None, :]  # diagonal of (K + delta I)^-1
+        del u2
+        t_var = np.maximum(k_vv[None, :] - self.inv @ (self.kvu * self.kvu).T, 0.0)
+        self.t_sd = np.sqrt(self.h2[:, None] * t_var)  # [G, nv]
+
+    def features(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`smoother_features`' ``[n_train, 2G]`` and ``[n_target, 2G]`` columns for ``y``."""
+        y = np.asarray(y, dtype=np.float64)
+        u, inv = self.u, self.inv
+        uy = u.T @ y
+        y_out = y - u @ uy  # component of y outside the span of u (0 when u is complete)
+        alpha = (inv * uy) @ u.T + self.rest * y_out[None, :]  # (K + delta I)^-1 y, [G, nt]
+        t_mean = (inv * uy) @ self.kvu.T  # [G, nv]
+        f_target = np.concatenate([t_mean, self.t_sd]).T
+        return _loo_columns(y, alpha, self.c_ii, self.h2), f_target.astype(np.float32)
 
 
 def _loo_columns(y: np.ndarray, alpha: np.ndarray, c_ii: np.ndarray, h2: np.ndarray) -> np.ndarray:

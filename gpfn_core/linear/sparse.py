@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpfn_core.linear.kinship import Kinship, relationship_scale
+from gpfn_core.linear.kinship import MARKER_SPACE_FLOOR, Kinship, relationship_scale
 from gpfn_core.linear.smoothers import H2_GRID, _loo_columns, smoother_features
 
 SPARSE_TOP = 1000  # markers kept by the marker-weighted kernel
@@ -108,25 +108,31 @@ def leave_one_out_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, h2_grid: 
     and sd at each h2, kernel ``z z^T`` scaled to mean diagonal one over *every* row) for
     the rows ``rows`` (bool ``[n]``) only, equal to them up to rounding.
 
-    The other rows R are eliminated instead of decomposing the whole kernel: with
-    ``A = K + delta I``, the block of ``A^-1`` on the wanted rows F is ``S^-1``, S the Schur
-    complement ``A_FF - K_FR A_RR^-1 K_RF``, and ``(A^-1 y)_F = S^-1 (y_F - K_FR A_RR^-1 y_R)``;
-    one decomposition of ``K_RR`` serves every h2, and the rest are |F|-sized.  The sparse
-    smoother's cross-fitting needs the leave-one-out values of one fold per kernel, so each
-    fold costs a decomposition of 4/5 of the rows (about half the work) instead of all.
+    Only the wanted rows F of ``A^-1`` (``A = K + delta I``) are formed, never the whole
+    kernel's decomposition.  With fewer markers than the other rows R, in marker space
+    (:func:`_woodbury_rows`): one decomposition of ``z^T z`` serves every h2 and every row.
+    Otherwise the other rows are eliminated: the block of ``A^-1`` on F is ``S^-1``, S the
+    Schur complement ``A_FF - K_FR A_RR^-1 K_RF``, and ``(A^-1 y)_F = S^-1 (y_F - K_FR
+    A_RR^-1 y_R)``; one decomposition of ``K_RR`` serves every h2, and the rest are
+    |F|-sized.  The sparse smoother's cross-fitting needs the leave-one-out values of one
+    fold per kernel, so each fold costs a decomposition of 4/5 of the rows (about half the
+    work) instead of all, or of the markers' m x m product where that is smaller.
     """
     z = np.asarray(z, dtype=np.float32)
     y = np.asarray(y, dtype=np.float64)
     rows = np.asarray(rows, dtype=bool)
     scale = relationship_scale(z)
+    h2 = np.asarray(h2_grid, dtype=np.float64)
+    delta = (1.0 - h2) / h2
+    if z.shape[1] <= int((~rows).sum()):
+        alpha, c_ii = _woodbury_rows(z, y, rows, scale, delta)
+        return _loo_columns(y[rows], alpha, c_ii, h2)
     zr, zf = z[~rows], z[rows]
-    kin = Kinship.of(zr)  # thin SVD when markers are fewer: the rest of the space is orthogonal to K_RF
+    kin = Kinship.of(zr)  # n-space: more markers than rows
     u, lam = kin.u, kin.lam / scale
     p = kin.coordinates(zr, zf).T / scale  # U^T K_RF, [r, F]
     uy = u.T @ y[~rows]  # y_R outside the span of u meets K_FR in 0
     kff = (zf @ zf.T) / scale
-    h2 = np.asarray(h2_grid, dtype=np.float64)
-    delta = (1.0 - h2) / h2
     d = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
     # the Schur complements and their inverses in single precision (half the time): S >= delta I,
     # delta >= 0.11, and the kernel is scaled to a mean diagonal of one, so rounding stays near 1e-6
@@ -136,3 +142,26 @@ def leave_one_out_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, h2_grid: 
     inv = np.linalg.inv(schur).astype(np.float64)  # [G, F, F]: the block of (K + delta I)^-1 on the rows F
     alpha = np.einsum("gfh,gh->gf", inv, y[rows][None, :] - (d * uy) @ p)
     return _loo_columns(y[rows], alpha, np.einsum("gff->gf", inv), h2)
+
+
+def _woodbury_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, scale: float, delta: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(A^-1 y)_F`` and the diagonal of ``A^-1`` on the rows F (both ``[G, |F|]``) for
+    ``A = z z^T / scale + delta I`` at each delta, in marker space: with ``w = z / sqrt(scale)``
+    and ``w^T w = V diag(mu) V^T``, ``A^-1 = (I - w V diag(1 / (delta + mu)) V^T w^T) / delta``
+    (Woodbury), so a row needs only its coordinates ``w_F V``.  Double precision, as
+    :meth:`Kinship.of`'s marker-space path (the weighted markers are ill-conditioned);
+    directions of ``mu`` below :data:`MARKER_SPACE_FLOOR` of the largest are left out (w has
+    no variance there)."""
+    from scipy.linalg import eigh
+
+    w = z.astype(np.float64) / np.sqrt(scale)
+    mu, v = eigh(w.T @ w, driver="evd", overwrite_a=True, check_finite=False)
+    keep = mu > MARKER_SPACE_FLOOR * max(float(mu.max()), 1e-300)
+    mu, v = mu[keep], v[:, keep]
+    wf = w[rows] @ v  # [F, r]: the wanted rows' coordinates
+    vy = v.T @ (w.T @ y)  # [r]
+    inv = 1.0 / (delta[:, None] + mu[None, :])  # [G, r]
+    c_ii = (1.0 - inv @ (wf * wf).T) / delta[:, None]
+    alpha = (y[rows][None, :] - (inv * vy) @ wf.T) / delta[:, None]
+    return alpha, c_ii

@@ -36,7 +36,13 @@ from gpfn_core.interfaces import FeatureSelector
 from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.qtl import qtl_family_gblup
-from gpfn_core.linear.smoothers import BMA_WIDTH, H2_GRID, bma_features, bma_mean, smoother_features
+from gpfn_core.linear.smoothers import (
+    BMA_WIDTH,
+    H2_GRID,
+    GblupGrid,
+    bma_features,
+    bma_mean,
+)
 from gpfn_core.linear.sparse import sparse_smoother_features
 from gpfn_core.types import Draw
 
@@ -99,8 +105,8 @@ def _layout() -> dict[str, tuple[int, tuple[int, ...]]]:
 class Genotypes:
     """The trait-independent part of preprocessing one training and target population: the
     encoding, the encoded genotypes, the one decomposition of the training relationships, the
-    targets' coordinates in it, and (made when first asked for) the family kernels'
-    decompositions.  Several traits phenotyped on the same individuals share it
+    targets' coordinates in it, and (made when first asked for) the GBLUP grid's
+    phenotype-free products and the family kernels' decompositions.  Several traits phenotyped on the same individuals share it
     (``gpfn predict --phenotype all``); :func:`prepare` makes one when not given one."""
 
     encoding: Encoding
@@ -109,6 +115,7 @@ class Genotypes:
     kinship: Kinship | None = None
     coordinates: np.ndarray | None = None
     _family: FamilyModel | None = None
+    _grid: GblupGrid | None = None
 
     @classmethod
     def of(cls, dosage_train: np.ndarray, dosage_target: np.ndarray, kinship: bool) -> Genotypes:
@@ -118,6 +125,14 @@ class Genotypes:
             g.kinship = Kinship.of(g.x_train)
             g.coordinates = g.kinship.coordinates(g.x_train, g.x_target)  # the targets' x_v x_t^T u
         return g
+
+    @property
+    def grid(self) -> GblupGrid:
+        """:class:`~gpfn_core.linear.smoothers.GblupGrid` on the kinship (the ``gblup`` smoother's
+        columns, and the QTL anchor's GBLUP of what its marker effects leave)."""
+        if self._grid is None:
+            self._grid = GblupGrid(self.x_train, self.x_target, H2_GRID, self.kinship, self.coordinates)
+        return self._grid
 
     @property
     def family(self) -> FamilyModel:
@@ -163,7 +178,7 @@ def prepare(
     anchors = None
     if names:
         # the gblup columns, once, for `gblup` and for `bma` (which averages them); kinship is set for either
-        grid = smoother_features(x_train, z, x_target, kinship=kinship, coordinates=coords) if kinship is not None else None
+        grid = genotypes.grid.features(z) if kinship is not None else None
         fns = {"gblup": lambda: grid, "sparse": lambda: sparse_smoother_features(x_train, z, x_target),
                "bma": lambda: bma_features(*grid, kinship, z)}
         cols = [fns[n]() for n in names]
@@ -175,7 +190,7 @@ def prepare(
                     "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1],
                                                          family=genotypes.family),
                     "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z,
-                                                          family=genotypes.family)}
+                                                          family=genotypes.family, grid=genotypes.grid)}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)

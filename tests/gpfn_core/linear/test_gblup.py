@@ -188,10 +188,11 @@ def _encoded_split(rng, n, n_train, markers):
     return enc.transform(d[:n_train]), enc.transform(d[n_train:]), (y - y.mean()) / y.std()
 
 
-@pytest.mark.parametrize("markers", [400, 60])  # more markers than the other rows (eigh), fewer (thin SVD)
+@pytest.mark.parametrize("markers", [400, 60])  # more markers than the other rows (Schur), fewer (Woodbury)
 def test_leave_one_out_rows_equal_the_whole_kernels_values(rng, markers):
-    """The sparse smoother's folds eliminate the other rows (a Schur complement) instead of
-    decomposing every row's kernel: the same leave-one-out means and sds, for the rows asked."""
+    """The sparse smoother's folds eliminate the other rows (a Schur complement) or work in
+    marker space (Woodbury) instead of decomposing every row's kernel: the same leave-one-out
+    means and sds, for the rows asked."""
     from gpfn_core.linear.smoothers import smoother_features
     from gpfn_core.linear.sparse import leave_one_out_rows
 
@@ -430,3 +431,20 @@ def test_family_anchors_share_one_eigendecomposition_per_family_share(rng, monke
     b = qtl_family_gblup(kin, coords, xt, xv, z, family=model)
     assert len(calls) == len(FAMILY_SHARES) and np.isfinite(a).all() and np.isfinite(b).all()
     np.testing.assert_allclose(a, family_gblup(kin, coords, xv, z, grid[1]), atol=1e-6)  # the same without sharing
+
+
+def test_gblup_grid_serves_several_phenotypes_as_smoother_features_does(rng):
+    """The grid's phenotype-free products are made once and reused: each phenotype's columns
+    equal smoother_features' on its own, on the kinship's eigenbasis and without it."""
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.linear.smoothers import GblupGrid, smoother_features
+
+    xt, xv, _ = _encoded_split(rng, 120, 90, 250)
+    kin = Kinship.of(xt)
+    grid = GblupGrid(xt, xv, kinship=kin)
+    for _ in range(2):
+        y = rng.standard_normal(len(xt))
+        got = grid.features(y)
+        want = smoother_features(xt, y, xv)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
