@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from gpfn_core import ValidationError
+from gpfn_core.data.encoding import Encoding
 from gpfn_core.linear.gblup import blup, gblup, reml_delta
 from gpfn_core.linear.kinship import relationship
-from gpfn_core.data.encoding import Encoding
 from gpfn_core.registry import get_registry
 
 
@@ -137,7 +137,12 @@ def test_fold_marker_weights_equal_the_marginal_regressions_without_each_fold(rn
 @pytest.mark.parametrize("markers", [20, 120])  # fewer markers than individuals (thin SVD) and more (eigh)
 def test_marginal_loglik_is_the_profile_likelihood_and_bma_averages_the_grid(rng, markers):
     from gpfn_core.linear.kinship import Kinship
-    from gpfn_core.linear.smoothers import bma_features, marginal_loglik, posterior_weights, smoother_features
+    from gpfn_core.linear.smoothers import (
+        bma_features,
+        marginal_loglik,
+        posterior_weights,
+        smoother_features,
+    )
 
     xt, xv, y = _encoded_split(rng, 60, 40, markers)
     grid = (0.1, 0.5, 0.9)
@@ -359,7 +364,7 @@ def test_qtl_gblup_finds_a_large_effect_and_without_steps_is_the_h2_averaged_gbl
     grid = smoother_features(x[:n], z, x[n:], kinship=kin, coordinates=coords)
     bma = bma_mean(grid[1], kin, z)
     found = qtl_gblup(kin, coords, x[:n], x[n:], z)
-    r = lambda p: np.corrcoef(p, g[n:])[0, 1]  # noqa: E731
+    r = lambda p: np.corrcoef(p, g[n:])[0, 1]
     assert r(found) > r(bma) + 0.2
     np.testing.assert_allclose(qtl_gblup(kin, coords, x[:n], x[n:], z, steps=0), bma, rtol=1e-5, atol=1e-6)
     # a trait with no marker of large effect: it stays near the h2-averaged GBLUP
@@ -388,7 +393,7 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
     coords = kin.coordinates(xt, xv)
     grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
     both = qtl_family_gblup(kin, coords, xt, xv, z)
-    r = lambda p: np.corrcoef(p, g[~train])[0, 1]  # noqa: E731
+    r = lambda p: np.corrcoef(p, g[~train])[0, 1]
     assert r(both) > r(family_gblup(kin, coords, xv, z, grid[1])) + 0.2  # the effect carries to new families
     # without families the rest is GBLUP averaged over h2: x b + that average of z - x b
     u = rng.integers(0, 3, (80, 3000)).astype(np.int8)
@@ -404,11 +409,17 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
     np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu), ref, rtol=1e-10, atol=1e-12)
 
 
-def test_family_anchors_share_one_eigendecomposition_per_family_share(rng, monkeypatch):
+def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
     """Family GBLUP and the QTL anchor (family GBLUP of what its effects leave) need the same
-    decompositions: one per family share, none per h2 grid point."""
+    decompositions: one tridiagonal reduction per family share, none per h2 grid point, and
+    no eigendecomposition."""
     import gpfn_core.linear.kinship as kinship_mod
-    from gpfn_core.linear.family import FAMILY_SHARES, FamilyModel, family_gblup
+    from gpfn_core.linear.family import (
+        FAMILY_SHARES,
+        FamilyModel,
+        Tridiagonal,
+        family_gblup,
+    )
     from gpfn_core.linear.kinship import Kinship
     from gpfn_core.linear.qtl import qtl_family_gblup
     from gpfn_core.linear.smoothers import smoother_features
@@ -424,13 +435,40 @@ def test_family_anchors_share_one_eigendecomposition_per_family_share(rng, monke
     calls = []
     real = kinship_mod.symmetric_eigh
     monkeypatch.setattr(kinship_mod, "symmetric_eigh", lambda a: calls.append(a.shape) or real(a))
+    reduce = Tridiagonal.of.__func__
+    reductions = []
+    monkeypatch.setattr(Tridiagonal, "of", classmethod(lambda cls, a, b: reductions.append(1) or reduce(cls, a, b)))
     model = FamilyModel(kin, coords, xv)
     assert model.kernels is not None
     grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
     a = family_gblup(kin, coords, xv, z, grid[1], family=model)
     b = qtl_family_gblup(kin, coords, xt, xv, z, family=model)
-    assert len(calls) == len(FAMILY_SHARES) and np.isfinite(a).all() and np.isfinite(b).all()
+    assert len(reductions) == len(FAMILY_SHARES) and not calls
+    assert np.isfinite(a).all() and np.isfinite(b).all()
     np.testing.assert_allclose(a, family_gblup(kin, coords, xv, z, grid[1]), atol=1e-6)  # the same without sharing
+
+
+def test_tridiagonal_form_gives_what_the_eigendecomposition_gives(rng):
+    """V(h) = h A + (1 - h) I through A's tridiagonal form: the same solves, log-determinants
+    and target products as through A's eigenvectors, at every h; one and two rows too."""
+    from gpfn_core.linear.family import Tridiagonal
+
+    for n in (1, 2, 150):
+        x = rng.standard_normal((n, 60))
+        a = x @ x.T / 60
+        b = rng.standard_normal((7, 60)) @ x.T / 60  # other rows of the kernel
+        z = rng.standard_normal(n)
+        tri = Tridiagonal.of(a, b)
+        lam, q = np.linalg.eigh(a)
+        w = tri.rotate(z)
+        np.testing.assert_allclose(np.linalg.norm(w), np.linalg.norm(z), rtol=1e-6)  # Q is orthogonal
+        for h in (0.05, 0.5, 0.9):
+            d = h * lam + (1 - h)
+            s, logdet = tri.solve(h, w)
+            np.testing.assert_allclose(w @ s, ((q.T @ z) ** 2 / d).sum(), rtol=1e-5)  # z' V^-1 z
+            np.testing.assert_allclose(logdet, np.log(d).sum(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(tri.bq @ s, b @ q @ ((q.T @ z) / d), rtol=1e-4, atol=1e-5)  # B V^-1 z
+        np.testing.assert_allclose(tri.rotate(np.column_stack([z, 2 * z])), np.column_stack([w, 2 * w]), rtol=1e-6)
 
 
 def test_gblup_grid_serves_several_phenotypes_as_smoother_features_does(rng):
