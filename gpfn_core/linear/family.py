@@ -82,7 +82,7 @@ class FamilyModel:
 
     def __init__(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray) -> None:
         scale = kin.scale
-        self.k_tt = (kin.u * (kin.lam / scale)) @ kin.u.T
+        self.k_tt = kin.relationships()
         self.k_vt = (np.asarray(coordinates, np.float64) / scale) @ kin.u.T
         xv = np.asarray(x_target, dtype=np.float32)
         k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale

@@ -104,16 +104,27 @@ class Kinship:
     ``x^T x``, so the cost follows the smaller of n and m.  ``scale`` is
     :func:`relationship_scale`.  The ``gblup`` smoother uses all of it and the ``pca``
     selector its top components (:meth:`~gpfn_core.interfaces.FeatureSelector.fit_kinship`),
-    so preprocessing decomposes the training relationships once, not twice.
+    so preprocessing decomposes the training relationships once, not twice.  ``gram``:
+    ``x x^T`` itself (float32, unscaled) when :meth:`of` was asked to keep it and formed it
+    (more markers than individuals), for the family kernels, which would otherwise
+    recompose it from ``u`` and ``lam`` (n^3 flops in double precision).
     """
 
     u: np.ndarray  # float64 [n, r]
     lam: np.ndarray  # float64 [r], ascending
     vt: np.ndarray | None  # float64 [r, m] (markers < individuals) or None
     scale: float
+    gram: np.ndarray | None = None  # float32 [n, n] or None
+
+    def relationships(self) -> np.ndarray:
+        """float64 ``[n, n]``: K, the relationships scaled to a mean diagonal of one (``gram``
+        when kept, else ``u diag(lam) u^T``)."""
+        if self.gram is not None:
+            return self.gram.astype(np.float64) / self.scale
+        return (self.u * (self.lam / self.scale)) @ self.u.T
 
     @classmethod
-    def of(cls, x_train: np.ndarray) -> Kinship:
+    def of(cls, x_train: np.ndarray, keep: bool = False) -> Kinship:
         xt = np.asarray(x_train, dtype=np.float32)
         scale = relationship_scale(xt)
         if xt.shape[1] < len(xt):  # rank <= markers: work in marker space, the rest has eigenvalue 0
@@ -131,8 +142,9 @@ class Kinship:
             lam, v = lam[keep], v[:, keep]
             u = (x64 @ v) / np.sqrt(lam)
             return cls(u, lam, np.ascontiguousarray(v.T), scale)
-        lam, u = symmetric_eigh(xt @ xt.T)
-        return cls(u, np.maximum(lam, 0.0), None, scale)
+        gram = xt @ xt.T
+        lam, u = symmetric_eigh(gram.copy() if keep else gram)
+        return cls(u, np.maximum(lam, 0.0), None, scale, gram if keep else None)
 
     def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` largest eigenvalues (descending) and their columns of ``u``."""

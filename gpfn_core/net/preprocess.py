@@ -122,7 +122,7 @@ class Genotypes:
         enc = Encoding.fit(dosage_train)
         g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target))
         if kinship:  # one decomposition of x x^T, for the smoothers, the anchors and a selector that wants it (pca)
-            g.kinship = Kinship.of(g.x_train)
+            g.kinship = Kinship.of(g.x_train, keep=True)  # x x^T kept for the family kernels
             g.coordinates = g.kinship.coordinates(g.x_train, g.x_target)  # the targets' x_v x_t^T u
         return g
 

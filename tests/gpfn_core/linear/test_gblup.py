@@ -486,3 +486,16 @@ def test_gblup_grid_serves_several_phenotypes_as_smoother_features_does(rng):
         want = smoother_features(xt, y, xv)
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+def test_kinship_keeps_the_relationships_it_decomposed_when_asked(rng):
+    """K from the kept x x^T equals K recomposed from the eigenvectors; in marker space (fewer
+    markers than individuals) nothing n x n is kept."""
+    from gpfn_core.linear.kinship import Kinship
+
+    x, _, _ = _encoded_split(rng, 80, 60, 200)
+    kept, plain = Kinship.of(x, keep=True), Kinship.of(x)
+    assert kept.gram is not None and plain.gram is None
+    np.testing.assert_allclose(kept.relationships(), plain.relationships(), atol=1e-5)
+    np.testing.assert_allclose(kept.relationships(), x.astype(np.float64) @ x.T / kept.scale, atol=1e-5)
+    assert Kinship.of(x[:, :30], keep=True).gram is None
