@@ -21,7 +21,8 @@ def family_labels(k_tt: np.ndarray, cut: float = FAMILY_CUT) -> np.ndarray:
     average linkage on 1 - the genomic correlation, cut at ``cut``.  In a NAM population
     the clusters are its families (full-sib lines correlate about 0.4-0.5, lines of two
     crosses sharing the common parent about 0.15-0.2); where there are no families the
-    clusters are small and the family kernel made from them earns no likelihood."""
+    clusters are small and the family kernel made from them earns no likelihood.  ``k_tt``
+    is symmetric: its upper triangle is read."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
@@ -29,8 +30,11 @@ def family_labels(k_tt: np.ndarray, cut: float = FAMILY_CUT) -> np.ndarray:
     if n < 2:
         return np.zeros(n, np.int64)
     d = np.sqrt(np.maximum(np.diag(k_tt), 1e-12))
-    dist = 1.0 - np.asarray(k_tt, np.float64) / d[:, None] / d[None, :]
-    dist = np.maximum((dist + dist.T) / 2, 0.0)
+    dist = np.array(k_tt, dtype=np.float64)  # one n x n copy, worked in place
+    dist /= d[:, None]
+    dist /= d[None, :]
+    np.subtract(1.0, dist, out=dist)
+    np.maximum(dist, 0.0, out=dist)
     np.fill_diagonal(dist, 0.0)
     lab = fcluster(linkage(squareform(dist, checks=False), "average"), t=cut, criterion="distance")
     return np.unique(lab, return_inverse=True)[1].astype(np.int64)
@@ -46,25 +50,32 @@ def family_kernels(k_tt: np.ndarray, k_vt: np.ndarray, k_vv: np.ndarray, cut: fl
     between families, scaled to a mean training diagonal of one.  Double-centring ``k``
     within each family block gives them without touching the markers.  ``k_vv``: the
     targets' own relationships (diagonal).  None when every family is a single individual."""
+    from scipy.sparse import csr_matrix
+
     lab = family_labels(k_tt, cut)
-    c = int(lab.max()) + 1
-    if c == len(lab):
+    n, c = len(lab), int(lab.max()) + 1
+    if c == n:
         return None
-    ind = np.zeros((len(lab), c))
-    ind[np.arange(len(lab)), lab] = 1.0
-    cnt = ind.sum(0)
-    a_t = (k_tt @ ind) / cnt  # [nt, C]: mean relationship to each family
-    own = a_t[np.arange(len(lab)), lab]  # to one's own family
-    b = (ind.T @ own) / cnt  # [C]: mean relationship within each family
-    same = lab[:, None] == lab[None, :]
-    kf_tt = np.where(same, k_tt - own[:, None] - own[None, :] + b[lab][None, :], 0.0)
+    ind = csr_matrix((np.ones(n), (np.arange(n), lab)), shape=(n, c))  # membership, n nonzeros
+    cnt = np.bincount(lab, minlength=c).astype(np.float64)
+    a_t = np.asarray(ind.T @ k_tt).T / cnt  # [nt, C]: mean relationship to each family (k_tt symmetric)
+    own = a_t[np.arange(n), lab]  # to one's own family
+    b = np.bincount(lab, weights=own, minlength=c) / cnt  # [C]: mean relationship within each family
+    # only the pairs within a family are non-zero: their positions, family by family
+    reps = cnt.astype(np.int64)[lab]  # each individual's family size
+    rows = np.repeat(np.arange(n), reps)
+    offset = np.arange(rows.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    first = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)
+    cols = np.argsort(lab, kind="stable")[np.repeat(first[lab], reps) + offset]
+    kf_tt = np.zeros((n, n))
+    kf_tt[rows, cols] = k_tt[rows, cols] - own[rows] - own[cols] + b[lab[rows]]
     scale = float(np.mean(np.diag(kf_tt)))
     if not scale > 1e-9:
         return None
-    a_v = (k_vt @ ind) / cnt  # [nv, C]
+    a_v = np.asarray(ind.T @ np.asarray(k_vt, np.float64).T).T / cnt  # [nv, C]
     d_t = np.sqrt(np.maximum(np.diag(k_tt), 1e-12))
     d_v = np.sqrt(np.maximum(np.asarray(k_vv, np.float64), 1e-12))
-    corr = ((k_vt / d_t[None, :]) @ ind) / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation with each family
+    corr = np.asarray(ind.T @ (k_vt / d_t[None, :]).T).T / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation
     best = np.argmax(corr, axis=1)
     joined = 1.0 - corr[np.arange(len(best)), best] <= cut
     kf_vt = np.where((lab[None, :] == best[:, None]) & joined[:, None],
@@ -80,10 +91,14 @@ class FamilyModel:
     and ``gblup_qtl`` on what its marker effects leave) share them.  ``kernels`` is None
     where every family is a single individual."""
 
-    def __init__(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray) -> None:
+    def __init__(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray,
+                 cross: np.ndarray | None = None) -> None:
         scale = kin.scale
         self.k_tt = kin.relationships()
-        self.k_vt = (np.asarray(coordinates, np.float64) / scale) @ kin.u.T
+        # the targets' relationships to the training individuals: x_v x_t^T (``cross``) when the caller
+        # formed it, else recomposed from the coordinates (n_v n^2 flops)
+        self.k_vt = (np.asarray(cross, np.float64) / scale if cross is not None
+                     else (np.asarray(coordinates, np.float64) / scale) @ kin.u.T)
         xv = np.asarray(x_target, dtype=np.float32)
         k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
         self.kernels = family_kernels(self.k_tt, self.k_vt, k_vv)

@@ -114,6 +114,7 @@ class Genotypes:
     x_target: np.ndarray
     kinship: Kinship | None = None
     coordinates: np.ndarray | None = None
+    cross: np.ndarray | None = None  # float32 [n_target, n_train]: x_v x_t^T, where formed
     _family: FamilyModel | None = None
     _grid: GblupGrid | None = None
 
@@ -122,8 +123,12 @@ class Genotypes:
         enc = Encoding.fit(dosage_train)
         g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target))
         if kinship:  # one decomposition of x x^T, for the smoothers, the anchors and a selector that wants it (pca)
-            g.kinship = Kinship.of(g.x_train, keep=True)  # x x^T kept for the family kernels
-            g.coordinates = g.kinship.coordinates(g.x_train, g.x_target)  # the targets' x_v x_t^T u
+            g.kinship = kin = Kinship.of(g.x_train, keep=True)  # x x^T kept for the family kernels
+            if kin.vt is None:  # the targets' x_v x_t^T u, with x_v x_t^T kept for the family kernels too
+                g.cross = np.asarray(g.x_target, np.float32) @ np.asarray(g.x_train, np.float32).T
+                g.coordinates = (g.cross @ kin.u.astype(np.float32)).astype(np.float64)
+            else:
+                g.coordinates = kin.coordinates(g.x_train, g.x_target)
         return g
 
     @property
@@ -137,7 +142,7 @@ class Genotypes:
     @property
     def family(self) -> FamilyModel:
         if self._family is None:
-            self._family = FamilyModel(self.kinship, self.coordinates, self.x_target)
+            self._family = FamilyModel(self.kinship, self.coordinates, self.x_target, self.cross)
         return self._family
 
 
