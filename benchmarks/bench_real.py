@@ -21,7 +21,11 @@ the same mean ± 1.645 √(sd² + σ̂²e) with σ̂²e GBLUP's REML residual va
 The classical fits are cached (``benchmarks/results/cache/real-classical.json``; they do
 not depend on the model), so reruns after a model change only predict with GPFN.
 
-    python benchmarks/bench_real.py [--sets apple rice_rdp1] [--kinds random group] [--record]
+``--anchors`` also scores, per fold, the network's own mean and every stacking anchor of the
+population type's model (each computed whether the stacking weighs it or not): where the
+blend loses to GBLUP, which of its parts does.
+
+    python benchmarks/bench_real.py [--sets apple rice_rdp1] [--kinds random group] [--anchors] [--record]
 """
 
 from __future__ import annotations
@@ -146,13 +150,26 @@ def gpfn(model, x_tr, y_tr, x_te, y_te) -> dict[str, float]:
     h2 = 1 / (1 + ve)
     sd_y = np.sqrt(res["sd"] ** 2 + (1 - h2) * s**2)
     return {"r": pearson(res["mean"], y_te), "spearman": spearman(res["mean"], y_te),
+            "network_r": pearson(res["network_mean"], y_te),
             "inside_g": float(np.mean((res["q05"] <= y_te) & (y_te <= res["q95"]))),
             "inside_y": float(np.mean(np.abs(y_te - res["mean"]) <= 1.645 * sd_y)),
             "pred_var": float(np.var(res["mean"])), "y_var": float(np.var(y_te))}
 
 
+def anchors_of(model, x_tr, y_tr, x_te, y_te) -> dict[str, float]:
+    """Pearson r of each stacking anchor's prediction on the fold (every anchor computed, weighed
+    or not): what the blend is made of, beside the network's own mean (``network_r``)."""
+    from gpfn_core.net.preprocess import STACK_ANCHORS, prepare
+    from gpfn_core.registry import get_registry
+
+    _, _, meta = model
+    selector = get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0)
+    p = prepare(x_tr, y_tr, x_te, selector, (meta.get("fit_config") or {}).get("smoothers", ""), anchors=True)
+    return {} if p.anchors is None else {a: pearson(p.anchors[:, j], y_te) for j, a in enumerate(STACK_ANCHORS)}
+
+
 def run_set(name: str, kinds: list[str], models: dict[str, tuple], cache: dict, iterations: int, workers: int,
-            tmp: Path, log) -> dict:
+            tmp: Path, log, anchors: bool = False) -> dict:
     x, traits, groups, own_folds = load(name, tmp)
     its = iterations if x.shape[1] <= 20_000 else max(iterations // 3, 600)
     out = {"lines": int(x.shape[0]), "markers": int(x.shape[1]), "traits": list(traits), "iterations": its, "kinds": {}}
@@ -176,8 +193,10 @@ def run_set(name: str, kinds: list[str], models: dict[str, tuple], cache: dict, 
                         row[method], row[method + "_spearman"] = cache[ck]
                     else:
                         jobs.append((key, ck, (method, x[tr], y[tr], x[te], y[te], its)))
-                for label, model in models.items():
+                for i, (label, model) in enumerate(models.items()):
                     row[label] = gpfn(model, x[tr], y[tr], x[te], y[te])
+                    if anchors and i == 0:  # the population type's model
+                        row[label]["anchors"] = anchors_of(model, x[tr], y[tr], x[te], y[te])
         if jobs:
             t = time.perf_counter()
             with ProcessPoolExecutor(workers) as pool:
@@ -227,6 +246,8 @@ def print_set(name: str, res: dict, labels: list[str]) -> None:
             if rs:
                 print(f"| {trait} | " + " | ".join(f"{np.nanmean([r[lb]['r'] for r in rs]):.3f}" for lb in labels)
                       + " | " + " | ".join(f"{np.nanmean([r[m] for r in rs]):.3f}" for m in CLASSICAL) + " |")
+        if "anchors" in k["rows"][0][labels[0]]:
+            print_anchors(k["rows"], labels[0], res.get("stack_weights"))
         for lb in labels:
             g, b = s[lb]["minus_GBLUP"], s[lb]["minus_best"]
             print(f"\n**{lb}**: mean r {s[lb]['r']:.3f} (Spearman {s[lb]['spearman']:.3f}); − GBLUP "
@@ -234,6 +255,22 @@ def print_set(name: str, res: dict, labels: list[str]) -> None:
                   f"{s['classical'][s['best']]:.3f}) {b['mean']:+.3f} ± {b['se']:.3f}; 90% interval covers "
                   f"{s[lb]['coverage90_g']:.1%} of phenotypes (as a phenotype interval {s[lb]['coverage90_y']:.1%}); "
                   f"prediction variance {s[lb]['prediction_variance_share']:.2f} × the phenotypes'")
+
+
+def print_anchors(rows: list[dict], label: str, weights: dict | None) -> None:
+    """What the blend of ``label`` is made of on these folds: the network's own mean and each
+    anchor, mean r and the paired difference from GBLUP (REML), beside the blend itself."""
+    gblup = np.array([r["GBLUP"] for r in rows])
+    parts = {"network alone": [r[label]["network_r"] for r in rows]}
+    for a in rows[0][label]["anchors"]:
+        parts[f"anchor {a}"] = [r[label]["anchors"][a] for r in rows]
+    parts["blend (what gpfn predict gives)"] = [r[label]["r"] for r in rows]
+    print(f"\n{label}'s parts (stacking weights network, {', '.join(rows[0][label]['anchors'])} at the folds' "
+          f"mean training size: {weights or '-'}):\n")
+    print("| part | mean r | − GBLUP ± SE |\n| --- | --- | --- |")
+    for what, v in parts.items():
+        d = _paired(np.array(v, float), gblup)
+        print(f"| {what} | {np.nanmean(v):.3f} | {d['mean']:+.3f} ± {d['se']:.3f} |")
 
 
 def load_cache() -> dict:
@@ -263,6 +300,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=6000, help="BayesB/BayesCπ Gibbs iterations (BGLR's default).")
     ap.add_argument("--workers", type=int, default=2, help="Processes for the classical fits (one thread each).")
     ap.add_argument("--threads", type=int, default=1, help="Threads for GPFN (torch and BLAS).")
+    ap.add_argument("--anchors", action="store_true", help="Also score the network alone and every stacking "
+                    "anchor of the population type's model on each fold (what its blend is made of).")
     ap.add_argument("--record", action="store_true", help="Write a record under benchmarks/results and each "
                     "model's summaries into its file (its card shows them).")
     a = ap.parse_args()
@@ -290,8 +329,11 @@ def main() -> None:
             models = {lb: load_model(find_model(t)) for lb, t in labels.items()}
             used.update({str(find_model(t)): t for t in labels.values()})
             t = time.perf_counter()
-            results[name] = run_set(name, a.kinds, models, cache, a.iterations, a.workers, Path(tmp), print)
+            results[name] = run_set(name, a.kinds, models, cache, a.iterations, a.workers, Path(tmp), print,
+                                    anchors=a.anchors)
             results[name]["models"] = labels
+            if a.anchors:
+                results[name]["stack_weights"] = stack_at(models[next(iter(models))], results[name])
             print_set(name, results[name], list(labels))
             print(f"<!-- {name}: {time.perf_counter() - t:.0f} s -->", flush=True)
     overall(results)
@@ -300,6 +342,16 @@ def main() -> None:
         path = write("real", results, models=list(used), data={"folder": str(DATA), "sets": a.sets})
         print(f"recorded: {path}")
         record_into_models(results, used, str(path))
+
+
+def stack_at(model, res: dict) -> str | None:
+    """The model's stacking weights (network first, then the anchors) at the mean training size
+    of the set's folds, as text."""
+    from gpfn_core.net.stacking import stack_weights
+
+    st = stack_weights(model[2])
+    ns = [r["n_train"] for k in res["kinds"].values() for r in k["rows"]]
+    return None if st is None or not ns else " ".join(f"{w:.2f}" for w in st.at(int(np.mean(ns)))[0])
 
 
 def overall(results: dict) -> None:
