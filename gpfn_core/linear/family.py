@@ -132,8 +132,8 @@ class Tridiagonal:
 
         a = np.asarray(a, dtype=np.float32, order="F")
         n = len(a)
-        lwork = int(lapack.ssytrd_lwork(n, lower=1)[0]) if n > 1 else 1
-        c, d, e, tau, info = lapack.ssytrd(a, lower=1, lwork=max(lwork, 1), overwrite_a=1)
+        lwork = max(int(lapack.ssytrd_lwork(n, lower=1)[0]), 1) if n > 1 else 1
+        c, d, e, tau, info = lapack.ssytrd(a, lower=1, lwork=lwork, overwrite_a=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"ssytrd failed (info {info})")
         # Q = diag(1, Q'), Q' the product of the reflectors in QR (geqrf) layout below T's diagonal

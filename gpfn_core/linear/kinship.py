@@ -80,6 +80,17 @@ def symmetric_eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 MARKER_SPACE_FLOOR = 1e-10  # eigenvalues of x^T x kept, relative to the largest (rounding is ~1e-13)
+
+
+def marker_space(x64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors ``[m, r]`` of ``x^T x`` for float64 ``x``
+    ``[n, m]``, the directions with an eigenvalue below :data:`MARKER_SPACE_FLOOR` of the
+    largest left out (monomorphic markers, rounding: x has no variance there)."""
+    from scipy.linalg import eigh
+
+    lam, v = eigh(x64.T @ x64, driver="evd", overwrite_a=True, check_finite=False)
+    kept = lam > MARKER_SPACE_FLOOR * max(float(lam.max()), 1e-300)
+    return lam[kept], v[:, kept]
 EIGH_THREADS_FROM = 1500  # rows from which symmetric_eigh uses every BLAS thread
 
 
@@ -134,12 +145,8 @@ class Kinship:
             # of their condition number must stay representable).  Directions with lam below
             # MARKER_SPACE_FLOOR of the largest (monomorphic markers, rounding) are left out:
             # x has no variance there, as in the rest of the space.
-            from scipy.linalg import eigh
-
             x64 = xt.astype(np.float64)
-            lam, v = eigh(x64.T @ x64, driver="evd", overwrite_a=True, check_finite=False)
-            keep = lam > MARKER_SPACE_FLOOR * max(float(lam.max()), 1e-300)
-            lam, v = lam[keep], v[:, keep]
+            lam, v = marker_space(x64)
             u = (x64 @ v) / np.sqrt(lam)
             return cls(u, lam, np.ascontiguousarray(v.T), scale)
         gram = xt @ xt.T
@@ -160,7 +167,13 @@ class Kinship:
         individuals to the training ones in the eigenbasis.  The ``gblup`` smoother's targets
         and the ``pca`` selector's target features both come from it, so preprocessing
         forms the target x training products once (float32 products: half the time)."""
+        return self.products(x_train, x_other)[0]
+
+    def products(self, x_train: np.ndarray, x_other: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`coordinates`, and the float32 ``x_other x_train^T`` they were made from (None in
+        marker space, where they come from ``vt`` without it): the family kernels need it too."""
         xv = np.asarray(x_other, dtype=np.float32)
         if self.vt is not None:  # x_v x_t^T u = x_v v s
-            return (xv.astype(np.float64) @ self.vt.T) * np.sqrt(self.lam)
-        return ((xv @ np.asarray(x_train, dtype=np.float32).T) @ self.u.astype(np.float32)).astype(np.float64)
+            return (xv.astype(np.float64) @ self.vt.T) * np.sqrt(self.lam), None
+        cross = xv @ np.asarray(x_train, dtype=np.float32).T
+        return (cross @ self.u.astype(np.float32)).astype(np.float64), cross

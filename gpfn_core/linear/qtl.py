@@ -67,10 +67,9 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
     loglik = marginal_loglik(kin, z, h2_grid)
     preds, bs = [], []
     hs = np.asarray(h2_grid, np.float64)
-    a_all = (1.0 / (hs[:, None] * lam[None, :] + (1 - hs)[:, None])) @ (ux * ux)  # [G, k]: x_j' V^-1 x_j
-    for gi, h in enumerate(hs):
-        d = h * lam + (1 - h)
-        a = a_all[gi]
+    ds = hs[:, None] * lam[None, :] + (1 - hs)[:, None]  # [G, r]: eigenvalues of V at each h2
+    a_all = (1.0 / ds) @ (ux * ux)  # [G, k]: x_j' V^-1 x_j
+    for gi, (h, d, a) in enumerate(zip(hs, ds, a_all)):
         s2 = ((uz**2 / d).sum() + z_out / (1 - h)) / n  # profile scale of the polygenic model
         se2 = s2 / np.maximum(a, 1e-12)
         r_u, b = uz.copy(), np.zeros(k)
@@ -115,7 +114,7 @@ def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray,
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
     rest = np.asarray(z, np.float64) - xt[:, top].astype(np.float64) @ b
-    if grid is None or grid.h2_grid != tuple(h2_grid):
+    if grid is None or not np.array_equal(grid.h2, np.asarray(h2_grid, np.float64)):
         grid = GblupGrid(xt, xv, h2_grid, kin, coordinates)
     return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid.features(rest)[1], h2_grid,
                                                             family=family)

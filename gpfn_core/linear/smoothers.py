@@ -54,7 +54,7 @@ class GblupGrid:
             raise ValidationError(f"kinship of {kin.u.shape[0]} individuals given for {len(xt)} training rows")
         scale, u = kin.scale, kin.u
         lam = kin.lam / scale
-        self.u, self.h2_grid = u, tuple(h2_grid)
+        self.u = u
         self.kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / scale  # K_target,train u
         k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
         self.h2 = np.asarray(h2_grid, dtype=np.float64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpfn_core.linear.kinship import MARKER_SPACE_FLOOR, Kinship, relationship_scale
+from gpfn_core.linear.kinship import Kinship, marker_space, relationship_scale
 from gpfn_core.linear.smoothers import H2_GRID, _loo_columns, smoother_features
 
 SPARSE_TOP = 1000  # markers kept by the marker-weighted kernel
@@ -149,16 +149,11 @@ def _woodbury_rows(z: np.ndarray, y: np.ndarray, rows: np.ndarray, scale: float,
     """``(A^-1 y)_F`` and the diagonal of ``A^-1`` on the rows F (both ``[G, |F|]``) for
     ``A = z z^T / scale + delta I`` at each delta, in marker space: with ``w = z / sqrt(scale)``
     and ``w^T w = V diag(mu) V^T``, ``A^-1 = (I - w V diag(1 / (delta + mu)) V^T w^T) / delta``
-    (Woodbury), so a row needs only its coordinates ``w_F V``.  Double precision, as
-    :meth:`Kinship.of`'s marker-space path (the weighted markers are ill-conditioned);
-    directions of ``mu`` below :data:`MARKER_SPACE_FLOOR` of the largest are left out (w has
-    no variance there)."""
-    from scipy.linalg import eigh
-
+    (Woodbury), so a row needs only its coordinates ``w_F V``.  Double precision, by the
+    decomposition :meth:`Kinship.of` works in marker space with (:func:`marker_space`; the
+    weighted markers are ill-conditioned)."""
     w = z.astype(np.float64) / np.sqrt(scale)
-    mu, v = eigh(w.T @ w, driver="evd", overwrite_a=True, check_finite=False)
-    keep = mu > MARKER_SPACE_FLOOR * max(float(mu.max()), 1e-300)
-    mu, v = mu[keep], v[:, keep]
+    mu, v = marker_space(w)
     wf = w[rows] @ v  # [F, r]: the wanted rows' coordinates
     vy = v.T @ (w.T @ y)  # [r]
     inv = 1.0 / (delta[:, None] + mu[None, :])  # [G, r]

@@ -106,8 +106,9 @@ class Genotypes:
     """The trait-independent part of preprocessing one training and target population: the
     encoding, the encoded genotypes, the one decomposition of the training relationships, the
     targets' coordinates in it, and (made when first asked for) the GBLUP grid's
-    phenotype-free products and the family kernels' decompositions.  Several traits phenotyped on the same individuals share it
-    (``gpfn predict --phenotype all``); :func:`prepare` makes one when not given one."""
+    phenotype-free products and the family kernels' decompositions.  Several traits
+    phenotyped on the same individuals share it (``gpfn predict --phenotype all``);
+    :func:`prepare` makes one when not given one."""
 
     encoding: Encoding
     x_train: np.ndarray
@@ -123,12 +124,9 @@ class Genotypes:
         enc = Encoding.fit(dosage_train)
         g = cls(enc, enc.transform(dosage_train), enc.transform(dosage_target))
         if kinship:  # one decomposition of x x^T, for the smoothers, the anchors and a selector that wants it (pca)
-            g.kinship = kin = Kinship.of(g.x_train, keep=True)  # x x^T kept for the family kernels
-            if kin.vt is None:  # the targets' x_v x_t^T u, with x_v x_t^T kept for the family kernels too
-                g.cross = np.asarray(g.x_target, np.float32) @ np.asarray(g.x_train, np.float32).T
-                g.coordinates = (g.cross @ kin.u.astype(np.float32)).astype(np.float64)
-            else:
-                g.coordinates = kin.coordinates(g.x_train, g.x_target)
+            g.kinship = Kinship.of(g.x_train, keep=True)  # x x^T kept for the family kernels
+            # the targets' x_v x_t^T u, and x_v x_t^T itself where formed (for the family kernels too)
+            g.coordinates, g.cross = g.kinship.products(g.x_train, g.x_target)
         return g
 
     @property
