@@ -163,7 +163,8 @@ def stack(model, draws, seed, sizes, overrides) -> None:
 
     `gpfn predict` then blends the network's mean with four closed-form predictions from
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
-    likelihood) + a2 * the smoother column chosen by leave-one-out fit + a3 * GBLUP with a
+    likelihood) + a2 * the smoother columns weighed by their leave-one-out fit (pseudo-BMA+)
+    + a3 * GBLUP with a
     within-family kernel (families from the genomic relationships) averaged over h2 and
     the family share of the genetic variance + a4 * large marker effects found by
     Bayesian single-effect regressions plus that family GBLUP of the rest, with the weights

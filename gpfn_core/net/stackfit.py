@@ -13,7 +13,7 @@ from gpfn_core.errors import GpfnError
 from gpfn_core.net.config import SIZE_STRIDE, STACK_INDEX, config_of_model
 from gpfn_core.net.draws import build
 from gpfn_core.net.modelfile import load_model, record_metadata
-from gpfn_core.net.preprocess import STACK_ANCHORS
+from gpfn_core.net.preprocess import LOO_WEIGHING, STACK_ANCHORS
 from gpfn_core.net.validation import Validation
 
 STACK_TARGETS = 200  # targets per fitting draw (fewer where the model's pop_max_size is smaller)
@@ -133,6 +133,7 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
     top = min(entries, key=lambda e: abs(np.log(max(e["n_train"], 1) / 300)))
     return {"weight": top["weight"], "anchor_weights": top["anchor_weights"], "sizes": entries,
             "draws": int(sum(e["draws"] for e in entries)), "prior": cfg.prior, "prior_seed": int(cfg.seed),
+            "loo_choice": LOO_WEIGHING,
             "start_index": int(start)}
 
 

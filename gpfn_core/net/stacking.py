@@ -3,9 +3,9 @@
 Four closed-form predictions of the targets come out of preprocessing
 (:attr:`~gpfn_core.net.preprocess.Prepared.anchors`, from every training individual):
 GBLUP averaged over the ``gblup`` smoother's h2 grid by marginal likelihood
-(:func:`gpfn_core.linear.smoothers.bma_mean`), the smoother mean column whose leave-one-out
-values fit the training phenotypes best (cross-validated choice among the GBLUP and
-marker-weighted kernels at each h2), GBLUP with a second, within-family kernel
+(:func:`gpfn_core.linear.smoothers.bma_mean`), the smoother mean columns (GBLUP and the
+marker-weighted kernel at each h2) weighed by how well their leave-one-out values fit the
+training phenotypes (pseudo-BMA+, :func:`gpfn_core.net.preprocess.loo_choice`), GBLUP with a second, within-family kernel
 averaged over (h2, family share) by marginal likelihood
 (:func:`gpfn_core.linear.family.family_gblup`: genetic variance that is each family's own does
 not carry to families never phenotyped), and the large marker effects that Bayesian
@@ -20,12 +20,12 @@ smoothers miss; the anchors hold it where its training has not caught up (the mi
 of the architecture range, training sets beyond its context, priors it trained little on).
 
 The weights are five numbers, ``mean = w * network + a_bma * GBLUP average + a_loo *
-leave-one-out choice + a_fam * family GBLUP + a_qtl * GBLUP + QTL`` summing to one, all
+leave-one-out weights + a_fam * family GBLUP + a_qtl * GBLUP + QTL`` summing to one, all
 on a grid of 0.05 (a file stacked before an anchor existed gives it 0), chosen by
 the mean Pearson r on fresh draws of the model's own prior (indices from
 :data:`STACK_INDEX`, disjoint from training, bucket borders, validation and the model
 card's held-out draws).  How much each is worth depends on the training-set size (with
-30 phenotyped individuals the leave-one-out choice is noise; beyond the context the
+30 phenotyped individuals the leave-one-out fit is noise; beyond the context the
 network sees subsets and the anchors see everyone), so they are fitted at each of
 :data:`STACK_SIZES` training individuals (with :data:`STACK_TARGETS` targets) and
 interpolated linearly in log n between them (constant beyond the ends).  Each size also

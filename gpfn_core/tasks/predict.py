@@ -230,7 +230,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     training tokens (an ensemble; mixture mean and variance, quantiles averaged).
     A model file with stacking weights (:mod:`gpfn_core.net.stacking`) blends each
     member's mean with closed-form predictions from every training individual (GBLUP
-    averaged over h2, the leave-one-out choice among the smoother columns, GBLUP with a
+    averaged over h2, the smoother columns weighed by their leave-one-out fit, GBLUP with a
     within-family kernel; only those the stacking weighs are computed), with the
     weights and the interval scale the file holds for this training-set size
     (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);

@@ -110,8 +110,12 @@ def test_prepare_keeps_the_anchors_of_the_targets(rng):
     bma_col = 5 + 2 * 8 + 2 * 8  # after the selector's 5, gblup's 16 and sparse's 16 columns
     np.testing.assert_allclose(both.anchors[:, 0], both.target[:, bma_col], rtol=1e-5, atol=1e-6)
     means = [5 + j for j in range(8)] + [5 + 16 + j for j in range(8)] + [bma_col]
-    err = ((both.train[:, means] - both.y_train[:, None]) ** 2).mean(0)
-    np.testing.assert_allclose(both.anchors[:, 1], both.target[:, means[int(np.argmin(err))]])
+    from gpfn_core.net.preprocess import loo_choice
+
+    np.testing.assert_allclose(both.anchors[:, 1], loo_choice(both.train, both.y_train, both.target, 5,
+                                                              "gblup,sparse,bma"))
+    cols = both.target[:, means].astype(np.float64)  # a weighted mean of the smoothers' mean columns
+    assert np.all(cols.min(1) - 1e-6 <= both.anchors[:, 1]) and np.all(both.anchors[:, 1] <= cols.max(1) + 1e-6)
     from gpfn_core.linear.kinship import Kinship
     from gpfn_core.linear.qtl import qtl_family_gblup
     from gpfn_core.data.encoding import Encoding

@@ -217,6 +217,27 @@ def test_loo_choice_picks_the_smoother_column_that_fits_the_training_rows_best(r
     assert np.isnan(_loo_choice_r(ft, y, fv, truth, FitConfig(prior="nam", feature_max_size=3, smoothers="")))
 
 
+def test_loo_choice_weighs_columns_that_fit_equally_well_about_equally(rng):
+    """pseudo-BMA+: two columns whose leave-one-out values fit the phenotypes equally well
+    share the weight (the argmin picked one of them), a column that fits far worse gets
+    none, and the weights are a fixed function of the data (the bootstrap has a seed)."""
+    from gpfn_core.linear.smoothers import H2_GRID
+    from gpfn_core.net.preprocess import loo_choice
+
+    g, n = len(H2_GRID), 200
+    y = rng.standard_normal(n)
+    ft, fv = rng.standard_normal((n, 2 * g)) * 5, rng.standard_normal((30, 2 * g))
+    a, b = y + 0.5 * rng.standard_normal(n), y + 0.5 * rng.standard_normal(n)
+    ft[:, 0], ft[:, 1] = a, b * np.sqrt(((a - y) ** 2).mean() / ((b - y) ** 2).mean()) + y * (
+        1 - np.sqrt(((a - y) ** 2).mean() / ((b - y) ** 2).mean()))  # the same leave-one-out error as column 0
+    fv[:, 0], fv[:, 1] = 1.0, -1.0
+    pred = loo_choice(ft, y, fv, 0, "gblup")
+    assert np.allclose(pred, pred[0]) and abs(pred[0]) < 0.5  # near the mean of +1 and -1: both weighed
+    np.testing.assert_array_equal(pred, loo_choice(ft, y, fv, 0, "gblup"))
+    ft[:, 1] = y + 3 * rng.standard_normal(n)  # now far worse than column 0
+    assert loo_choice(ft, y, fv, 0, "gblup") == pytest.approx(np.ones(30), abs=1e-6)
+
+
 def test_stacking_needs_the_gblup_smoother(tmp_path):
     """Without a kinship there are no anchors: fit stores no stacking weights (the network
     alone predicts) and `gpfn stack` says why instead of writing anything."""
