@@ -59,7 +59,12 @@ def _one(job: tuple[str, str, int, int | None, int]) -> dict | None:
     from gpfn_core.net.draws import build
     from gpfn_core.net.inference import member_outputs, model_context
     from gpfn_core.net.modelfile import load_model
-    from gpfn_core.net.preprocess import STACK_ANCHORS, loo_choice, prepare, smoother_mean_columns
+    from gpfn_core.net.preprocess import (
+        STACK_ANCHORS,
+        loo_choice,
+        prepare,
+        smoother_mean_columns,
+    )
     from gpfn_core.net.stacking import stack_weights, stacked
     from gpfn_core.registry import get_registry
 
@@ -88,7 +93,7 @@ def _one(job: tuple[str, str, int, int | None, int]) -> dict | None:
     cols = [int(meta["n_features"]) + c for c in smoother_mean_columns(sm)]
     loo, tgt = p.train[:, cols].astype(np.float64), p.target[:, cols].astype(np.float64)
     z = p.y_train.astype(np.float64)
-    r = lambda v: float(np.corrcoef(v, truth)[0, 1])  # noqa: E731
+    r = lambda v: float(np.corrcoef(v, truth)[0, 1])
     old = argmin_choice(loo, z, tgt)
     out = {"n_train": nt, "argmin": r(old), "pseudo-BMA+": r(loo_choice(p.train, z, p.target, int(meta["n_features"]), sm)),
            "tempered 1/2": r(tempered(loo, z, tgt, 0.5)), "tempered 1/4": r(tempered(loo, z, tgt, 0.25))}
@@ -133,7 +138,7 @@ def main() -> None:
     for m, rs in res.items():
         v = {k: np.array([row[k] for row in rs]) for k in rs[0]}
 
-        def diff(x, y):
+        def diff(x, y, v=v):
             d = v[x] - v[y]
             return f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f}"
 

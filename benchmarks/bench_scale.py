@@ -8,7 +8,9 @@ markers) and GPFN as ``gpfn predict`` runs it after reading its Datasets
 (:func:`~gpfn_core.tasks.predict.predict_arrays`, the shipped ``nam`` model or
 ``--model``).  Reported: seconds, peak memory (max RSS of the process above its start),
 the ratio GPFN / GBLUP, and per panel the growth exponent of each method's time in n (the
-slope of log time on log n).  A size whose estimated peak memory
+slope of log time on log n).  ``--methods gblup-cg`` adds GBLUP with no n x n matrix
+(:func:`~gpfn_core.linear.iterative.gblup_iterative`: conjugate gradients through the
+genotypes, REML by randomised traces) beside them.  A size whose estimated peak memory
 (:func:`~gpfn_core.tasks.predict.predict_memory`) exceeds the memory available is
 skipped and said so; ``--limit-s`` stops a method that runs longer (reported as such).
 
@@ -48,6 +50,9 @@ t = time.perf_counter()
 if method == "gblup":
     from gpfn_core.linear.gblup import gblup
     gblup(x, y, xv)
+elif method == "gblup-cg":
+    from gpfn_core.linear.iterative import gblup_iterative
+    gblup_iterative(x, y, xv)
 else:
     from gpfn_core.net.modelfile import load_model
     from gpfn_core.tasks.predict import predict_arrays
@@ -55,6 +60,9 @@ else:
 seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start}))
 """
+
+
+METHODS = ("gblup", "gblup-cg", "gpfn")
 
 
 def run(method: str, folder: Path, model: str, threads: int, limit: float) -> dict:
@@ -89,17 +97,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
     ap.add_argument("--limit-s", type=float, default=3600, help="Stop a method that runs longer than this.")
-    ap.add_argument("--methods", nargs="+", default=["gblup", "gpfn"], choices=["gblup", "gpfn"],
-                    help="Which to run (a method left out is reported as not run).")
+    ap.add_argument("--methods", nargs="+", default=["gblup", "gpfn"], choices=list(METHODS),
+                    help="Which to run (a method left out is reported as not run); gblup-cg: GBLUP with no "
+                         "n x n matrix (conjugate gradients, randomised-trace REML, gpfn_core.linear.iterative).")
     ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
     a = ap.parse_args()
     model = a.model or str(find_model("nam"))
     print(f"# bench_scale: {a.targets} targets, {a.threads} threads, model {model}")
     print(f"{'markers':>8}  {'train':>7}  {'GBLUP s':>8}  {'GBLUP GiB':>9}  {'GPFN s':>8}  {'GPFN GiB':>8}  "
-          f"{'ratio':>6}  {'estimate GiB':>12}")
+          f"{'ratio':>6}  {'estimate GiB':>12}" + (f"  {'CG s':>8}  {'CG GiB':>8}" if "gblup-cg" in a.methods else ""))
     results = []
     for m in a.markers:
-        done: dict[str, tuple[list, list]] = {"gblup": ([], []), "gpfn": ([], [])}
+        done: dict[str, tuple[list, list]] = {k: ([], []) for k in METHODS if k in a.methods}
         for n in a.sizes:
             need, avail = predict_memory(n, a.targets, m), memory_available()
             if avail is not None and need > avail:
@@ -111,10 +120,10 @@ def main() -> None:
                 write_pair(Path(tmp), n, a.targets, m)
                 made = time.perf_counter() - t0
                 row = {"markers": m, "train": n, "estimate_bytes": need, "data_seconds": made}
-                for method in ("gblup", "gpfn"):
+                for method in METHODS:
                     row[method] = (run(method, Path(tmp), model, a.threads, a.limit_s) if method in a.methods
                                    else {"error": "not run"})
-                    if "seconds" in row[method]:
+                    if "seconds" in row[method] and method in done:
                         done[method][0].append(n)
                         done[method][1].append(row[method]["seconds"])
             results.append(row)
@@ -126,7 +135,9 @@ def main() -> None:
             ratio = p["seconds"] / g["seconds"] if "seconds" in p and "seconds" in g else float("nan")
             print(f"{m:>8}  {n:>7}  {cell(g, 'seconds', '8.1f'):>8}  {cell(g, 'peak_bytes', '9.2f'):>9}  "
                   f"{cell(p, 'seconds', '8.1f'):>8}  {cell(p, 'peak_bytes', '8.2f'):>8}  {ratio:6.2f}  "
-                  f"{need / 2**30:12.2f}")
+                  f"{need / 2**30:12.2f}" + (f"  {cell(row['gblup-cg'], 'seconds', '8.1f'):>8}  "
+                                             f"{cell(row['gblup-cg'], 'peak_bytes', '8.2f'):>8}"
+                                             if "gblup-cg" in a.methods else ""))
         for method, (ns, secs) in done.items():
             print(f"# {m} markers: {method} time grows as n^{exponent(ns, secs):.2f} over {ns}")
             results.append({"markers": m, "method": method, "exponent": exponent(ns, secs), "sizes": ns})

@@ -132,3 +132,24 @@ def test_several_traits_evaluated_at_once_equal_one_at_a_time(tmp_path, draw):
     assert r.exit_code == 0, r.output
     lines = [ln.split() for ln in r.output.splitlines() if ln.split()[:1] in (["y"], ["z"])]
     assert [(ln[0], ln[1]) for ln in lines] == [("y", "GBLUP"), ("z", "GBLUP")]
+
+
+def test_gblup_without_an_n_by_n_matrix_is_an_evaluate_method(tmp_path):
+    """`--methods gblup,gblup-cg`: the iterative GBLUP scores beside the dense one on the same
+    folds, with predictions that agree (2,000 individuals: its REML's trace probes are
+    meant for training sets of a thousand and more)."""
+    rng = np.random.default_rng(3)
+    n, m = 1500, 450
+    founders = (rng.random((10, m)) < 0.4).astype(np.int8)
+    x = founders[rng.integers(0, 10, (n, m // 30)).repeat(30, 1), np.arange(m)] \
+        + founders[rng.integers(0, 10, (n, m // 30)).repeat(30, 1), np.arange(m)]
+    g = (x - x.mean(0)) @ rng.standard_normal(m)
+    y = g / g.std() + rng.standard_normal(n)
+    path = _dataset(tmp_path / "d.gpfn", x, {"y": y})
+    res = evaluate(None, dataset=path, folds=3, methods="gblup-cg,gblup")
+    assert list(res["summary"]) == ["GBLUP", "GBLUP-CG"]  # table order
+    dense, it = res["predicted"]["GBLUP"], res["predicted"]["GBLUP-CG"]
+    assert np.corrcoef(dense, it)[0, 1] > 0.999
+    r = CliRunner().invoke(main, ["evaluate", str(path), "--methods", "gblup-cg", "--folds", "2"])
+    assert r.exit_code == 0, r.output
+    assert "GBLUP-CG" in r.output

@@ -1,0 +1,202 @@
+"""GBLUP without an n x n matrix: conjugate gradients through the genotypes, REML by
+randomised traces.
+
+The model is :mod:`gpfn_core.linear.gblup`'s: y = 1 mu + g + e, g ~ N(0, sg2 K), e ~ N(0,
+se2 I), K = x x^T / s the VanRaden relationships of the centred minor-allele counts x
+(s their mean squared row norm, so K has a mean diagonal of one), delta = se2 / sg2.
+Every product with K is x (x^T v) / s, two passes over the n x m genotypes and O(n m)
+flops, so memory is the genotypes themselves and the time grows linearly in n for a
+fixed number of iterations (BOLT-LMM's and GCTA's route past the dense limit):
+
+- **Preconditioner.** The top ``rank`` eigenpairs of K by randomised subspace iteration
+  (Halko et al. 2011; a few block products with K).  With K ~ U S U^T on them, M^-1 =
+  U (S + delta)^-1 U^T + (I - U U^T) / delta inverts V = K + delta I exactly on that
+  subspace, so conjugate gradients only have to resolve the flat rest of the spectrum
+  (population structure sits in the top eigenvalues).
+- **REML.** With P the REML projector, the derivative of the restricted log-likelihood
+  (se2 profiled out) in delta vanishes where tr(P) y^T P y = (n - 1) y^T P^2 y
+  (Kang et al. 2008's likelihood, differentiated).  tr(P) = tr(V^-1) - 1^T V^-2 1 /
+  1^T V^-1 1; tr(V^-1) is the preconditioner's part plus Hutchinson's Rademacher probes
+  of the rest (a control variate, unbiased).  The probes are fixed (a seeded generator),
+  so the equation is a smooth function of log delta: bracketed on a grid, solved by
+  Brent's method; every evaluation is one block conjugate-gradient solve for y, 1 and the
+  probes, warm-started from the last.
+- **BLUP** as the dense path: mu = 1^T V^-1 y / 1^T V^-1 1, targets x_v x_t^T V^-1 (y - mu) / s.
+
+Where both run with a thousand or more training individuals, its predictions correlate
+with the dense path's above 0.9999 (what differs is the probes' noise in delta, which
+shrinks as n grows); ``tests/gpfn_core/linear/test_iterative.py`` checks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpfn_core.data.encoding import Encoding
+from gpfn_core.errors import ValidationError
+from gpfn_core.linear.gblup import GblupResult
+from gpfn_core.linear.kinship import relationship_scale
+
+RANK = 64  # eigenpairs of K in the preconditioner
+PROBES = 24  # Rademacher probes of the trace
+TOL = 1e-5  # relative residual at which conjugate gradients stop (the products are float32)
+MAX_ITER = 500
+
+
+@dataclass
+class IterativeStats:
+    """What the solver did: solves and conjugate-gradient iterations in all, and the largest
+    relative residual it stopped at (``rank`` eigenpairs in the preconditioner)."""
+
+    solves: int = 0
+    iterations: int = 0
+    residual: float = 0.0
+    rank: int = 0
+
+
+class KinshipOperator:
+    """K v = x (x^T v) / s for blocks v [n, b], in the genotypes' float32 (K itself is never formed)."""
+
+    def __init__(self, x_train: np.ndarray) -> None:
+        self.x = np.ascontiguousarray(x_train, dtype=np.float32)
+        self.n = len(self.x)
+        self.scale = relationship_scale(self.x)
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        v32 = np.asarray(v, np.float32)
+        return (self.x @ (self.x.T @ v32)).astype(np.float64) / self.scale
+
+    def cross(self, x_target: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """K_vt v = x_v x_t^T v / s."""
+        return (np.asarray(x_target, np.float32) @ (self.x.T @ np.asarray(v, np.float32))).astype(np.float64) \
+            / self.scale
+
+
+def top_eigen(op: KinshipOperator, rank: int, seed: int = 0, passes: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``(s [r], u [n, r])``: the ``rank`` largest eigenpairs of K by randomised subspace
+    iteration (``passes`` products with K on a block of rank + 10 columns)."""
+    r = min(rank, op.n - 1)
+    if r < 1:
+        return np.zeros(0), np.zeros((op.n, 0))
+    q = np.random.default_rng(seed).standard_normal((op.n, min(r + 10, op.n)))
+    for _ in range(passes):
+        q, _ = np.linalg.qr(op(q))
+    b = q.T @ op(q)
+    s, w = np.linalg.eigh((b + b.T) / 2)
+    order = np.argsort(s)[::-1][:r]
+    return np.maximum(s[order], 0.0), q @ w[:, order]
+
+
+class Solver:
+    """(K + delta I)^-1 for blocks of right-hand sides by preconditioned conjugate gradients."""
+
+    def __init__(self, op: KinshipOperator, rank: int = RANK, tol: float = TOL, max_iter: int = MAX_ITER) -> None:
+        self.op, self.tol, self.max_iter = op, tol, max_iter
+        self.s, self.u = top_eigen(op, rank)
+        self.stats = IterativeStats(rank=len(self.s))
+
+    def precondition(self, r: np.ndarray, delta: float) -> np.ndarray:
+        ur = self.u.T @ r
+        return self.u @ (ur / (self.s + delta)[:, None]) + (r - self.u @ ur) / delta
+
+    def solve(self, b: np.ndarray, delta: float, x0: np.ndarray | None = None) -> np.ndarray:
+        """``[n, k]``: V^-1 b, every column to a relative residual of ``tol`` (block CG with
+        one step length per column, so each column is its own CG run)."""
+        b = np.asarray(b, np.float64).reshape(self.op.n, -1)
+        x = np.zeros_like(b) if x0 is None else np.array(x0, np.float64)
+        r = b - (self.op(x) + delta * x)
+        z = self.precondition(r, delta)
+        p = z.copy()
+        rz = (r * z).sum(0)
+        norm_b = np.maximum(np.linalg.norm(b, axis=0), 1e-300)
+        active = np.linalg.norm(r, axis=0) / norm_b > self.tol
+        it = 0
+        while active.any() and it < self.max_iter:
+            it += 1
+            ap = self.op(p[:, active]) + delta * p[:, active]
+            alpha = rz[active] / np.maximum((p[:, active] * ap).sum(0), 1e-300)
+            x[:, active] += alpha * p[:, active]
+            r[:, active] -= alpha * ap
+            z_a = self.precondition(r[:, active], delta)
+            rz_new = (r[:, active] * z_a).sum(0)
+            p[:, active] = z_a + (rz_new / np.maximum(rz[active], 1e-300)) * p[:, active]
+            rz[active] = rz_new
+            active = np.linalg.norm(r, axis=0) / norm_b > self.tol
+        rel = float((np.linalg.norm(r, axis=0) / norm_b).max())
+        if rel > max(100 * self.tol, 1e-3):
+            raise ValidationError(f"iterative GBLUP: conjugate gradients stopped at relative residual {rel:.1e} "
+                                  f"after {it} iterations (delta {delta:.3g})")
+        self.stats.solves += 1
+        self.stats.iterations += it
+        self.stats.residual = max(self.stats.residual, rel)
+        return x
+
+
+def reml_delta_iterative(solver: Solver, y: np.ndarray, probes: int = PROBES, seed: int = 0,
+                         bounds: tuple[float, float] = (1e-2, 1e2), grid: int = 9) -> float:
+    """REML estimate of delta = se2 / sg2 for y = 1 mu + g + e (module docstring): where
+    tr(P) y^T P y - (n - 1) y^T P^2 y (the restricted log-likelihood's derivative, up to a
+    negative factor) crosses zero from below, found on a ``grid`` of log delta over
+    ``bounds`` (h2 from 0.99 to 0.01, where K + delta I stays well enough conditioned for
+    float32 products) and refined by Brent's method.  tr(V^-1) is the preconditioner's
+    part, sum 1 / (s + delta), plus ``probes`` Rademacher probes of what it misses,
+    z^T V^-1 z - z^T U (S + delta)^-1 U^T z (a control variate: unbiased, and with a small
+    variance because U (S + delta)^-1 U^T carries the large part of V^-1).  No crossing: the
+    bound the likelihood rises towards."""
+    from scipy.optimize import brentq
+
+    n = len(y)
+    u, s = solver.u, solver.s
+    z = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n, probes))
+    uz2 = (u.T @ z) ** 2
+    rhs = np.column_stack([y, np.ones(n), z])
+    last: dict[str, np.ndarray] = {}
+
+    def score(log_delta: float) -> float:
+        d = float(np.exp(log_delta))
+        sol = solver.solve(rhs, d, last.get("x"))
+        last["x"] = sol
+        vy, v1, vz = sol[:, 0], sol[:, 1], sol[:, 2:]
+        trace = float((1.0 / (s + d)).sum() + ((z * vz).sum() - (uz2 / (s + d)[:, None]).sum()) / probes)
+        one_v1 = v1.sum()
+        py = vy - v1 * (vy.sum() / one_v1)  # P y
+        trace_p = trace - float(v1 @ v1) / one_v1  # tr(P) = tr(V^-1) - 1'V^-2 1 / 1'V^-1 1
+        y_py = float(y @ py)
+        return (trace_p * y_py - (n - 1) * float(py @ py)) / max(trace_p * y_py, 1e-300)
+
+    logs = np.linspace(np.log(bounds[0]), np.log(bounds[1]), grid)
+    f = np.array([score(v) for v in logs])
+    up = np.flatnonzero((f[:-1] < 0) & (f[1:] >= 0))
+    if not up.size:  # the likelihood rises all the way to one bound
+        return float(bounds[1] if (f < 0).all() else bounds[0])
+    i = int(up[0])
+    return float(np.exp(brentq(score, logs[i], logs[i + 1], xtol=1e-4)))
+
+
+def gblup_iterative(dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray,
+                    delta: float | None = None, rank: int = RANK, probes: int = PROBES,
+                    x_train: np.ndarray | None = None, x_target: np.ndarray | None = None,
+                    stats: list | None = None) -> GblupResult:
+    """:func:`~gpfn_core.linear.gblup.gblup` (REML unless ``delta``, then BLUP) with no n x n
+    matrix: memory is the float32 genotypes and a few [n, rank] blocks.  ``x_train`` /
+    ``x_target``: the encoded genotypes when the caller has them (the dosages are then not
+    encoded again); ``stats`` (a list) gets the solver's :class:`IterativeStats` appended."""
+    y = np.asarray(y_train, dtype=np.float64)
+    if y.size < 3 or not np.isfinite(y).all():
+        raise ValidationError("GBLUP needs at least three finite training phenotypes")
+    if np.ptp(y) == 0:
+        raise ValidationError("GBLUP: the training phenotype is constant")
+    if x_train is None or x_target is None:
+        enc = Encoding.fit(dosage_train)
+        x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
+    op = KinshipOperator(x_train)
+    solver = Solver(op, rank=rank)
+    d = reml_delta_iterative(solver, y, probes) if delta is None else float(delta)
+    sol = solver.solve(np.column_stack([y, np.ones_like(y)]), d)
+    mu = float(sol[:, 0].sum() / sol[:, 1].sum())
+    pred = mu + op.cross(x_target, sol[:, 0] - mu * sol[:, 1])
+    if stats is not None:
+        stats.append(solver.stats)
+    return GblupResult(pred, d, 1.0 / (1.0 + d), mu)
