@@ -63,7 +63,7 @@ def demo(out, model, population_type, device) -> None:
     if report.get("stack_weights"):
         w = report["stack_weights"]
         click.echo(f"mean = {w[0]:.2f} x the network's + {w[1]:.2f} x GBLUP averaged over h2 + {w[2]:.2f} x the "
-                   f"smoother column chosen by leave-one-out fit + {w[3]:.2f} x GBLUP with a within-family kernel + "
+                   f"smoother columns weighed by their leave-one-out fit + {w[3]:.2f} x GBLUP with a within-family kernel + "
                    f"{w[4]:.2f} x large marker effects plus family GBLUP of the rest, "
                    f"intervals x {report['interval_scale']:.2f} (the "
                    f"model's stacking at {report['training_taxa']} training individuals)", err=True)

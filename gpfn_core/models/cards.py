@@ -173,10 +173,10 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         aw, ar = st.get("anchor_weights") or {}, st.get("r_anchors") or {}
         lines.append(f"- **Stacking**: the mean is {_fmt(st.get('weight'), '.2f')} × the network's + "
                      f"{_fmt(aw.get('gblup_bma'), '.2f')} × GBLUP averaged over h² (marginal likelihood) + "
-                     f"{_fmt(aw.get('loo_choice'), '.2f')} × the smoother column chosen by leave-one-out fit, "
+                     f"{_fmt(aw.get('loo_choice'), '.2f')} × the smoother columns weighed by their leave-one-out fit, "
                      f"the weights with the best mean r on {st.get('draws')} fresh draws of `{st.get('prior')}` "
                      f"(network alone {_fmt(st.get('r_network'))}, GBLUP average {_fmt(ar.get('gblup_bma'))}, "
-                     f"leave-one-out choice {_fmt(ar.get('loo_choice'))}, blend {_fmt(st.get('r_stacked'))}); "
+                     f"leave-one-out weights {_fmt(ar.get('loo_choice'))}, blend {_fmt(st.get('r_stacked'))}); "
                      f"`gpfn stack` refits them.")
     val = tr.get("validation")
     if val:

@@ -15,7 +15,7 @@
    weights: ``2 + len(H2_GRID)`` columns); see :mod:`gpfn_core.linear`.  With a kinship
    (``gblup`` or ``bma``) it also keeps the closed-form predictions of the targets
    (:attr:`Prepared.anchors`, :data:`STACK_ANCHORS`: the h2-averaged GBLUP, the
-   smoother column chosen by leave-one-out fit, GBLUP with a within-family kernel and
+   smoother columns weighed by their leave-one-out fit, GBLUP with a within-family kernel and
    large marker effects from single-effect regressions plus that family GBLUP of the rest),
    which :mod:`gpfn_core.net.stacking` blends the network's mean with.
 
