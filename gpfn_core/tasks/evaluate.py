@@ -13,11 +13,12 @@ from gpfn_core.data.dataset import read_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.linear.baselines import elastic_net, ridge
 from gpfn_core.linear.bayes import bayes
-from gpfn_core.linear.gblup import fixed_effects, gblup
+from gpfn_core.linear.gblup import fixed_effects, gblup, gblup_memory
 from gpfn_core.linear.iterative import gblup_iterative
 from gpfn_core.net.inference import resolve_device
 from gpfn_core.net.modelfile import load_model
 from gpfn_core.tasks.predict import align, phenotype_names, predict_arrays
+from gpfn_core.threads import memory_available
 
 # every method evaluate knows, in table order; GBLUP-CG is GBLUP with no n x n matrix (conjugate gradients,
 # randomised-trace REML: gpfn_core.linear.iterative), for training sets past what the dense path holds
@@ -106,9 +107,22 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
                                   None if ctg is None else ctg[:])]))
     else:
         raise ValidationError("give DATASET (cross-validation with --folds) or both --train and --target")
+    if "GBLUP" in methods:
+        _dense_gblup_fits(tasks)
     traits = {name: _run(splits, methods, model, bar, meta, seed, iterations, burn_in) for name, splits in tasks}
     first = traits[names[0]]
     return {**first, "traits": traits, "fold_info": fold_info}
+
+
+def _dense_gblup_fits(tasks) -> None:
+    """Refuse, before any fold runs, a dense GBLUP whose largest training set would not fit in
+    the memory available, naming the sizes and the method that fits (``gblup-cg``)."""
+    n, nv, m = max(((len(s[1]), len(s[3]), s[0].shape[1]) for _, splits in tasks for s in splits), default=(0, 0, 0))
+    need, avail = gblup_memory(n, nv, m), memory_available()
+    if avail is not None and need > avail:
+        raise GpfnError(f"GBLUP on {n:,} training individuals x {m:,} markers needs about {need / 2**30:.1f} GiB and "
+                        f"{avail / 2**30:.1f} GiB is available: use --methods gblup-cg (GBLUP with no n x n matrix, "
+                        f"about {(n + nv) * m * 9 / 2**30:.1f} GiB)")
 
 
 def _run(splits, methods, model, bar, meta, seed, iterations, burn_in) -> dict[str, Any]:

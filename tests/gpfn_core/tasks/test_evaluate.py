@@ -153,3 +153,22 @@ def test_gblup_without_an_n_by_n_matrix_is_an_evaluate_method(tmp_path):
     r = CliRunner().invoke(main, ["evaluate", str(path), "--methods", "gblup-cg", "--folds", "2"])
     assert r.exit_code == 0, r.output
     assert "GBLUP-CG" in r.output
+
+
+def test_a_dense_gblup_that_would_not_fit_is_refused_up_front(tmp_path, draw, monkeypatch):
+    """Before any fold runs: the sizes, the memory and the method that fits are named, and
+    nothing is computed; the iterative GBLUP runs under the same limit."""
+    import gpfn_core.tasks.evaluate as ev
+    from gpfn_core.linear.gblup import gblup_memory
+
+    path = _dataset(tmp_path / "d.gpfn", draw.x, {"y": draw.y})
+    monkeypatch.setattr(ev, "memory_available", lambda: gblup_memory(50, 10, draw.x.shape[1]))
+    monkeypatch.setattr(ev, "_run", lambda *a: pytest.fail("a fold ran"))
+    with pytest.raises(GpfnError, match=r"GBLUP on [\d,]+ training individuals x [\d,]+ markers needs about .* "
+                                        r"use --methods gblup-cg"):
+        evaluate(None, dataset=path, folds=3, methods="gblup")
+    r = CliRunner().invoke(main, ["evaluate", str(path), "--methods", "gblup,ridge", "--folds", "3"])
+    assert r.exit_code != 0 and "gblup-cg" in r.output
+    monkeypatch.undo()
+    monkeypatch.setattr(ev, "memory_available", lambda: gblup_memory(50, 10, draw.x.shape[1]))
+    assert "GBLUP-CG" in evaluate(None, dataset=path, folds=3, methods="ridge,gblup-cg")["summary"]
