@@ -87,6 +87,7 @@ def exponent(ns: list[int], seconds: list[float]) -> float:
 def main() -> None:
     from bench_predict import write_pair
 
+    from gpfn_core.linear.iterative import iterative_memory
     from gpfn_core.models.lookup import find_model
     from gpfn_core.tasks.predict import predict_memory
     from gpfn_core.threads import memory_available
@@ -113,8 +114,7 @@ def main() -> None:
         for n in a.sizes:
             need, avail = predict_memory(n, a.targets, m), memory_available()
             dense_fits = avail is None or need <= avail
-            # the iterative GBLUP holds the genotypes (int8 dosages, float32 encoded) and [n, 64] blocks
-            cg_fits = avail is None or (n + a.targets) * m * 9 + n * 8 * 400 <= avail
+            cg_fits = avail is None or iterative_memory(n, a.targets, m) <= avail
             if not dense_fits and not ("gblup-cg" in a.methods and cg_fits):
                 print(f"{m:>8}  {n:>7}  skipped: needs about {need / 2**30:.1f} GiB, {avail / 2**30:.1f} available")
                 results.append({"markers": m, "train": n, "skipped": f"needs about {need / 2**30:.1f} GiB"})

@@ -89,14 +89,21 @@ def blup(k_tt: np.ndarray, k_vt: np.ndarray, y: np.ndarray, delta: float) -> tup
     return mu + k_vt @ (sol[:, 0] - mu * sol[:, 1]), mu
 
 
-def gblup(dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray,
-          delta: float | None = None) -> GblupResult:
-    """Fit GBLUP on training dosages/phenotypes and predict the targets (REML unless ``delta``)."""
+def training_phenotypes(y_train: np.ndarray) -> np.ndarray:
+    """float64 ``y_train``, checked as every GBLUP fit needs it: three or more, all finite, not
+    all equal."""
     y = np.asarray(y_train, dtype=np.float64)
     if y.size < 3 or not np.isfinite(y).all():
         raise ValidationError("GBLUP needs at least three finite training phenotypes")
     if np.ptp(y) == 0:
         raise ValidationError("GBLUP: the training phenotype is constant")
+    return y
+
+
+def gblup(dosage_train: np.ndarray, y_train: np.ndarray, dosage_target: np.ndarray,
+          delta: float | None = None) -> GblupResult:
+    """Fit GBLUP on training dosages/phenotypes and predict the targets (REML unless ``delta``)."""
+    y = training_phenotypes(y_train)
     enc = Encoding.fit(dosage_train)
     xt = enc.transform(dosage_train).astype(np.float64)
     xv = enc.transform(dosage_target).astype(np.float64)

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpfn_core.data.encoding import Encoding
-from gpfn_core.errors import GpfnError, ValidationError
-from gpfn_core.linear.gblup import GblupResult
+from gpfn_core.errors import GpfnError
+from gpfn_core.linear.gblup import GblupResult, training_phenotypes
 from gpfn_core.linear.kinship import relationship_scale
 
 RANK = 64  # eigenpairs of K in the preconditioner
@@ -44,6 +44,14 @@ PROBE_BUDGET = 36_000  # probes x training individuals: the trace's relative noi
 PROBES = (8, 64)  # the fewest and the most Rademacher probes of the trace
 TOL = 1e-5  # relative residual at which conjugate gradients stop (the products are float32)
 MAX_ITER = 500
+
+
+def iterative_memory(n_train: int, n_target: int, markers: int) -> int:
+    """Bytes :func:`gblup_iterative` needs at its peak, about: the genotypes (int8 dosages and
+    their float32 encoding) and a few hundred float64 columns of n (the preconditioner's
+    eigenvectors, the solver's blocks)."""
+    n, nv, m = int(n_train), int(n_target), int(markers)
+    return (n + nv) * m * 9 + n * 8 * 400
 
 
 @dataclass
@@ -192,11 +200,7 @@ def gblup_iterative(dosage_train: np.ndarray | None, y_train: np.ndarray, dosage
     matrix: memory is the float32 genotypes and a few [n, rank] blocks.  ``x_train`` /
     ``x_target``: the encoded genotypes when the caller has them (the dosages are then not
     encoded again); ``stats`` (a list) gets the solver's :class:`IterativeStats` appended."""
-    y = np.asarray(y_train, dtype=np.float64)
-    if y.size < 3 or not np.isfinite(y).all():
-        raise ValidationError("GBLUP needs at least three finite training phenotypes")
-    if np.ptp(y) == 0:
-        raise ValidationError("GBLUP: the training phenotype is constant")
+    y = training_phenotypes(y_train)
     if x_train is None or x_target is None:
         enc = Encoding.fit(dosage_train)
         x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)

@@ -91,6 +91,8 @@ def marker_space(x64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lam, v = eigh(x64.T @ x64, driver="evd", overwrite_a=True, check_finite=False)
     kept = lam > MARKER_SPACE_FLOOR * max(float(lam.max()), 1e-300)
     return lam[kept], v[:, kept]
+
+
 EIGH_THREADS_FROM = 1500  # rows from which symmetric_eigh uses every BLAS thread
 
 

@@ -50,8 +50,8 @@ PREPROCESSING_VERSION = 2
 SMOOTHERS = ("gblup", "sparse", "bma")
 # Prepared.anchors' columns: GBLUP averaged over h2 by marginal likelihood (linear.smoothers.bma_mean), the
 # smoother mean columns weighed by how well their leave-one-out values fit the training phenotypes
-# (pseudo-BMA+, loo_choice), GBLUP with a
-# within-family kernel averaged over (h2, family share) by marginal likelihood (linear.family.family_gblup), and
+# (pseudo-BMA+, loo_choice), GBLUP with a within-family kernel averaged over (h2, family share) by
+# marginal likelihood (linear.family.family_gblup), and
 # large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
 # (linear.qtl.qtl_family_gblup)
 STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl")
@@ -219,8 +219,8 @@ def loo_choice(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, n
     reweightings of the individuals (Dirichlet(1), a fixed seed: deterministic), which
     keeps columns that fit about equally well about equally weighted where the plain
     choice (the argmin of the error) picks one of them by noise.  On 200 selection draws
-    of each prior's own population (about 200 training individuals) it is ahead of the
-    argmin on all seven priors, by +0.001 (silva) to +0.007 (ril) in r; the
+    of each shipped model's prior (about 200 training individuals) it is ahead of the
+    argmin on all eight, by +0.001 (silva) to +0.007 (ril) in r; the
     tempered weights tried beside it gained no more.  None without smoothers."""
     cols = [n_features + j for j in smoother_mean_columns(smoothers)]
     if not cols:

@@ -5,8 +5,8 @@ Four closed-form predictions of the targets come out of preprocessing
 GBLUP averaged over the ``gblup`` smoother's h2 grid by marginal likelihood
 (:func:`gpfn_core.linear.smoothers.bma_mean`), the smoother mean columns (GBLUP and the
 marker-weighted kernel at each h2) weighed by how well their leave-one-out values fit the
-training phenotypes (pseudo-BMA+, :func:`gpfn_core.net.preprocess.loo_choice`), GBLUP with a second, within-family kernel
-averaged over (h2, family share) by marginal likelihood
+training phenotypes (pseudo-BMA+, :func:`gpfn_core.net.preprocess.loo_choice`), GBLUP with a
+second, within-family kernel averaged over (h2, family share) by marginal likelihood
 (:func:`gpfn_core.linear.family.family_gblup`: genetic variance that is each family's own does
 not carry to families never phenotyped), and the large marker effects that Bayesian
 single-effect regressions find plus family GBLUP of the rest

@@ -14,7 +14,7 @@ from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.linear.baselines import elastic_net, ridge
 from gpfn_core.linear.bayes import bayes
 from gpfn_core.linear.gblup import fixed_effects, gblup, gblup_memory
-from gpfn_core.linear.iterative import gblup_iterative
+from gpfn_core.linear.iterative import gblup_iterative, iterative_memory
 from gpfn_core.net.inference import resolve_device
 from gpfn_core.net.modelfile import load_model
 from gpfn_core.tasks.predict import align, phenotype_names, predict_arrays
@@ -122,7 +122,7 @@ def _dense_gblup_fits(tasks) -> None:
     if avail is not None and need > avail:
         raise GpfnError(f"GBLUP on {n:,} training individuals x {m:,} markers needs about {need / 2**30:.1f} GiB and "
                         f"{avail / 2**30:.1f} GiB is available: use --methods gblup-cg (GBLUP with no n x n matrix, "
-                        f"about {(n + nv) * m * 9 / 2**30:.1f} GiB)")
+                        f"about {iterative_memory(n, nv, m) / 2**30:.1f} GiB)")
 
 
 def _run(splits, methods, model, bar, meta, seed, iterations, burn_in) -> dict[str, Any]:
