@@ -151,7 +151,8 @@ def probes_for(n: int) -> int:
 
 
 def reml_delta_iterative(solver: Solver, y: np.ndarray, probes: int | None = None, seed: int = 0,
-                         bounds: tuple[float, float] = (1e-2, 1e2), grid: int = 5) -> float:
+                         bounds: tuple[float, float] = (1e-2, 1e2), grid: int = 5,
+                         solved: dict[float, np.ndarray] | None = None) -> float:
     """REML estimate of delta = se2 / sg2 for y = 1 mu + g + e (module docstring): where
     tr(P) y^T P y - (n - 1) y^T P^2 y (the restricted log-likelihood's derivative, up to a
     negative factor) crosses zero from below, found on a ``grid`` of log delta over
@@ -160,7 +161,8 @@ def reml_delta_iterative(solver: Solver, y: np.ndarray, probes: int | None = Non
     part, sum 1 / (s + delta), plus ``probes`` Rademacher probes of what it misses,
     z^T V^-1 z - z^T U (S + delta)^-1 U^T z (a control variate: unbiased, and with a small
     variance because U (S + delta)^-1 U^T carries the large part of V^-1).  No crossing: the
-    bound the likelihood rises towards."""
+    bound the likelihood rises towards.  ``solved`` (a dict), when given, gets each evaluated
+    delta's V^-1 [y, 1] (``[n, 2]``), from which the final BLUP's solve can start."""
     from scipy.optimize import brentq
 
     n = len(y)
@@ -175,6 +177,8 @@ def reml_delta_iterative(solver: Solver, y: np.ndarray, probes: int | None = Non
         d = float(np.exp(log_delta))
         sol = solver.solve(rhs, d, last.get("x"))
         last["x"] = sol
+        if solved is not None:
+            solved[d] = sol[:, :2]
         vy, v1, vz = sol[:, 0], sol[:, 1], sol[:, 2:]
         trace = float((1.0 / (s + d)).sum() + ((z * vz).sum() - (uz2 / (s + d)[:, None]).sum()) / probes)
         one_v1 = v1.sum()
@@ -206,8 +210,12 @@ def gblup_iterative(dosage_train: np.ndarray | None, y_train: np.ndarray, dosage
         x_train, x_target = enc.transform(dosage_train), enc.transform(dosage_target)
     op = KinshipOperator(x_train)
     solver = Solver(op, rank=rank)
-    d = reml_delta_iterative(solver, y, probes) if delta is None else float(delta)
-    sol = solver.solve(np.column_stack([y, np.ones_like(y)]), d)
+    solved: dict[float, np.ndarray] = {}
+    d = reml_delta_iterative(solver, y, probes, solved=solved) if delta is None else float(delta)
+    # from REML's solution at the evaluated delta nearest (in log) the estimate: Brent's last points
+    # are within its tolerance of it, so CG starts a few iterations from the answer, not from zero
+    near = min(solved, key=lambda v: abs(np.log(v / d)), default=None)
+    sol = solver.solve(np.column_stack([y, np.ones_like(y)]), d, None if near is None else solved[near])
     mu = float(sol[:, 0].sum() / sol[:, 1].sum())
     pred = mu + op.cross(x_target, sol[:, 0] - mu * sol[:, 1])
     if stats is not None:
