@@ -139,12 +139,12 @@ def spearman(a, b) -> float:
     return pearson(rank(np.asarray(a)), rank(np.asarray(b)))
 
 
-def gpfn(model, x_tr, y_tr, x_te, y_te) -> dict[str, float]:
+def gpfn(model, x_tr, y_tr, x_te, y_te, genotypes=None) -> dict[str, float]:
     from gpfn_core.linear.gblup import gblup
     from gpfn_core.tasks.predict import predict_arrays
 
     m, bar, meta = model
-    res = predict_arrays(m, bar, meta, x_tr, y_tr, x_te)
+    res = predict_arrays(m, bar, meta, x_tr, y_tr, x_te, genotypes=genotypes)
     ve = gblup(x_tr, y_tr, x_tr[:1]).delta  # residual / genetic variance ratio at REML
     s = np.std(y_tr)
     h2 = 1 / (1 + ve)
@@ -156,16 +156,27 @@ def gpfn(model, x_tr, y_tr, x_te, y_te) -> dict[str, float]:
             "pred_var": float(np.var(res["mean"])), "y_var": float(np.var(y_te))}
 
 
-def anchors_of(model, x_tr, y_tr, x_te, y_te) -> dict[str, float]:
+def anchors_of(model, x_tr, y_tr, x_te, y_te, genotypes=None) -> dict[str, float]:
     """Pearson r of each stacking anchor's prediction on the fold (every anchor computed, weighed
-    or not): what the blend is made of, beside the network's own mean (``network_r``)."""
+    or not): what the blend is made of, beside the network's own mean (``network_r``).
+    ``genotypes``: the fold's :class:`~gpfn_core.net.preprocess.Genotypes`, shared with
+    :func:`gpfn` so that the relationships and family kernels are decomposed once per fold."""
     from gpfn_core.net.preprocess import STACK_ANCHORS, prepare
     from gpfn_core.registry import get_registry
 
     _, _, meta = model
     selector = get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0)
-    p = prepare(x_tr, y_tr, x_te, selector, (meta.get("fit_config") or {}).get("smoothers", ""), anchors=True)
+    p = prepare(x_tr, y_tr, x_te, selector, (meta.get("fit_config") or {}).get("smoothers", ""), anchors=True,
+                genotypes=genotypes)
     return {} if p.anchors is None else {a: pearson(p.anchors[:, j], y_te) for j, a in enumerate(STACK_ANCHORS)}
+
+
+def genotypes_of(model, x_tr, x_te):
+    """The fold's :class:`~gpfn_core.net.preprocess.Genotypes` as ``predict`` makes them for ``model``."""
+    from gpfn_core.net.preprocess import Genotypes, parse_smoothers
+
+    smoothers = parse_smoothers((model[2].get("fit_config") or {}).get("smoothers", ""))
+    return Genotypes.of(x_tr, x_te, bool({"gblup", "bma"} & set(smoothers)))
 
 
 def run_set(name: str, kinds: list[str], models: dict[str, tuple], cache: dict, iterations: int, workers: int,
@@ -194,9 +205,11 @@ def run_set(name: str, kinds: list[str], models: dict[str, tuple], cache: dict, 
                     else:
                         jobs.append((key, ck, (method, x[tr], y[tr], x[te], y[te], its)))
                 for i, (label, model) in enumerate(models.items()):
-                    row[label] = gpfn(model, x[tr], y[tr], x[te], y[te])
-                    if anchors and i == 0:  # the population type's model
-                        row[label]["anchors"] = anchors_of(model, x[tr], y[tr], x[te], y[te])
+                    # with --anchors, the population type's model and its anchors share the fold's genotypes
+                    shared = genotypes_of(model, x[tr], x[te]) if anchors and i == 0 else None
+                    row[label] = gpfn(model, x[tr], y[tr], x[te], y[te], shared)
+                    if shared is not None:
+                        row[label]["anchors"] = anchors_of(model, x[tr], y[tr], x[te], y[te], shared)
         if jobs:
             t = time.perf_counter()
             with ProcessPoolExecutor(workers) as pool:
