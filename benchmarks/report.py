@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from records import ROOT, latest  # noqa: E402
+from records import ROOT, latest, records  # noqa: E402
 
 README = ROOT / "README.md"
 BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
@@ -191,8 +191,51 @@ def tools_table() -> str:
         "`python benchmarks/bench_predict.py --sections 2 --record`)\n"
 
 
+def scale_table() -> str:
+    """``bench_scale.py --record``: for each (markers, training individuals), the newest record
+    that timed both GBLUP and `gpfn predict` there, and the newest that timed the iterative
+    GBLUP (``--methods gblup gblup-cg``) beside the dense one; every ratio is within one run."""
+    both: dict[tuple[int, int], tuple[dict, str]] = {}
+    cg: dict[tuple[int, int], tuple[dict, str]] = {}
+
+    def timed(row: dict, method: str) -> bool:
+        return "seconds" in (row.get(method) or {})
+
+    for rec in records("scale"):  # oldest first: later records replace earlier ones
+        for row in rec["results"]:
+            if "train" not in row:
+                continue
+            key = (row["markers"], row["train"])
+            if timed(row, "gpfn") and timed(row, "gblup"):
+                both[key] = (row, rec["path"])
+            if timed(row, "gblup-cg"):
+                cg[key] = (row, rec["path"])
+    if not both and not cg:
+        return "(not measured: `python benchmarks/bench_scale.py --record`)\n"
+
+    def gib(v: dict) -> str:
+        return f"{v['peak_bytes'] / 2**30:.2f}"
+
+    def name(path: str) -> str:
+        return Path(path).stem
+
+    rows = ["| markers | training lines | GBLUP s | `gpfn predict` s | ratio | predict peak GiB | record |",
+            "| --- " * 7 + "|"]
+    for (m, n), (row, path) in sorted(both.items()):
+        g, p = row["gblup"], row["gpfn"]
+        rows.append(f"| {m:,} | {n:,} | {g['seconds']:.1f} | {p['seconds']:.1f} | {p['seconds'] / g['seconds']:.2f}× "
+                    f"| {gib(p)} | `{name(path)}` |")
+    rows += ["", "| markers | training lines | dense GBLUP s | GBLUP, iterative s | dense GiB | iterative GiB | record |",
+             "| --- " * 7 + "|"]
+    for (m, n), (row, path) in sorted(cg.items()):
+        g, c = row.get("gblup") or {}, row["gblup-cg"]
+        dense = (f"{g['seconds']:.1f}", gib(g)) if timed(row, "gblup") else (g.get("error", "-"), "-")
+        rows.append(f"| {m:,} | {n:,} | {dense[0]} | {c['seconds']:.1f} | {dense[1]} | {gib(c)} | `{name(path)}` |")
+    return "\n".join(rows) + "\n"
+
+
 RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
-          "tools": tools_table}
+          "tools": tools_table, "scale": scale_table}
 
 
 def render(text: str) -> str:
