@@ -186,16 +186,21 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     individual has no value): traits observed on the same individuals share one
     :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels)."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
-    shared: dict[bytes, Genotypes] = {}
     kinship = bool({"gblup", "bma"} & set(parse_smoothers((meta.get("fit_config") or {}).get("smoothers", ""))))
-    out = []
-    for y in ys.T:
-        observed = np.isfinite(y)
-        key = np.packbits(observed).tobytes()
-        if key not in shared:
-            shared[key] = Genotypes.of(x_train[observed], x_target, kinship)
-        out.append(predict_arrays(model, bar, meta, x_train[observed], y[observed], x_target,
-                                  genotypes=shared[key], **kwargs))
+    # traits grouped by which individuals have a value, one group at a time: each group's Genotypes
+    # (n x n relationships, their decomposition, the family kernels) is released before the next
+    # is made, so the peak is one group's whatever the number of missing-value patterns
+    groups: dict[bytes, list[int]] = {}
+    for j, y in enumerate(ys.T):
+        groups.setdefault(np.packbits(np.isfinite(y)).tobytes(), []).append(j)
+    out: list[dict[str, Any] | None] = [None] * ys.shape[1]
+    for traits in groups.values():
+        observed = np.isfinite(ys[:, traits[0]])
+        genotypes = Genotypes.of(x_train[observed], x_target, kinship)
+        for j in traits:
+            out[j] = predict_arrays(model, bar, meta, x_train[observed], ys[observed, j], x_target,
+                                    genotypes=genotypes, **kwargs)
+        del genotypes
     return out
 
 

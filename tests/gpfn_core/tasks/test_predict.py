@@ -357,9 +357,15 @@ def test_predict_reads_the_datasets_before_the_model(tmp_path, draw):
         predict(tmp_path / "no-such-model.gpfn", tmp_path / "g.vcf", tg, tmp_path / "p.csv")
 
 
-def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, draw, monkeypatch):
+@pytest.mark.parametrize("gap", [2, 1])
+def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, draw, monkeypatch, gap):
     """gpfn predict --phenotype all gives each trait what a call of its own gives, with the
-    trait-independent work (one Genotypes per set of phenotyped individuals) done once."""
+    trait-independent work (one Genotypes per set of phenotyped individuals) done once, one
+    set at a time (the last one released before the next is made), and the traits in their
+    own order when the trait missing a value sits between the others (``gap``)."""
+    import gc
+    import weakref
+
     import gpfn_core.net.preprocess as prep
     from gpfn import GPFNRegressor
     from helpers import dataset
@@ -368,7 +374,7 @@ def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, dr
     taxa = [f"t{i}" for i in range(draw.n)]
     rng = np.random.default_rng(0)
     ys = np.column_stack([draw.y[:nt], draw.y[:nt] * 0.5 + rng.normal(size=nt), rng.normal(size=nt)])
-    ys[3, 2] = np.nan  # the third trait misses one individual: its own Genotypes
+    ys[3, gap] = np.nan  # one trait misses one individual: its own Genotypes
     tr = dataset(tmp_path / "tr.gpfn", draw.x[:nt], taxa[:nt])
     from gpfn_core.data.dataset import read_dataset, write_dataset
 
@@ -376,11 +382,20 @@ def test_several_traits_in_one_call_equal_one_call_each(tmp_path, model_path, dr
     ds.phenotypes, ds.phenotype_names = ys, ["a", "b", "c"]
     write_dataset(tmp_path / "tr3.gpfn", ds)
     tg = dataset(tmp_path / "tg.gpfn", draw.x[nt:], taxa[nt:])
-    made = []
+    made, alive = [], []
     real = prep.Genotypes.of.__func__
-    monkeypatch.setattr(prep.Genotypes, "of", classmethod(lambda cls, *a, **k: made.append(1) or real(cls, *a, **k)))
+
+    def of(cls, *a, **k):
+        gc.collect()
+        alive.append(sum(r() is not None for r in made))  # made before this one and still held
+        g = real(cls, *a, **k)
+        made.append(weakref.ref(g))
+        return g
+
+    monkeypatch.setattr(prep.Genotypes, "of", classmethod(of))
     rep = predict(model_path, tmp_path / "tr3.gpfn", tg, tmp_path / "all.csv", phenotype="all")
-    assert rep["phenotypes"] == ["a", "b", "c"] and len(made) == 2  # a and b share one, c has its own
+    assert rep["phenotypes"] == ["a", "b", "c"] and len(made) == 2  # the two complete traits share one
+    assert alive == [0, 0]
     together = read(tmp_path / "all.csv")
     assert list(together[0]) == ["taxon", *(f"{n}_{k}" for n in "abc" for k in ("mean", "sd", "q05", "q95"))]
     for name in "abc":
