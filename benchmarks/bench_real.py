@@ -173,10 +173,9 @@ def anchors_of(model, x_tr, y_tr, x_te, y_te, genotypes=None) -> dict[str, float
 
 def genotypes_of(model, x_tr, x_te):
     """The fold's :class:`~gpfn_core.net.preprocess.Genotypes` as ``predict`` makes them for ``model``."""
-    from gpfn_core.net.preprocess import Genotypes, parse_smoothers
+    from gpfn_core.net.preprocess import Genotypes
 
-    smoothers = parse_smoothers((model[2].get("fit_config") or {}).get("smoothers", ""))
-    return Genotypes.of(x_tr, x_te, bool({"gblup", "bma"} & set(smoothers)))
+    return Genotypes.for_smoothers(x_tr, x_te, (model[2].get("fit_config") or {}).get("smoothers", ""))
 
 
 def run_set(name: str, kinds: list[str], models: dict[str, tuple], cache: dict, iterations: int, workers: int,

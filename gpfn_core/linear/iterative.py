@@ -178,7 +178,7 @@ def reml_delta_iterative(solver: Solver, y: np.ndarray, probes: int | None = Non
         sol = solver.solve(rhs, d, last.get("x"))
         last["x"] = sol
         if solved is not None:
-            solved[d] = sol[:, :2]
+            solved[d] = sol[:, :2].copy()  # a copy: a view would keep the probes' columns alive
         vy, v1, vz = sol[:, 0], sol[:, 1], sol[:, 2:]
         trace = float((1.0 / (s + d)).sum() + ((z * vz).sum() - (uz2 / (s + d)[:, None]).sum()) / probes)
         one_v1 = v1.sum()

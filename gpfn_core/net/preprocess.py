@@ -130,6 +130,13 @@ class Genotypes:
             g.coordinates, g.cross = g.kinship.products(g.x_train, g.x_target)
         return g
 
+    @classmethod
+    def for_smoothers(cls, dosage_train: np.ndarray, dosage_target: np.ndarray,
+                      smoothers: str | tuple[str, ...] | list[str] | None) -> Genotypes:
+        """:meth:`of`, with the relationships decomposed where the smoothers ``smoothers`` use
+        them (``gblup`` or ``bma``): what :func:`prepare` makes when not given one."""
+        return cls.of(dosage_train, dosage_target, bool({"gblup", "bma"} & set(parse_smoothers(smoothers))))
+
     @property
     def grid(self) -> GblupGrid:
         """:class:`~gpfn_core.linear.smoothers.GblupGrid` on the kinship (the ``gblup`` smoother's
@@ -161,7 +168,7 @@ def prepare(
     scale = Standardizer.fit(y_train)
     z = scale.transform(y_train)
     if genotypes is None:
-        genotypes = Genotypes.of(dosage_train, dosage_target, bool({"gblup", "bma"} & set(names)))
+        genotypes = Genotypes.for_smoothers(dosage_train, dosage_target, names)
     enc, x_train, x_target = genotypes.encoding, genotypes.x_train, genotypes.x_target
     kinship, coords, features = genotypes.kinship, genotypes.coordinates, None
     if kinship is not None:

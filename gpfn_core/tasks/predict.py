@@ -29,7 +29,7 @@ from gpfn_core.data.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.inference import combine_members, member_outputs, model_context, resolve_device
 from gpfn_core.net.modelfile import load_model
-from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, parse_smoothers, prepare
+from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, prepare
 from gpfn_core.registry import get_registry
 from gpfn_core.threads import memory_available
 
@@ -186,7 +186,7 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     individual has no value): traits observed on the same individuals share one
     :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels)."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
-    kinship = bool({"gblup", "bma"} & set(parse_smoothers((meta.get("fit_config") or {}).get("smoothers", ""))))
+    smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
     # traits grouped by which individuals have a value, one group at a time: each group's Genotypes
     # (n x n relationships, their decomposition, the family kernels) is released before the next
     # is made, so the peak is one group's whatever the number of missing-value patterns
@@ -196,7 +196,7 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     out: list[dict[str, Any] | None] = [None] * ys.shape[1]
     for traits in groups.values():
         observed = np.isfinite(ys[:, traits[0]])
-        genotypes = Genotypes.of(x_train[observed], x_target, kinship)
+        genotypes = Genotypes.for_smoothers(x_train[observed], x_target, smoothers)
         for j in traits:
             out[j] = predict_arrays(model, bar, meta, x_train[observed], ys[observed, j], x_target,
                                     genotypes=genotypes, **kwargs)
