@@ -54,3 +54,27 @@ def test_every_shipped_model_predicts_the_example(datasets, population_type, tmp
     assert r_model > r_gblup - 0.1
     inside = np.mean([(lo <= truth[t] <= hi) for t, lo, hi in zip(truth, q05, q95)])
     assert 0.7 <= inside <= 1.0
+
+
+def stacking_gaps(meta: dict) -> list[str]:
+    """The anchors gpfn computes that a model file's stacking never weighed, per fitted size."""
+    from gpfn_core.net.preprocess import STACK_ANCHORS
+
+    return [f"{e.get('n_train')}: {sorted(set(STACK_ANCHORS) - set(e.get('anchor_weights') or {}))}"
+            for e in (meta.get("stack") or {}).get("sizes", []) if set(STACK_ANCHORS) - set(e.get("anchor_weights") or {})]
+
+
+def test_every_shipped_stacking_weighs_every_anchor_gpfn_computes():
+    """A stacking fitted before an anchor existed gives it weight 0 without having tried it (the
+    file then predicts as if the anchor could not help): when an anchor is added, every shipped
+    model is restacked (``gpfn stack``), and this catches one that was not."""
+    shipped = list_models()
+    assert shipped
+    for path, meta in shipped:
+        assert (meta.get("stack") or {}).get("sizes"), f"{path.name}: no stacking"
+        assert not stacking_gaps(meta), f"{path.name} was stacked without {stacking_gaps(meta)}"
+
+
+def test_a_stacking_fitted_before_an_anchor_existed_is_caught():
+    meta = {"stack": {"sizes": [{"n_train": 30, "weight": 0.5, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.0}}]}}
+    assert stacking_gaps(meta) == ["30: ['gblup_family', 'gblup_qtl']"]
