@@ -97,7 +97,7 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
 
 def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_target: np.ndarray,
                      z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID, family: FamilyModel | None = None,
-                     grid: GblupGrid | None = None) -> np.ndarray:
+                     grid: GblupGrid | None = None, steps: int = QTL_STEPS) -> np.ndarray:
     """float64 ``[n_target]``: the large marker effects of :func:`qtl_gblup` (averaged over h2)
     plus :func:`family_gblup` of what they leave (a stacking anchor, ``gblup_qtl``).
 
@@ -109,8 +109,9 @@ def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray,
     wheat599 (4 environments × 10 folds) +0.021 ± 0.005 against −0.0007 and +0.022.  ``family``:
     the :class:`~gpfn_core.linear.family.FamilyModel` when the caller has it (its
     decompositions do not depend on the phenotypes); ``grid``: the
-    :class:`~gpfn_core.linear.smoothers.GblupGrid` of the same population and ``h2_grid``."""
-    _, top, b = qtl_gblup(kin, coordinates, x_train, x_target, z, h2_grid, effects=True)
+    :class:`~gpfn_core.linear.smoothers.GblupGrid` of the same population and ``h2_grid``;
+    ``steps``: the single-effect regressions (:func:`qtl_gblup`)."""
+    _, top, b = qtl_gblup(kin, coordinates, x_train, x_target, z, h2_grid, steps=steps, effects=True)
     xt = np.asarray(x_train, dtype=np.float32)
     xv = np.asarray(x_target, dtype=np.float32)
     rest = np.asarray(z, np.float64) - xt[:, top].astype(np.float64) @ b
