@@ -407,6 +407,10 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
     ref = uv[:, top].astype(np.float64) @ b + bma_mean(smoother_features(ut, rest, uv, kinship=ku, coordinates=cu)[1],
                                                        ku, rest)
     np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu), ref, rtol=1e-10, atol=1e-12)
+    # its single effects are a parameter: none leaves family GBLUP of z itself, one finds the large marker
+    np.testing.assert_allclose(qtl_family_gblup(kin, coords, xt, xv, z, steps=0),
+                               family_gblup(kin, coords, xv, z, grid[1]), rtol=1e-10, atol=1e-12)
+    assert r(qtl_family_gblup(kin, coords, xt, xv, z, steps=1)) > r(family_gblup(kin, coords, xv, z, grid[1])) + 0.2
 
 
 def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
