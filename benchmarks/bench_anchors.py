@@ -12,20 +12,28 @@ family anchor too and with the uniform average instead, each half's weights fitt
 other half (2-fold cross-fitting, so no draw scores weights fitted on it): an anchor earns
 a place only if the cross-fitted blend with it is ahead.
 
+``--candidates bayesb bayescpi`` also scores, on the same draws, BayesB's and BayesCπ's
+posterior means from a short seeded chain (``gpfn_core.linear.bayes.short_chain``: 200
+iterations, BGLR's priors), alone and as a fifth anchor beside the four (cross-fitted, as
+above): would the prior weigh such a sampler where its draws are large?  ``--record``
+writes the per-draw r as a record.
+
 ``--set NAME=VALUE`` (repeatable) draws from the model's prior with that hyperparameter
 changed, e.g. ``--set family_share=0.3`` (family-specific effects, see
 :mod:`gpfn_core.sim.prior`): how the model and its stacking fare where the prior it was
 fitted on is wrong in a way real data may be.
 
     python benchmarks/bench_anchors.py [--model gpfn_core/models/nam.gpfn] [--n-train 300] [--draws 200]
-        [--set family_share=0.3 ...]
+        [--set family_share=0.3 ...] [--candidates bayesb bayescpi] [--record]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -41,7 +49,9 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
     from gpfn_core.net.config import config_of_model as fit_config_of
     from gpfn_core.net.draws import build
 
-    path, index, n_train, targets, overrides = job
+    from gpfn_core.linear.bayes import short_chain
+
+    path, index, n_train, targets, overrides, candidates = job
     threadpool_limits(1)
     torch.set_num_threads(1)
     mdl = load_model(path)
@@ -65,7 +75,9 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
         pr.prepare = original
     p, nf = seen["p"], int(mdl[2]["n_features"])
     std = lambda v: (np.asarray(v, np.float64) - p.scale.mean) / p.scale.sd  # noqa: E731
-    return {"nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
+    x_train, x_target = p.encoding.transform(d.x[:nt]), p.encoding.transform(d.x[nt:])
+    extra = {c: short_chain(x_train, p.y_train, x_target, c) for c in candidates}
+    return {**extra, "nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
             "reml": gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, "stacked": std(res["mean"]),
             "network": std(res["network_mean"]), "bma": p.anchors[:, 0], "loo": p.anchors[:, 1],
             "family": p.anchors[:, 2], "qtl": p.anchors[:, 3],
@@ -106,6 +118,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="A prior hyperparameter for the draws (value or lo:hi), e.g. family_share=0.3.")
+    ap.add_argument("--candidates", nargs="*", default=[], choices=("bayesb", "bayescpi"),
+                    help="Short-chain samplers to score alone and as a fifth anchor.")
+    ap.add_argument("--record", action="store_true", help="Write the per-draw r as a record.")
     a = ap.parse_args()
     from gpfn_cli.common import parse_overrides
 
@@ -113,14 +128,18 @@ def main() -> None:
     path = str(a.model or find_model("nam"))
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:
-        rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides) for i in range(a.draws)],
+        rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides, tuple(a.candidates))
+                               for i in range(a.draws)],
                         chunksize=1)
     r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "qtl", "uniform",
-                                                                    "network", "stacked")}
+                                                                    "network", "stacked", *a.candidates)}
     r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
     r["blend + family"], w3 = cross_fitted(rows, ["bma", "loo", "family"])
     r["blend + uniform"], w4 = cross_fitted(rows, ["bma", "loo", "uniform"])
     r["blend + family + qtl"], w5 = cross_fitted(rows, ["bma", "loo", "family", "qtl"])
+    fifth = {}
+    for c in a.candidates:
+        r[f"four anchors + {c}"], fifth[c] = cross_fitted(rows, ["bma", "loo", "family", "qtl", c])
     thirds = architecture_thirds([x["share"] for x in rows])
     print(f"# bench_anchors: {len(rows)} draws of the {path} prior, ~{np.mean([x['nt'] for x in rows]):.0f} training "
           f"individuals and {a.targets} targets (indices from {a.start}){', ' + ' '.join(a.set) if a.set else ''}; "
@@ -136,12 +155,29 @@ def main() -> None:
              "blend": f"network + the two anchors, weights cross-fitted here {w2}",
              "blend + family": f"network + the two anchors + the family anchor, cross-fitted {w3}",
              "blend + uniform": f"network + the two anchors + the uniform average, cross-fitted {w4}",
-             "blend + family + qtl": f"network + the three anchors + the QTL anchor, cross-fitted {w5}"}
+             "blend + family + qtl": f"network + the three anchors + the QTL anchor, cross-fitted {w5}",
+             **{c: f"{c}, 200-iteration chain (candidate)" for c in a.candidates},
+             **{f"four anchors + {c}": f"network + the four anchors + {c}, cross-fitted {w}" for c, w in fifth.items()}}
     for k, name in names.items():
         d = r[k] - r["reml"]
         cells = ("| |" if k == "reml" else f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(d.size):.4f} | "
                  f"{np.mean(d > 0):.0%} |")
         print(f"| {name} | {r[k].mean():.4f} | {cells} " + " | ".join(f"{d[s].mean():+.4f}" for _, s in thirds) + " |")
+    for c in a.candidates:
+        d = r[f"four anchors + {c}"] - r["blend + family + qtl"]
+        print(f"\n{c} as a fifth anchor − the four anchors (cross-fitted): {d.mean():+.4f} ± "
+              f"{d.std(ddof=1) / np.sqrt(d.size):.4f}")
+    if a.record:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from records import write
+
+        tag = f"n{a.n_train}" + "".join(f"-{k}{v}" for k, v in sorted(overrides.items())).replace(":", "to")
+        out = write(f"anchors-{tag}", {Path(path).name: {
+            "draws": len(rows), "n_train": a.n_train, "targets": a.targets, "start": a.start, "prior_seed": 1,
+            "overrides": overrides, **{f"{k}_r_per_draw": v.tolist() for k, v in r.items()},
+            "fifth_anchor_weights": fifth, "poly_share_per_draw": [x["share"] for x in rows]}},
+            models=[path], data={"draws_from": "selection", "draws": a.draws})
+        print(f"recorded: {out}")
 
 
 if __name__ == "__main__":

@@ -157,7 +157,6 @@ def bayes(
     every hyperparameter is given, as when the architecture is known (a reference for
     what knowing it is worth, ``benchmarks/bench_bayes.py`` section 4).
     """
-    global _GIBBS
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not 0 <= burn_in < iterations:
@@ -177,7 +176,19 @@ def bayes(
                               f"{len(dosage_train)} individuals)")
     t0 = time.perf_counter()
     enc = Encoding.fit(dosage_train)
-    xt = np.ascontiguousarray(enc.transform(dosage_train).T)  # float32 [m, n]: one row per marker
+    effects, post = _fit(enc.transform(dosage_train), y, method, iterations, burn_in, seed, prob_in, counts, df0, r2,
+                         s0_b, spike_var, slab_var, residual_var)
+    pred = post[0] + enc.transform(dosage_target).astype(np.float64) @ effects
+    return BayesResult(pred, effects, float(post[0]), float(post[1]), float(post[2]), time.perf_counter() - t0)
+
+
+def _fit(x_train: np.ndarray, y: np.ndarray, method: str, iterations: int, burn_in: int, seed: int, prob_in: float,
+         counts: float, df0: float, r2: float, s0_b: float | None = None, spike_var: float = 0.0,
+         slab_var: float | None = None, residual_var: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The sampler on encoded (centred) training genotypes ``[n, m]``: posterior mean effects
+    ``[m]`` and ``[mu, pi, var_e]``.  :func:`bayes` and :func:`bayesb_anchor` share it."""
+    global _GIBBS
+    xt = np.ascontiguousarray(np.asarray(x_train, dtype=np.float32).T)  # float32 [m, n]: one row per marker
     xx = np.einsum("ij,ij->i", xt, xt, dtype=np.float64)
     var_y = float(y.var(ddof=1))
     if not var_y > 0:
@@ -193,9 +204,37 @@ def bayes(
     if _GIBBS is None:
         _GIBBS = _kernel()
     fixed_pi = prob_in if counts == 0 else -1.0
-    effects, post = _GIBBS(xt, xx, y, int(iterations), int(burn_in), int(seed), method == "bayesb",
-                           counts * prob_in, counts * (1 - prob_in), float(fixed_pi), float(df0), float(s0_b),
-                           float(s0_e), shape0, rate0, float(spike_var), float(slab_var or 0.0),
-                           float(residual_var or 0.0))
-    pred = post[0] + enc.transform(dosage_target).astype(np.float64) @ effects
-    return BayesResult(pred, effects, float(post[0]), float(post[1]), float(post[2]), time.perf_counter() - t0)
+    return _GIBBS(xt, xx, y, int(iterations), int(burn_in), int(seed), method == "bayesb",
+                  counts * prob_in, counts * (1 - prob_in), float(fixed_pi), float(df0), float(s0_b),
+                  float(s0_e), shape0, rate0, float(spike_var), float(slab_var or 0.0), float(residual_var or 0.0))
+
+
+SHORT_CHAIN = 200  # iterations of short_chain: on 2,500-line NAM draws BayesB's first 200 predicted as well
+# as 3,000 (benchmarks/bench_bayes.py --large-candidates)
+SHORT_BURN_IN = 0.25  # share of the chain left out of the posterior mean
+SHORT_BUDGET = 5e9  # training individuals x markers x iterations a short chain may cost (about 2 s here)
+SHORT_MIN = 50
+
+
+def short_chain_iterations(n: int, m: int) -> int:
+    """:func:`short_chain`'s length for ``n`` training individuals and ``m`` markers:
+    :data:`SHORT_CHAIN`, cut where n m iterations would pass :data:`SHORT_BUDGET`
+    (100 at 1,000 x 50,000), never below :data:`SHORT_MIN`."""
+    return int(max(SHORT_MIN, min(SHORT_CHAIN, int(SHORT_BUDGET // max(n * m, 1)))))
+
+
+def short_chain(x_train: np.ndarray, z: np.ndarray, x_target: np.ndarray, method: str = "bayesb",
+                seed: int = 0) -> np.ndarray:
+    """float64 ``[n_target]``: BayesB's or BayesCπ's posterior mean prediction (BGLR's priors, as
+    :func:`bayes`) from a short chain of fixed seed (:func:`short_chain_iterations`) on
+    encoded genotypes (centred, as preprocessing makes them) and standardised phenotypes
+    ``z``: what such a sampler would add as a stacking anchor, at a cost a prediction can
+    afford (``benchmarks/bench_anchors.py --candidates``).  Deterministic: the same inputs
+    give the same chain (numba's generator, seeded inside the compiled sampler)."""
+    if method not in METHODS:
+        raise ValidationError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    z = np.asarray(z, dtype=np.float64)
+    n, m = np.shape(x_train)
+    its = short_chain_iterations(n, m)
+    effects, post = _fit(x_train, z, method, its, int(its * SHORT_BURN_IN), seed, 0.5, 10.0, 5.0, 0.5)
+    return post[0] + np.asarray(x_target, dtype=np.float32).astype(np.float64) @ effects

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gpfn_core import ValidationError
-from gpfn_core.linear.bayes import bayes
+from gpfn_core.linear.bayes import METHODS, bayes
 from gpfn_core.data.encoding import Encoding
 
 
@@ -93,3 +93,24 @@ def test_a_small_normal_spike_keeps_the_background():
         bayes(x, y, x[:3], spike_var=-1.0, iterations=10, burn_in=1)
     with pytest.raises(ValidationError, match="variance per marker"):
         bayes(x, y, x[:3], "bayesb", slab_var=1.0, iterations=10, burn_in=1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_short_chain_is_the_sampler_on_encoded_genotypes_and_bounded(method):
+    from gpfn_core.data.encoding import Encoding, Standardizer
+    from gpfn_core.linear.bayes import SHORT_BURN_IN, short_chain, short_chain_iterations
+
+    rng = np.random.default_rng(3)
+    d = rng.integers(0, 3, (160, 400)).astype(np.int8)
+    beta = np.zeros(400)
+    beta[[5, 50]] = [1.5, -1.0]
+    y = (d - 1.0) @ beta + rng.normal(size=160)
+    enc = Encoding.fit(d[:120])
+    z = Standardizer.fit(y[:120]).transform(y[:120])
+    its = short_chain_iterations(120, 400)
+    assert its == 200 and short_chain_iterations(1000, 50_000) == 100 and short_chain_iterations(10**5, 10**6) == 50
+    got = short_chain(enc.transform(d[:120]), z, enc.transform(d[120:]), method)
+    ref = bayes(d[:120], z, d[120:], method, iterations=its, burn_in=int(its * SHORT_BURN_IN), seed=0)
+    np.testing.assert_allclose(got, ref.prediction, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(got, short_chain(enc.transform(d[:120]), z, enc.transform(d[120:]), method))
+    assert np.corrcoef(got, (d[120:] - 1.0) @ beta)[0, 1] > 0.7
