@@ -158,16 +158,19 @@ def _sizes(value, hint: str) -> tuple[int, ...]:
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="Fit on the model's prior with this hyperparameter changed (as gpfn fit --set), e.g. "
                    "family_share=0:0.5; recorded with the stacking.  Repeatable.")
-def stack(model, draws, seed, sizes, overrides) -> None:
+@click.option("--add", is_flag=True, help="Fit only --sizes and keep the file's other fitted sizes (the same prior "
+              "seed and --set as they were fitted with), e.g. --sizes 2500 --add.")
+def stack(model, draws, seed, sizes, overrides, add) -> None:
     """Fit the stacking of MODEL and record it in the file (network unchanged).
 
-    `gpfn predict` then blends the network's mean with four closed-form predictions from
+    `gpfn predict` then blends the network's mean with closed-form predictions from
     all training individuals, mean = w * network + a1 * GBLUP averaged over h2 (marginal
     likelihood) + a2 * the smoother columns weighed by their leave-one-out fit (pseudo-BMA+)
     + a3 * GBLUP with a
     within-family kernel (families from the genomic relationships) averaged over h2 and
     the family share of the genetic variance + a4 * large marker effects found by
-    Bayesian single-effect regressions plus that family GBLUP of the rest, with the weights
+    Bayesian single-effect regressions plus that family GBLUP of the rest (+ a5 * BayesB's
+    posterior mean from a short seeded chain, at sizes of 2,000 or more), with the weights
     (summing to one, grid 0.05) that gave the highest mean r on fresh draws of the
     model's prior with as many training individuals (fitted at each of --sizes,
     interpolated in log n between them), and widens or narrows the intervals by the
@@ -178,6 +181,8 @@ def stack(model, draws, seed, sizes, overrides) -> None:
 
     if draws < 1:
         raise click.BadParameter(f"must be at least 1, got {draws}", param_hint="--draws")
+    if add and not sizes:
+        raise click.BadParameter("--add needs the sizes to add", param_hint="--sizes")
     res = stack_model_file(model, draws=draws, seed=seed, sizes=sizes, overrides=parse_overrides(overrides),
-                           log=lambda m: click.echo(m, err=True))
+                           log=lambda m: click.echo(m, err=True), add=add)
     click.echo(json.dumps({"model": model, **res}, indent=2))

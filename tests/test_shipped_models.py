@@ -57,12 +57,13 @@ def test_every_shipped_model_predicts_the_example(datasets, population_type, tmp
 
 
 def stacking_gaps(meta: dict) -> list[str]:
-    """The anchors gpfn computes that a model file's stacking never weighed, per fitted size."""
-    from gpfn_core.net.preprocess import STACK_ANCHORS
+    """The anchors gpfn computes that a model file's stacking never weighed, per fitted size
+    (an anchor tried only from some size on, ``ANCHOR_FROM``, is missed only at sizes from it)."""
+    from gpfn_core.net.preprocess import anchors_at
 
     gaps = []
     for e in (meta.get("stack") or {}).get("sizes", []):
-        missing = set(STACK_ANCHORS) - set(e.get("anchor_weights") or {})
+        missing = set(anchors_at(int(e.get("n_train", 0)))) - set(e.get("anchor_weights") or {})
         if missing:
             gaps.append(f"{e.get('n_train')}: {sorted(missing)}")
     return gaps
@@ -83,3 +84,7 @@ def test_every_shipped_stacking_weighs_every_anchor_gpfn_computes():
 def test_a_stacking_fitted_before_an_anchor_existed_is_caught():
     meta = {"stack": {"sizes": [{"n_train": 30, "weight": 0.5, "anchor_weights": {"gblup_bma": 0.5, "loo_choice": 0.0}}]}}
     assert stacking_gaps(meta) == ["30: ['gblup_family', 'gblup_qtl']"]
+    four = {"gblup_bma": 0.5, "loo_choice": 0.0, "gblup_family": 0.0, "gblup_qtl": 0.5}
+    large = {"stack": {"sizes": [{"n_train": 986, "weight": 0.0, "anchor_weights": four},
+                                 {"n_train": 2471, "weight": 0.0, "anchor_weights": four}]}}
+    assert stacking_gaps(large) == ["2471: ['bayesb']"]  # BayesB is tried from 2,000 lines on, not below

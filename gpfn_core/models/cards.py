@@ -91,6 +91,7 @@ _ANCHOR_LABELS = (
     ("gblup_family", "c", "family GBLUP", "GBLUP with a within-family kernel averaged over (h², family share)"),
     ("gblup_qtl", "d", "GBLUP + QTL", "large marker effects from single-effect regressions plus family "
                                      "GBLUP of the rest"),
+    ("bayesb", "e", "BayesB", "BayesB's posterior mean from a short seeded chain (from 2,000 training lines)"),
 )
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from gpfn_core.data.encoding import Encoding, Standardizer
 from gpfn_core.errors import ValidationError
 from gpfn_core.interfaces import FeatureSelector
+from gpfn_core.linear.bayes import short_chain
 from gpfn_core.linear.family import FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.qtl import qtl_family_gblup
@@ -53,8 +54,19 @@ SMOOTHERS = ("gblup", "sparse", "bma")
 # (pseudo-BMA+, loo_choice), GBLUP with a within-family kernel averaged over (h2, family share) by
 # marginal likelihood (linear.family.family_gblup), and
 # large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
-# (linear.qtl.qtl_family_gblup)
-STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl")
+# (linear.qtl.qtl_family_gblup), and BayesB's posterior mean from a short seeded chain (linear.bayes.short_chain)
+STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl", "bayesb")
+# training-set sizes from which a stacking tries an anchor (weighs it 0 at smaller fitted sizes, so that
+# its weight grows from the largest of those to the first that tries it): BayesB's marker-specific
+# shrinkage pays only with thousands of lines (on the `nam` prior a stacking fitted at 27-986 lines
+# weighed it 0-0.05; docs/design-record.md), and its chain would cost every smaller fit for nothing
+ANCHOR_FROM = {"bayesb": 2000}
+
+
+def anchors_at(n_train: int) -> tuple[str, ...]:
+    """The :data:`STACK_ANCHORS` a stacking fitted at ``n_train`` training individuals tries
+    (:data:`ANCHOR_FROM`)."""
+    return tuple(a for a in STACK_ANCHORS if n_train >= ANCHOR_FROM.get(a, 0))
 
 
 @dataclass
@@ -201,7 +213,8 @@ def prepare(
                     "gblup_family": lambda: family_gblup(kinship, coords, x_target, z, grid[1],
                                                          family=genotypes.family),
                     "gblup_qtl": lambda: qtl_family_gblup(kinship, coords, x_train, x_target, z,
-                                                          family=genotypes.family, grid=genotypes.grid)}
+                                                          family=genotypes.family, grid=genotypes.grid),
+                    "bayesb": lambda: short_chain(x_train, z, x_target, "bayesb")}
             anchors = np.column_stack([make[a]() if a in wanted else np.zeros(len(f_target))
                                        for a in STACK_ANCHORS])
     return Prepared(f_train, f_target, z, scale, enc, anchors)

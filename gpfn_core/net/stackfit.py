@@ -13,7 +13,7 @@ from gpfn_core.errors import GpfnError
 from gpfn_core.net.config import SIZE_STRIDE, STACK_INDEX, config_of_model
 from gpfn_core.net.draws import build
 from gpfn_core.net.modelfile import load_model, record_metadata
-from gpfn_core.net.preprocess import LOO_WEIGHING, STACK_ANCHORS
+from gpfn_core.net.preprocess import LOO_WEIGHING, STACK_ANCHORS, anchors_at
 from gpfn_core.net.validation import Validation
 
 STACK_TARGETS = 200  # targets per fitting draw (fewer where the model's pop_max_size is smaller)
@@ -81,44 +81,55 @@ def stack_sizes(cfg, sizes: tuple[int, ...] | None = None) -> list[tuple[int, in
     (default ``cfg.stack_sizes``) with :data:`STACK_TARGETS` targets, or as many as the
     model's ``pop_max_size`` leaves, leaving out sizes with fewer than :data:`MIN_TARGETS`;
     ``[None]`` (one fit on the validation population with the prior's own split) when
-    none is left."""
+    none is left.  A size given in ``sizes`` that is beyond the model's population
+    (> ``pop_max_size``) is kept, with :data:`STACK_TARGETS` targets: the anchors see every
+    training individual and the network random subsets of its context, as ``gpfn predict``
+    does with a training set that large."""
     cap = int(cfg.pop_max_size)
-    fit = [(int(n), min(int(n) + STACK_TARGETS, cap)) for n in sorted(set(cfg.stack_sizes if sizes is None else sizes))
-           if int(n) + MIN_TARGETS <= cap]
+    fit = []
+    for n in sorted({int(v) for v in (cfg.stack_sizes if sizes is None else sizes)}):
+        if sizes is not None and n > cap:
+            fit.append((n, n + STACK_TARGETS))
+        elif n + MIN_TARGETS <= cap:
+            fit.append((n, min(n + STACK_TARGETS, cap)))
     return fit or [None]
 
 
 def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes: tuple[int, ...] | None = None,
-              log=None) -> dict[str, Any] | None:
+              log=None, first: int = 0) -> dict[str, Any] | None:
     """Fit the stacking of ``model`` (a PFN and its bar distribution, trained with the
     :class:`~gpfn_core.net.config.FitConfig` ``cfg``): at each of :func:`stack_sizes`, the weights
     and the interval scale on ``draws`` draws of its prior (the ``k``-th size's from
-    ``start + k * SIZE_STRIDE``).  None when its preprocessing has no anchors (no ``gblup``
+    ``start + (first + k) * SIZE_STRIDE``).  None when its preprocessing has no anchors (no ``gblup``
     smoother).  The result is what the model file's ``stack`` key holds."""
     import torch
 
     prior, selector_cls = build(cfg)
     entries = []
-    for k, size in enumerate(stack_sizes(cfg, sizes)):
+    for k, size in enumerate(stack_sizes(cfg, sizes), start=first):
         fixed = None if size is None else {"pop_size": size[1], "train_fraction": size[0] / size[1]}
+        tried = anchors_at(size[0] if size is not None else 0)  # the anchors fitted at this size (the others weigh 0 and are not computed)
+        cols = [STACK_ANCHORS.index(a) for a in tried]
         with torch.no_grad():
             val = Validation(prior, selector_cls, cfg, start=start + k * SIZE_STRIDE, draws=draws, fixed=fixed,
-                             scores=False)
+                             scores=False, anchors=tried)
             rows = [o for o in val.network_outputs(model, bar) if o["anchors"] is not None]
         if not rows:
             return None
         mean, anchors, truth = ([o[key] for o in rows] for key in ("mean", "anchors", "truth"))
-        fitted = fit_weights(mean, anchors, truth)
-        w = np.array(fitted["weights"])
+        fitted = fit_weights(mean, [a[:, cols] for a in anchors], truth)
+        w = np.zeros(1 + len(STACK_ANCHORS))
+        w[[0, *(1 + c for c in cols)]] = fitted["weights"]
+        r_alone = dict(zip(tried, fitted["r_alone"][1:]))
         blended = [w[0] * m + a @ w[1:] for m, a in zip(mean, anchors)]
         low, high = [o["q0.05"] - o["mean"] for o in rows], [o["q0.95"] - o["mean"] for o in rows]
         scale = interval_scale(blended, low, high, truth)
         inside = np.mean(np.concatenate([(b + lo <= t) & (t <= b + hi)
                                          for b, lo, hi, t in zip(blended, low, high, truth)]))
         entry = {"n_train": int(np.median([o["n_train"] for o in rows])), "weight": float(w[0]),
-                 "anchor_weights": dict(zip(STACK_ANCHORS, map(float, w[1:]))), "interval_scale": scale,
+                 "anchor_weights": {a: float(w[1 + STACK_ANCHORS.index(a)]) for a in tried}, "interval_scale": scale,
                  "coverage90_unscaled": float(inside), "draws": fitted["draws"], "r_stacked": fitted["r_stacked"],
-                 "r_network": fitted["r_alone"][0], "r_anchors": dict(zip(STACK_ANCHORS, fitted["r_alone"][1:])),
+                 "r_network": fitted["r_alone"][0], "r_anchors": r_alone,
                  "start_index": int(start + k * SIZE_STRIDE),
                  "pop_size": int(cfg.validation_pop_size if size is None else size[1])}
         entries.append(entry)
@@ -139,19 +150,42 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
 
 def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None,
                      sizes: tuple[int, ...] | None = None, overrides: dict[str, str] | None = None,
-                     log=None) -> dict[str, Any]:
+                     log=None, add: bool = False) -> dict[str, Any]:
     """Fit and record (atomically, the network unchanged) the stacking of a model file;
     ``overrides`` change hyperparameters of the model's prior for the fitting draws (as
-    ``gpfn fit --set``) and are recorded as the stacking's ``prior_overrides``."""
+    ``gpfn fit --set``) and are recorded as the stacking's ``prior_overrides``.  ``add``:
+    fit only ``sizes`` and keep the file's other fitted sizes (those more than 10% from
+    every new one), on the same prior seed and overrides as they were fitted with; the new
+    sizes' draws come after theirs."""
     model, bar, meta = load_model(path)
     cfg = config_of_model(path, meta)
+    old = meta.get("stack") or {}
+    kept = []
+    if add:
+        if not sizes:
+            raise GpfnError("adding to a stacking needs the sizes to add (--sizes)")
+        if not old.get("sizes"):
+            raise GpfnError(f"{path}: no stacking fitted at several sizes to add to; fit one first (gpfn stack)")
+        if dict(overrides or {}) != dict(old.get("prior_overrides") or {}):
+            raise GpfnError(f"{path}: its stacking was fitted with --set {old.get('prior_overrides') or 'nothing'}; "
+                            f"sizes added to it need the same (got {dict(overrides or {}) or 'nothing'})")
+        if seed is not None and int(seed) != int(old.get("prior_seed", cfg.seed)):
+            raise GpfnError(f"{path}: its stacking was fitted on prior seed {old.get('prior_seed')}; sizes added to it "
+                            f"need the same (got --seed {seed})")
+        seed = old.get("prior_seed", seed)
+        kept = [e for e in old["sizes"] if all(abs(e["n_train"] - n) > 0.1 * n for n in sizes)]
     if seed is not None:
         cfg.seed = int(seed)
     if overrides:
         cfg.overrides = {**(cfg.overrides or {}), **overrides}
-    res = fit_stack(model, bar, cfg, draws=draws, sizes=sizes, log=log)
+    res = fit_stack(model, bar, cfg, draws=draws, sizes=sizes, log=log, first=len(old.get("sizes") or []) if add else 0)
     if res is None:
         raise GpfnError(f"{path}: the model has no gblup smoother, so there is no GBLUP average to blend with")
+    if kept:
+        entries = sorted(kept + res["sizes"], key=lambda e: e["n_train"])
+        top = min(entries, key=lambda e: abs(np.log(max(e["n_train"], 1) / 300)))
+        res = {**res, "weight": top["weight"], "anchor_weights": top["anchor_weights"], "sizes": entries,
+               "draws": int(sum(e["draws"] for e in entries)), "start_index": old.get("start_index", res["start_index"])}
     if overrides:
         res["prior_overrides"] = dict(overrides)
     record_metadata(path, {"stack": res})

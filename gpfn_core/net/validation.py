@@ -25,13 +25,15 @@ class Validation:
 
     def __init__(self, prior: Prior, selector_cls: type, cfg: FitConfig, start: int = VALIDATION_INDEX,
                  draws: int | None = None, baselines: dict[str, Any] | None = None,
-                 fixed: dict[str, Any] | None = None, scores: bool = True) -> None:
+                 fixed: dict[str, Any] | None = None, scores: bool = True,
+                 anchors: bool | tuple[str, ...] = True) -> None:
         """``baselines``: further methods to score on the same draws, name ->
         ``fn(dosage_train, y_train, dosage_target) -> predictions`` (e.g. the elastic net).
         ``fixed``: the hyperparameters every draw takes (default: the population size the
         model is trained for, ``cfg.validation_pop_size``, with the prior's own split).
         ``scores=False`` skips GBLUP and the baselines (for :meth:`network_outputs` alone,
-        as the stacking fit uses it; :meth:`evaluate` needs them)."""
+        as the stacking fit uses it; :meth:`evaluate` needs them).  ``anchors``: the stacking
+        anchors to compute (:func:`~gpfn_core.net.preprocess.prepare`'s)."""
         self.items, self.gblup_r, self.params, self.loo_choice_r = [], [], [], []
         self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
         self.context = model_context(cfg.context, cfg.max_training_samples, cfg.pop_max_size)  # as predict's
@@ -46,7 +48,7 @@ class Validation:
             nt = raw.n_train
             try:  # the preprocessing of preprocess_draw, keeping the stacking anchors
                 p = prepare(raw.x[:nt], raw.y[:nt], raw.x[nt:], selector_cls(cfg.feature_max_size, seed=i),
-                            cfg.smoothers)
+                            cfg.smoothers, anchors=anchors)
             except ValidationError:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)

@@ -65,6 +65,9 @@ COMMON_HYPERPARAMETERS: tuple[HyperParam, ...] = (
     HyperParam("uo_mask_size", 1, 1, "int", "unobserved markers come in runs of this many neighbours", minimum=1),
     HyperParam("family_share", 0.0, 0.0, "float", "share of the genetic variance from family-specific effects of "
                "the causal loci (genetic-background interaction; off by default)", minimum=0.0, maximum=0.95),
+    HyperParam("panel_maf", 0.0, 0.0, "float", "smallest minor-allele frequency, in the founders, of a panel marker "
+               "(SNP arrays and filtered GBS panels are ascertained for common variants; 0: the panel is drawn "
+               "among all segregating loci)", minimum=0.0, maximum=0.45),
 )
 
 
@@ -140,7 +143,7 @@ class GenericPrior(Prior):
             params.update({k: space[k].check(v) for k, v in fixed.items()})
         founders = self.founders.sample(int(self.scheme.n_founders(**params)), rng)
         n_loci = founders.n_loci
-        panel = np.sort(rng.choice(n_loci, min(params["n_markers"], n_loci), replace=False))
+        panel = panel_loci(founders, params["n_markers"], params["panel_maf"], rng)
         qtl = np.sort(rng.choice(n_loci, min(params["n_qtl"], n_loci), replace=False))
         background = (np.sort(rng.choice(n_loci, min(params["poly_qtl"], n_loci), replace=False))
                       if params["poly_share"] > 0 else np.zeros(0, np.int64))
@@ -180,6 +183,29 @@ class GenericPrior(Prior):
                       environmental_variance=float(trait.ve))
         return Draw(x=x, y=y.astype(np.float32), n_train=len(train), params=record,
                     g=g.astype(np.float32), index=int(index), seed=self.seed)
+
+
+def panel_loci(founders: Population, n_markers: int, maf: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``n_markers`` panel loci drawn among the founders' loci whose minor-allele
+    frequency in the founders is at least ``maf`` (all loci where ``maf`` is 0, with the same
+    random numbers as before the floor existed; fewer markers where fewer loci qualify)."""
+    n_loci = founders.n_loci
+    if maf <= 0:
+        return np.sort(rng.choice(n_loci, min(int(n_markers), n_loci), replace=False))
+    p = bits_frequency(founders)
+    eligible = np.flatnonzero(np.minimum(p, 1.0 - p) >= maf)
+    if not eligible.size:
+        raise ValidationError(f"no founder locus has a minor-allele frequency >= panel_maf={maf}")
+    return np.sort(rng.choice(eligible, min(int(n_markers), eligible.size), replace=False))
+
+
+def bits_frequency(pop: Population, block: int = 16384) -> np.ndarray:
+    """float64 ``[n_loci]``: the frequency of allele 1 in ``pop`` (by blocks of loci)."""
+    out = np.empty(pop.n_loci)
+    for i in range(0, pop.n_loci, block):
+        loci = np.arange(i, min(i + block, pop.n_loci))
+        out[loci] = pop.dosage(loci).mean(0, dtype=np.float64) / 2.0
+    return out
 
 
 def unobserved_mask(m: int, ratio: float, run: int, rng: np.random.Generator) -> np.ndarray:

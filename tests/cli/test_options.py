@@ -159,7 +159,7 @@ def test_fit_options(monkeypatch, files):
 def test_stack_options(monkeypatch, files):
     tmp, model = files
     walk(monkeypatch, ["stack", str(model)], {"gpfn_core.net.stackfit.stack_model_file": Recorder({"w": 1})},
-         {"sizes": ["--sizes", "10,20"], "overrides": ["--set", "h2=0.5"]}, tmp)
+         {"sizes": ["--sizes", "10,20"], "overrides": ["--set", "h2=0.5"], "add": ["--sizes", "40", "--add"]}, tmp)
 
 
 def test_generate_options(monkeypatch, files):

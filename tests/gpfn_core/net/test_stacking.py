@@ -86,15 +86,15 @@ def test_stack_weights_read_the_file_metadata():
 
     assert stack_weights({}) is None
     one = stack_weights({"stack": {"weight": 0.35, "anchor_weights": {"gblup_bma": 0.4, "loo_choice": 0.25}}})
-    assert one.at(20)[0].tolist() == one.at(5000)[0].tolist() == [0.35, 0.4, 0.25, 0.0, 0.0] and one.at(20)[1] == 1.0
-    assert stack_weights({"stack": {"weight": 0.6}}).at(100)[0].tolist() == pytest.approx([0.6, 0.4, 0.0, 0.0, 0.0])
+    assert one.at(20)[0].tolist() == one.at(5000)[0].tolist() == [0.35, 0.4, 0.25, 0.0, 0.0, 0.0] and one.at(20)[1] == 1.0
+    assert stack_weights({"stack": {"weight": 0.6}}).at(100)[0].tolist() == pytest.approx([0.6, 0.4, 0.0, 0.0, 0.0, 0.0])
     sized = stack_weights({"stack": {"weight": 0.5, "anchor_weights": {"gblup_bma": 0.5}, "sizes": [
         {"n_train": 300, "weight": 0.4, "anchor_weights": {"gblup_bma": 0.2, "loo_choice": 0.4}, "interval_scale": 0.9},
         {"n_train": 30, "weight": 0.8, "anchor_weights": {"gblup_bma": 0.2, "loo_choice": 0.0}, "interval_scale": 1.3}]}})
     assert sized.n_train.tolist() == [30, 300]  # the sizes, not the top-level weight
-    assert sized.at(30)[0].tolist() == [0.8, 0.2, 0.0, 0.0, 0.0] and sized.at(300)[1] == 0.9
+    assert sized.at(30)[0].tolist() == [0.8, 0.2, 0.0, 0.0, 0.0, 0.0] and sized.at(300)[1] == 0.9
     with pytest.raises(GpfnError, match="does not compute"):
-        stack_weights({"stack": {"weight": 0.5, "anchor_weights": {"bayesb": 0.5}}})
+        stack_weights({"stack": {"weight": 0.5, "anchor_weights": {"bayesr": 0.5}}})
 
 
 def test_prepare_keeps_the_anchors_of_the_targets(rng):
@@ -125,10 +125,13 @@ def test_prepare_keeps_the_anchors_of_the_targets(rng):
     kin = Kinship.of(xt, keep=True)  # as prepare makes it
     np.testing.assert_allclose(both.anchors[:, 3], qtl_family_gblup(kin, kin.coordinates(xt, xv), xt, xv, both.y_train),
                                rtol=1e-5, atol=1e-6)  # the fourth: family GBLUP + QTL, from the same encoding (to rounding)
-    assert prepare(x[:50], y[:50], x[50:], pca(5), "gblup").anchors.shape == (20, 4)
+    from gpfn_core.linear.bayes import short_chain
+
+    np.testing.assert_array_equal(both.anchors[:, 4], short_chain(xt, both.y_train, xv))  # the fifth: BayesB's chain
+    assert prepare(x[:50], y[:50], x[50:], pca(5), "gblup").anchors.shape == (20, 5)
     some = prepare(x[:50], y[:50], x[50:], pca(5), "gblup,sparse,bma", anchors=("loo_choice",))
     np.testing.assert_allclose(some.anchors[:, 1], both.anchors[:, 1])  # asked for: as before
-    assert not some.anchors[:, [0, 2, 3]].any()  # not asked for: zero (weighed zero)
+    assert not some.anchors[:, [0, 2, 3, 4]].any()  # not asked for: zero (weighed zero)
     assert prepare(x[:50], y[:50], x[50:], pca(5), "gblup", anchors=False).anchors is None
     assert prepare(x[:50], y[:50], x[50:], pca(5), "sparse").anchors is None  # no kinship, no anchors
     assert prepare(x[:50], y[:50], x[50:], pca(5), "").anchors is None

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -250,6 +252,31 @@ def test_stacking_needs_the_gblup_smoother(tmp_path):
     with pytest.raises(GpfnError, match="no gblup smoother"):
         stack_model_file(cfg.save_path, draws=2)
     assert open(cfg.save_path, "rb").read() == before
+
+
+def test_a_stacking_size_added_beyond_the_population_keeps_the_others(tmp_path, model_path):
+    """`gpfn stack --sizes N --add` fits N only (drawn beyond the model's population where N is
+    larger: the anchors see every training individual, the network subsets) and keeps the
+    fitted sizes; sizes added on another prior than the stacking's are refused, file unchanged."""
+    import shutil
+
+    from gpfn_core.net.stackfit import stack_model_file, stack_sizes
+
+    assert stack_sizes(SimpleNamespace(pop_max_size=1250, stack_sizes=(30, 1000)), (1000, 2500)) == [
+        (1000, 1200), (2500, 2700)]
+    path = tmp_path / "m.gpfn"
+    shutil.copy(model_path, path)
+    before = read_metadata(path)["stack"]["sizes"]
+    res = stack_model_file(path, draws=2, sizes=(80,), add=True)
+    after = read_metadata(path)["stack"]
+    assert after == res and [e["n_train"] for e in after["sizes"][:2]] == [e["n_train"] for e in before]
+    assert after["sizes"][:2] == before and after["sizes"][2]["pop_size"] == 80 + 200  # beyond pop_max_size 60
+    assert after["sizes"][2]["start_index"] > max(e["start_index"] for e in before)  # draws after theirs
+    with open(path, "rb") as f:
+        data = f.read()
+    with pytest.raises(GpfnError, match="same"):
+        stack_model_file(path, draws=2, sizes=(80,), add=True, overrides={"h2": "0.5"})
+    assert open(path, "rb").read() == data
 
 
 def test_cli_resume_is_exact_with_validation_and_stacking(tmp_path):

@@ -211,3 +211,31 @@ def test_gpfn_prior_draw_writes_a_population_that_evaluate_scores_against_the_tr
     assert r.exit_code == 0, r.output
     assert json.loads(r.output[r.output.index("{"):])["summary"]["GBLUP"]["pearson"] > 0.2
     assert [p.name for p in tmp_path.iterdir()] == ["draw"]  # no temporary left
+
+
+def test_an_ascertained_panel_holds_only_common_founder_variants():
+    """``panel_maf``: panel markers are drawn among loci of at least that minor-allele frequency in
+    the founders (a SNP array's ascertainment); 0 keeps the draws exactly as they were."""
+    from gpfn_core.sim.prior import bits_frequency, panel_loci
+
+    founders = RandomFounders(n_loci=3000).sample(40, np.random.default_rng(0))
+    p = bits_frequency(founders)
+    np.testing.assert_allclose(p, founders.dosage().mean(0) / 2)
+    panel = panel_loci(founders, 800, 0.2, np.random.default_rng(1))
+    assert panel.size == 800 and np.all(np.diff(panel) > 0) and np.minimum(p, 1 - p)[panel].min() >= 0.2
+    few = panel_loci(founders, 10**6, 0.3, np.random.default_rng(1))  # fewer qualify than asked for: all of them
+    assert few.size == int((np.minimum(p, 1 - p) >= 0.3).sum())
+    from gpfn_core.types import GeneticMap, Population
+
+    haps = np.zeros((20, 2, 50), np.uint8)
+    haps[0, 0] = 1  # every locus at frequency 1/40
+    rare = Population.from_haplotypes(haps, GeneticMap.uniform(50, 1, 1.0, np.random.default_rng(0)))
+    with pytest.raises(ValidationError, match="panel_maf=0.05"):
+        panel_loci(rare, 10, 0.05, np.random.default_rng(1))
+    plain, zero = prior(seed=2).draw(3), prior(seed=2, panel_maf=0.0).draw(3)
+    np.testing.assert_array_equal(plain.x, zero.x)
+    common = prior(seed=2, panel_maf=0.2).draw(3)
+    het = lambda d: float((d.x == 1).mean())  # noqa: E731
+    q = common.x.mean(0) / 2
+    assert np.minimum(q, 1 - q).mean() > np.minimum(plain.x.mean(0) / 2, 1 - plain.x.mean(0) / 2).mean()
+    assert het(common) >= het(plain) - 0.01
