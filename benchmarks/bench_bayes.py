@@ -37,7 +37,10 @@
    a gap there: BayesB's chain cut to 200 and 400 iterations (what a prediction could
    afford) and the QTL anchor (family GBLUP of the rest) with 20 single-effect regressions
    instead of the shipped 5 (at 2,500 lines the shipped ``nam`` blend is that anchor alone,
-   so the GPFN row is the 5).
+   so the GPFN row is the 5).  ``--reuse RECORD`` takes GBLUP's and BayesB's r from an
+   earlier section 5 record of the same draws (checked: draw set, regime, iterations and
+   each draw's QTL count) and runs only GPFN: a model file's change scored on the same
+   draws without refitting BayesB's 3,000-iteration chains (section 3 takes it too).
 
 ``--set NAME=VALUE`` (sections 3 and 4) changes the prior's ranges on top of the model
 file's, as ``bench_accuracy.py --set`` does.
@@ -49,6 +52,7 @@ The real development sets with all methods: ``bench_real.py``.
     python benchmarks/bench_bayes.py --sections 4 --iterations 3000   (about 9 min)
     python benchmarks/bench_bayes.py --sections 5 --iterations 3000 [--large-draws 200]
     python benchmarks/bench_bayes.py --sections 5 --iterations 3000 --large-regime many --large-candidates
+    python benchmarks/bench_bayes.py --sections 5 --iterations 3000 --draws-from final --reuse RECORD --record
 """
 
 from __future__ import annotations
@@ -157,16 +161,24 @@ def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     from gpfn_core.linear.gblup import gblup
     from gpfn_core.tasks.predict import predict_arrays
 
-    model, draws_from, j, iterations, overrides = job
+    model, draws_from, j, iterations, overrides, *reused = job
+    reused = reused[0] if reused else None
     mdl, d = _heldout_draw(model, draws_from, j, overrides)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
-    t = time.perf_counter()
-    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
-    out["GBLUP_s"] = time.perf_counter() - t
-    for m in ("BayesB", "BayesCpi"):
-        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6, seed=j)
-        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+    if reused is not None:  # the classical methods' r on this draw from an earlier record of the same draws
+        if not np.isclose(reused["share"], out["share"], rtol=0, atol=1e-12, equal_nan=True):
+            raise SystemExit(f"--reuse: draw {j}'s polygenic share is {out['share']} here, {reused['share']} there")
+        out.update({m: reused[m] for m in ("GBLUP", "BayesB", "BayesCpi")})
+        out.update({f"{m}_s": np.nan for m in ("GBLUP", "BayesB", "BayesCpi")})
+    else:
+        t = time.perf_counter()
+        out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+        out["GBLUP_s"] = time.perf_counter() - t
+        for m in ("BayesB", "BayesCpi"):
+            res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6,
+                        seed=j)
+            out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
     t = time.perf_counter()
     out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     out["GPFN_s"] = time.perf_counter() - t
@@ -219,13 +231,16 @@ def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
 
 
 def _scored_heldout(job_fn, methods, model: str, draws: int, draws_from: str, iterations: int, workers: int,
-                    overrides: dict):
+                    overrides: dict, reused: list[dict] | None = None):
     """Run ``job_fn`` on the first ``draws`` held-out draws: the rows, r per method, the draws
-    every method scored, and the architecture thirds (sections 3 and 4)."""
+    every method scored, and the architecture thirds (sections 3 and 4).  ``reused``: per
+    draw, what an earlier record of the same draws gives (section 3's ``--reuse``)."""
     from gpfn_core.models.cards import architecture_thirds
 
+    extra = [() if reused is None else (reused[j],) for j in range(draws)]
     with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(job_fn, [(model, draws_from, j, iterations, overrides) for j in range(draws)], chunksize=1)
+        rows = pool.map(job_fn, [(model, draws_from, j, iterations, overrides, *extra[j]) for j in range(draws)],
+                        chunksize=1)
     r = {m: np.array([row[m] for row in rows]) for m in methods}
     ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
     return rows, r, ok, architecture_thirds(np.array([row["share"] for row in rows]))
@@ -255,13 +270,29 @@ def section_informed(model: str, draws: int, draws_from: str, iterations: int, w
 
 
 def section_heldout(model: str, draws: int, draws_from: str, iterations: int, workers: int, overrides: dict,
-                    record: bool = False) -> None:
+                    record: bool = False, reuse: str | None = None) -> None:
     """BayesB and BayesCπ beside GBLUP and GPFN on the held-out draws of ``bench_accuracy``
     sections 1 and 5 (the first ``draws`` of the set ``draws_from``, the model's prior at its
-    defaults); with ``record``, a record ``bayes-heldout-SET`` of every draw's r per method."""
+    defaults); with ``record``, a record ``bayes-heldout-SET`` of every draw's r per method.
+    ``reuse``: GBLUP's, BayesB's and BayesCπ's r from that earlier record of the same draws."""
+    reused = None
+    if reuse:
+        import json
+
+        rec = json.loads(Path(reuse).read_text())
+        res = rec["results"].get(Path(model).name)
+        if (res is None or rec["data"]["draws_from"] != draws_from or res["iterations"] != iterations
+                or res["draws"] < draws or overrides):
+            raise SystemExit(f"--reuse {reuse}: not {draws} {draws_from} draws of {Path(model).name} at "
+                             f"{iterations} iterations with the prior's defaults")
+        reused = [{"share": res["poly_share_per_draw"][j], **{m: res[f"{m}_r_per_draw"][j]
+                                                              for m in ("GBLUP", "BayesB", "BayesCpi")}}
+                  for j in range(draws)]
     print(f"\n## 3. The first {draws} {draws_from} draws of the model's prior at its defaults (model {model}; its "
-          f"prior's full marker panels; Gibbs {iterations} iterations, burn-in {iterations // 6})\n")
-    rows, r, ok, thirds = _scored_heldout(_heldout, METHODS, model, draws, draws_from, iterations, workers, overrides)
+          f"prior's full marker panels; Gibbs {iterations} iterations, burn-in {iterations // 6}"
+          f"{'; GBLUP, BayesB and BayesCπ from ' + reuse if reuse else ''})\n")
+    rows, r, ok, thirds = _scored_heldout(_heldout, METHODS, model, draws, draws_from, iterations, workers, overrides,
+                                          reused)
     print(f"{ok.sum()} draws, {int(np.median([row['markers'] for row in rows])):,} markers (median)\n")
     print("| method | mean r | − GBLUP ± SE | ahead | " + " | ".join(n for n, _ in thirds) + " | s per fit |")
     print("| --- " * (5 + len(thirds)) + "|")
@@ -271,16 +302,16 @@ def section_heldout(model: str, draws: int, draws_from: str, iterations: int, wo
         diff = "baseline" if m == "GBLUP" else f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}"
         ahead = "" if m == "GBLUP" else f"{np.mean(d > 0):.0%}"
         by = " | ".join(f"{(r[m] - r['GBLUP'])[ok & sel].mean():+.3f}" for _, sel in thirds)
-        print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} | {secs:.2f} |")
+        secs = "(record)" if np.isnan(secs) else f"{secs:.2f}"
+        print(f"| {m} | {r[m][ok].mean():.3f} | {diff} | {ahead} | {by} | {secs} |")
     if record and not overrides:
-        from pathlib import Path
-
         from records import write
 
         name = Path(model).name
         path = write(f"bayes-heldout-{draws_from}", {name: {"draws": len(rows), "iterations": iterations,
                                                             **{f"{m}_r_per_draw": r[m].tolist() for m in METHODS},
-                                                            "poly_share_per_draw": [row["share"] for row in rows]}},
+                                                            "poly_share_per_draw": [row["share"] for row in rows],
+                                                            **({"classical_from": reuse} if reuse else {})}},
                      models=[model], data={"draws_from": draws_from, "draws": draws})
         print(f"recorded: {path}")
 
@@ -321,17 +352,22 @@ def _large(job: tuple[str, str, int, int, str, bool]) -> dict[str, float]:
     from gpfn_core.net.preprocess import Genotypes
     from gpfn_core.tasks.predict import predict_arrays
 
-    model, draws_from, j, iterations, regime, candidates = job
+    model, draws_from, j, iterations, regime, candidates, reused = job
     threadpool_limits(1)
     torch.set_num_threads(1)
     d = large_draw(draws_from, j, regime)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"n_qtl": int(d.params["n_qtl"]), "share": float(d.params["poly_share"]), "markers": d.x.shape[1]}
-    t = time.perf_counter()
-    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
-    out["GBLUP_s"] = time.perf_counter() - t
-    res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayesb", iterations=iterations, burn_in=iterations // 6, seed=j)
-    out["BayesB"], out["BayesB_s"] = _r(res.prediction, truth), res.seconds
+    if reused is not None:  # GBLUP's and BayesB's r on this draw from an earlier record of the same draws
+        if reused["n_qtl"] != out["n_qtl"]:
+            raise SystemExit(f"--reuse: draw {j} has {out['n_qtl']} QTL here and {reused['n_qtl']} in the record")
+        out.update({"GBLUP": reused["GBLUP"], "BayesB": reused["BayesB"], "GBLUP_s": np.nan, "BayesB_s": np.nan})
+    else:
+        t = time.perf_counter()
+        out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+        out["GBLUP_s"] = time.perf_counter() - t
+        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayesb", iterations=iterations, burn_in=iterations // 6, seed=j)
+        out["BayesB"], out["BayesB_s"] = _r(res.prediction, truth), res.seconds
     t = time.perf_counter()
     out["GPFN"] = _r(predict_arrays(*load_model(model), d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     out["GPFN_s"] = time.perf_counter() - t
@@ -348,16 +384,32 @@ def _large(job: tuple[str, str, int, int, str, bool]) -> dict[str, float]:
     return out
 
 
+def reused_rows(path: str, draws: int, draws_from: str, iterations: int, regime: str) -> list[dict]:
+    """GBLUP's and BayesB's per-draw r from the section 5 record ``path``, which must hold the same
+    draws (set, regime, at least ``draws`` of them) with BayesB at ``iterations``."""
+    import json
+
+    rec = json.loads(Path(path).read_text())
+    res = next(iter(rec["results"].values()))
+    want = {"draws_from": draws_from, "regime": LARGE_REGIMES[regime][0], "iterations": iterations}
+    have = {"draws_from": rec["data"]["draws_from"], "regime": res["regime"], "iterations": res["iterations"]}
+    if have != want or res["draws"] < draws:
+        raise SystemExit(f"--reuse {path}: it holds {res['draws']} draws of {have}, not {draws} of {want}")
+    return [{"GBLUP": res["GBLUP_r_per_draw"][j], "BayesB": res["BayesB_r_per_draw"][j],
+             "n_qtl": res["n_qtl_per_draw"][j]} for j in range(draws)]
+
+
 def section_large(model: str, draws: int, draws_from: str, iterations: int, workers: int,
-                  record: bool = False, regime: str = "few", candidates: bool = False) -> None:
+                  record: bool = False, regime: str = "few", candidates: bool = False, reuse: str | None = None) -> None:
     """GBLUP, BayesB and GPFN with 2,500 training lines and loci of large or moderate effect."""
     over, spans = LARGE_REGIMES[regime]
+    reused = reused_rows(reuse, draws, draws_from, iterations, regime) if reuse else [None] * draws
     print(f"\n## 5. Large training sets, regime '{regime}': {draws} {draws_from} NAM draws, {LARGE_TRAIN:,} "
           f"training + {LARGE_TARGETS} targets, {over} (model {model}; Gibbs {iterations} iterations, burn-in "
-          f"{iterations // 6})\n")
+          f"{iterations // 6}{'; GBLUP and BayesB from ' + reuse if reuse else ''})\n")
     with mp.get_context("spawn").Pool(workers) as pool:
-        rows = pool.map(_large, [(model, draws_from, j, iterations, regime, candidates) for j in range(draws)],
-                        chunksize=1)
+        rows = pool.map(_large, [(model, draws_from, j, iterations, regime, candidates, reused[j])
+                                 for j in range(draws)], chunksize=1)
     methods = LARGE_METHODS + (CANDIDATES if candidates else ())
     r = {m: np.array([row[m] for row in rows]) for m in methods}
     ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
@@ -376,14 +428,16 @@ def section_large(model: str, draws: int, draws_from: str, iterations: int, work
         ahead = "" if m == "BayesB" else f"{np.mean(d > 0):.0%}"
         by = " | ".join(f"{(r[m] - r['BayesB'])[ok & sel].mean():+.3f}" if (ok & sel).any() else "" for _, sel in groups)
         secs = np.mean([row[f"{m}_s"] for row in rows])
-        print(f"| {m} | {r[m][ok].mean():.3f} | {cells[0]} | {cells[1]} | {ahead} | {by} | {secs:.1f} |")
+        secs = "(record)" if np.isnan(secs) else f"{secs:.1f}"
+        print(f"| {m} | {r[m][ok].mean():.3f} | {cells[0]} | {cells[1]} | {ahead} | {by} | {secs} |")
     if record:
         from records import write
 
         name = f"bayes-large-{draws_from}" if regime == "few" else f"bayes-large-{regime}-{draws_from}"
         path = write(name, {Path(model).name: {
             "draws": len(rows), "iterations": iterations, "regime": over, "n_train": LARGE_TRAIN,
-            **{f"{m}_r_per_draw": r[m].tolist() for m in methods}, "n_qtl_per_draw": nq.tolist()}},
+            **{f"{m}_r_per_draw": r[m].tolist() for m in methods}, "n_qtl_per_draw": nq.tolist(),
+            **({"gblup_bayesb_from": reuse} if reuse else {})}},
             models=[model], data={"draws_from": draws_from, "draws": draws})
         print(f"recorded: {path}")
 
@@ -430,6 +484,10 @@ def main() -> None:
     ap.add_argument("--large-candidates", action="store_true",
                     help="Section 5: also BayesB cut to 200 and 400 iterations and the QTL anchor with 20 single "
                          "effects.")
+    ap.add_argument("--reuse", default=None, metavar="RECORD",
+                    help="Sections 3 and 5: the classical methods' r from this earlier record of the same draws "
+                         "(checked: set, regime, iterations, each draw's architecture); only GPFN (and section 5's "
+                         "candidates) run.")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="Sections 3 and 4: a prior hyperparameter on top of the model file's ranges, e.g. "
                          "family_share=0 for bench_accuracy's default held-out row.")
@@ -451,12 +509,12 @@ def main() -> None:
     if ("3" in a.sections or "4" in a.sections or "5" in a.sections) and model == "none":
         raise SystemExit("sections 3 and 4 need a model (its prior and population size give the draws)")
     if "3" in a.sections:
-        section_heldout(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides, a.record)
+        section_heldout(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides, a.record, a.reuse)
     if "4" in a.sections:
         section_informed(model, a.heldout_draws, a.draws_from, a.iterations, a.workers, overrides)
     if "5" in a.sections:
         section_large(model, a.large_draws, a.draws_from, a.iterations, a.workers, a.record, a.large_regime,
-                      a.large_candidates)
+                      a.large_candidates, a.reuse)
     print(f"\n# {time.perf_counter() - t:.0f} s in all")
 
 
