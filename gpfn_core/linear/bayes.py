@@ -186,7 +186,7 @@ def _fit(x_train: np.ndarray, y: np.ndarray, method: str, iterations: int, burn_
          counts: float, df0: float, r2: float, s0_b: float | None = None, spike_var: float = 0.0,
          slab_var: float | None = None, residual_var: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The sampler on encoded (centred) training genotypes ``[n, m]``: posterior mean effects
-    ``[m]`` and ``[mu, pi, var_e]``.  :func:`bayes` and :func:`bayesb_anchor` share it."""
+    ``[m]`` and ``[mu, pi, var_e]``.  :func:`bayes` and :func:`short_chain` share it."""
     global _GIBBS
     xt = np.ascontiguousarray(np.asarray(x_train, dtype=np.float32).T)  # float32 [m, n]: one row per marker
     xx = np.einsum("ij,ij->i", xt, xt, dtype=np.float64)

@@ -108,7 +108,8 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
     entries = []
     for k, size in enumerate(stack_sizes(cfg, sizes), start=first):
         fixed = None if size is None else {"pop_size": size[1], "train_fraction": size[0] / size[1]}
-        tried = anchors_at(size[0] if size is not None else 0)  # the anchors fitted at this size (the others weigh 0 and are not computed)
+        # the anchors fitted at this size (the others weigh 0 here and are not computed)
+        tried = anchors_at(size[0] if size is not None else 0)
         cols = [STACK_ANCHORS.index(a) for a in tried]
         with torch.no_grad():
             val = Validation(prior, selector_cls, cfg, start=start + k * SIZE_STRIDE, draws=draws, fixed=fixed,

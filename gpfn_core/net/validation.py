@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from gpfn_core.errors import ValidationError
+from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.interfaces import Prior
 from gpfn_core.linear.gblup import gblup
 from gpfn_core.net.bar import BarDistribution
 from gpfn_core.net.config import VALIDATION_INDEX, FitConfig
 from gpfn_core.net.inference import combine_members, member_outputs, model_context
 from gpfn_core.net.model import PFN
-from gpfn_core.net.preprocess import loo_choice, prepare
+from gpfn_core.net.preprocess import STACK_ANCHORS, anchors_at, loo_choice, prepare
 from gpfn_core.net.stacking import stacked
 
 
@@ -33,8 +33,12 @@ class Validation:
         model is trained for, ``cfg.validation_pop_size``, with the prior's own split).
         ``scores=False`` skips GBLUP and the baselines (for :meth:`network_outputs` alone,
         as the stacking fit uses it; :meth:`evaluate` needs them).  ``anchors``: the stacking
-        anchors to compute (:func:`~gpfn_core.net.preprocess.prepare`'s)."""
+        anchors to compute (:func:`~gpfn_core.net.preprocess.prepare`'s; True: those a
+        stacking fitted at the draw's training-set size tries,
+        :func:`~gpfn_core.net.preprocess.anchors_at`, and :meth:`evaluate` refuses a stacking
+        that weighs another there)."""
         self.items, self.gblup_r, self.params, self.loo_choice_r = [], [], [], []
+        self.computed: list[set[str]] = []  # per item, the anchors computed
         self.baseline_r: dict[str, list[float]] = {name: [] for name in baselines or {}}
         self.context = model_context(cfg.context, cfg.max_training_samples, cfg.pop_max_size)  # as predict's
         fixed = {"pop_size": cfg.validation_pop_size} if fixed is None else fixed
@@ -47,12 +51,14 @@ class Validation:
             truth = raw.g if raw.g is not None else raw.y
             nt = raw.n_train
             try:  # the preprocessing of preprocess_draw, keeping the stacking anchors
+                wanted = anchors_at(nt) if anchors is True else tuple(anchors or ())
                 p = prepare(raw.x[:nt], raw.y[:nt], raw.x[nt:], selector_cls(cfg.feature_max_size, seed=i),
-                            cfg.smoothers, anchors=anchors)
+                            cfg.smoothers, anchors=wanted)
             except ValidationError:
                 continue
             # true values on the standardised scale of the training phenotypes (as the model predicts them)
             self.items.append((p.train, p.y_train, p.target, p.scale.transform(truth[nt:]), p.anchors))
+            self.computed.append(set(wanted))
             self.params.append(raw.params)
             if not scores:
                 continue
@@ -93,6 +99,11 @@ class Validation:
             members = self._members(model, bar, j, (0.05, 0.95))
             net_rs.append(pearson(combine_members(members)["mean"], truth))
             p, weights, widen = stacked(members, anchors, stack, len(yt))
+            if weights is not None and anchors is not None:
+                missing = [a for a, w in zip(STACK_ANCHORS, weights[1:]) if w != 0 and a not in self.computed[j]]
+                if missing:
+                    raise GpfnError(f"the stacking weighs {missing} at {len(yt)} training individuals, which this "
+                                    f"validation did not compute (Validation(anchors=...))")
             if weights is not None:
                 used.append([*weights, widen])
             rs.append(pearson(p["mean"], truth))

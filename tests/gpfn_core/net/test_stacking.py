@@ -135,3 +135,29 @@ def test_prepare_keeps_the_anchors_of_the_targets(rng):
     assert prepare(x[:50], y[:50], x[50:], pca(5), "gblup", anchors=False).anchors is None
     assert prepare(x[:50], y[:50], x[50:], pca(5), "sparse").anchors is None  # no kinship, no anchors
     assert prepare(x[:50], y[:50], x[50:], pca(5), "").anchors is None
+
+
+def test_validation_computes_the_anchors_a_size_tries_and_refuses_a_stacking_that_weighs_others(model_path):
+    """By default a validation computes the anchors a stacking at its draws' size tries (no BayesB
+    chain below 2,000 lines); scoring a stacking that weighs one it did not compute is an error,
+    not a blend with a zero column."""
+    from gpfn_core import GpfnError
+    from gpfn_core.net.config import config_of_model
+    from gpfn_core.net.draws import build
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.net.preprocess import STACK_ANCHORS
+    from gpfn_core.net.stacking import Stack
+    from gpfn_core.net.validation import Validation
+
+    model, bar, meta = load_model(model_path)
+    cfg = config_of_model(model_path, meta)
+    prior, selector = build(cfg)
+    fixed = {"pop_size": 60, "train_fraction": 0.5}
+    val = Validation(prior, selector, cfg, draws=2, fixed=fixed)
+    assert all(c == set(STACK_ANCHORS) - {"bayesb"} for c in val.computed)
+    assert not np.any([a[:, STACK_ANCHORS.index("bayesb")] for *_, a in val.items])
+    on_bayesb = Stack(np.array([10.0]), np.array([[0.0, 0.0, 0.0, 0.0, 0.5, 0.5]]), np.array([1.0]))
+    with pytest.raises(GpfnError, match="bayesb"):
+        val.evaluate(model, bar, stack=on_bayesb)
+    full = Validation(prior, selector, cfg, draws=2, fixed=fixed, anchors=STACK_ANCHORS)
+    assert np.isfinite(full.evaluate(model, bar, stack=on_bayesb)["model_r"])
