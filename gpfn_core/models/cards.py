@@ -165,10 +165,13 @@ def card(path: str | Path, meta: dict[str, Any]) -> str:
         for e in st["sizes"]:
             aw, ar = e.get("anchor_weights") or {}, e.get("r_anchors") or {}
             lines.append(f"  | {e.get('n_train')} | {_fmt(e.get('weight'), '.2f')} | "
-                         + "".join(f"{_fmt(aw.get(a, 0.0), '.2f')} | " for a in names)
+                         # "-": an anchor this size's fit did not try (one added later, or tried only from a size on)
+                         + "".join(f"{_fmt(aw[a], '.2f') if a in aw else '-'} | " for a in names)
                          + f"{_fmt(e.get('interval_scale'), '.2f')} | {_fmt(e.get('r_network'))} | "
-                         + "".join(f"{_fmt(ar.get(a))} | " for a in names)
+                         + "".join(f"{_fmt(ar[a]) if a in ar else '-'} | " for a in names)
                          + f"{_fmt(e.get('r_stacked'))} | {_fmt(e.get('coverage90_unscaled'))} | {e.get('draws')} |")
+        if any(a not in (e.get("anchor_weights") or {}) for e in st["sizes"] for a in names):
+            lines.append("  (-: an anchor not tried at that size, weighed 0 there.)")
         lines.append("")
     elif st:
         aw, ar = st.get("anchor_weights") or {}, st.get("r_anchors") or {}
