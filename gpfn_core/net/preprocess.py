@@ -56,8 +56,8 @@ SMOOTHERS = ("gblup", "sparse", "bma")
 # large marker effects from Bayesian single-effect regressions plus family GBLUP of the rest
 # (linear.qtl.qtl_family_gblup), and BayesB's posterior mean from a short seeded chain (linear.bayes.short_chain)
 STACK_ANCHORS = ("gblup_bma", "loo_choice", "gblup_family", "gblup_qtl", "bayesb")
-# training-set sizes from which a stacking tries an anchor (weighs it 0 at smaller fitted sizes, so that
-# its weight grows from the largest of those to the first that tries it): BayesB's marker-specific
+# training-set sizes from which a stacking tries an anchor (its weight is 0 up to that size and grows
+# from there to the first fitted size that tried it, net.stacking.Stack.at): BayesB's marker-specific
 # shrinkage pays only with thousands of lines (on the `nam` prior a stacking fitted at 27-986 lines
 # weighed it 0-0.05; docs/design-record.md), and its chain would cost every smaller fit for nothing
 ANCHOR_FROM = {"bayesb": 2000}

@@ -49,7 +49,7 @@ import numpy as np
 
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.inference import combine_members
-from gpfn_core.net.preprocess import STACK_ANCHORS
+from gpfn_core.net.preprocess import ANCHOR_FROM, STACK_ANCHORS
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,23 @@ class Stack:
 
     def at(self, n: int) -> tuple[np.ndarray, float]:
         """Weights and interval scale for ``n`` training individuals: linear in log n between
-        the fitted sizes, the nearest one's beyond them."""
+        the fitted sizes, the nearest one's beyond them.  An anchor tried only from a size on
+        (:data:`~gpfn_core.net.preprocess.ANCHOR_FROM`) weighs 0 up to that size and grows
+        linearly in log n from there to its weight at the first fitted size beyond it, the
+        others scaled to keep the sum: its chain never runs on a training set smaller than
+        any its weight was fitted on, and the weights stay continuous in n."""
         x, xs = np.log(max(int(n), 1)), np.log(self.n_train)
         w = np.array([np.interp(x, xs, col) for col in self.weights.T])
+        for j, a in enumerate(STACK_ANCHORS, start=1):
+            start = ANCHOR_FROM.get(a)
+            after = np.flatnonzero(self.n_train >= start) if start else np.zeros(0, np.int64)
+            if not after.size or n >= self.n_train[after[0]]:
+                continue  # never tried, or at or beyond its first fitted size: plain interpolation
+            ramp = 0.0 if n <= start else self.weights[after[0], j] * (x - np.log(start)) / (xs[after[0]] - np.log(start))
+            rest = 1.0 - w[j]
+            others = np.arange(len(w)) != j
+            w[others] *= (1.0 - ramp) / rest if rest > 1e-12 else 0.0
+            w[j] = ramp
         return w, float(np.interp(x, xs, self.interval_scale))
 
 

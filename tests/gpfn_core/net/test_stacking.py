@@ -161,3 +161,26 @@ def test_validation_computes_the_anchors_a_size_tries_and_refuses_a_stacking_tha
         val.evaluate(model, bar, stack=on_bayesb)
     full = Validation(prior, selector, cfg, draws=2, fixed=fixed, anchors=STACK_ANCHORS)
     assert np.isfinite(full.evaluate(model, bar, stack=on_bayesb)["model_r"])
+
+
+def test_an_anchor_tried_from_a_size_on_ramps_in_from_that_size():
+    """BayesB is tried from 2,000 lines on: its weight is 0 up to 2,000 (no chain runs), grows
+    in log n to its fitted weight, the others keep the sum at one, and nothing jumps."""
+    from gpfn_core.net.preprocess import ANCHOR_FROM, STACK_ANCHORS
+    from gpfn_core.net.stacking import Stack
+
+    b = 1 + STACK_ANCHORS.index("bayesb")
+    start = ANCHOR_FROM["bayesb"]
+    st = Stack(np.array([300.0, 1000.0, 2500.0]),
+               np.array([[0.2, 0.3, 0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.2, 0.8, 0.0], [0.0, 0.0, 0.0, 0.1, 0.6, 0.3]]),
+               np.array([1.0, 1.0, 1.0]))
+    ns = np.unique(np.geomspace(200, 4000, 400).astype(int))
+    ws = np.array([st.at(n)[0] for n in ns])
+    np.testing.assert_allclose(ws.sum(1), 1.0)
+    assert np.all(ws[ns <= start, b] == 0) and np.all(ws[ns > start, b] > 0)
+    np.testing.assert_allclose(st.at(1000)[0], [0.0, 0.0, 0.0, 0.2, 0.8, 0.0])  # fitted sizes unchanged
+    np.testing.assert_allclose(st.at(2500)[0], [0.0, 0.0, 0.0, 0.1, 0.6, 0.3])
+    np.testing.assert_allclose(st.at(300)[0], [0.2, 0.3, 0.0, 0.0, 0.5, 0.0])
+    assert np.abs(np.diff(ws, axis=0)).max() < 0.02  # continuous: small steps on a fine grid of n
+    never = Stack(st.n_train[:2], st.weights[:2], st.interval_scale[:2])  # never tried: plain interpolation
+    np.testing.assert_allclose(never.at(5000)[0], [0.0, 0.0, 0.0, 0.2, 0.8, 0.0])
