@@ -253,7 +253,7 @@ def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, d
     p = prepare(x, y, xv, get_registry().get("selector", meta["feature_selection"])(int(meta["n_features"]), seed=0),
                 meta["fit_config"]["smoothers"])
     anchor = p.scale.inverse(p.anchors[:, :2] @ np.array([0.5, 0.25]) / 0.75)  # the anchors' part, phenotype scale
-    assert both["stack_weights"] == [0.25, 0.5, 0.25, 0.0, 0.0] and both["interval_scale"] == 1.5
+    assert both["stack_weights"] == [0.25, 0.5, 0.25, 0.0, 0.0, 0.0] and both["interval_scale"] == 1.5
     assert alone["stack_weights"] is None and alone["interval_scale"] is None
     np.testing.assert_allclose(alone["mean"], alone["network_mean"])
     np.testing.assert_allclose(both["network_mean"], alone["mean"])
@@ -267,13 +267,18 @@ def test_the_stacking_is_fitted_by_fit_and_blends_every_prediction(model_path, d
     np.testing.assert_allclose(single["sd"], alone["sd"])  # no interval scale
     fam = {**meta, "stack": {"weight": 0.5, "anchor_weights": {"gblup_family": 0.5}}}  # the third anchor, weighed
     half = predict_arrays(model, bar, fam, x, y, xv, ensemble=1, seed=0)
-    assert half["stack_weights"] == [0.5, 0.0, 0.0, 0.5, 0.0]
+    assert half["stack_weights"] == [0.5, 0.0, 0.0, 0.5, 0.0, 0.0]
     np.testing.assert_allclose(half["mean"], 0.5 * alone["mean"] + 0.5 * p.scale.inverse(p.anchors[:, 2]),
                                rtol=1e-6, atol=1e-6)
     qtl = {**meta, "stack": {"weight": 0.25, "anchor_weights": {"gblup_qtl": 0.75}}}  # the fourth anchor, weighed
     most = predict_arrays(model, bar, qtl, x, y, xv, ensemble=1, seed=0)
-    assert most["stack_weights"] == [0.25, 0.0, 0.0, 0.0, 0.75]
+    assert most["stack_weights"] == [0.25, 0.0, 0.0, 0.0, 0.75, 0.0]
     np.testing.assert_allclose(most["mean"], 0.25 * alone["mean"] + 0.75 * p.scale.inverse(p.anchors[:, 3]),
+                               rtol=1e-6, atol=1e-6)
+    chain = {**meta, "stack": {"weight": 0.5, "anchor_weights": {"bayesb": 0.5}}}  # the fifth, weighed at every size
+    mixed = predict_arrays(model, bar, chain, x, y, xv, ensemble=1, seed=0)
+    assert mixed["stack_weights"] == [0.5, 0.0, 0.0, 0.0, 0.0, 0.5]
+    np.testing.assert_allclose(mixed["mean"], 0.5 * alone["mean"] + 0.5 * p.scale.inverse(p.anchors[:, 4]),
                                rtol=1e-6, atol=1e-6)
 
 
