@@ -143,8 +143,10 @@ def large_table() -> str:
         res = rec["results"][name]
         r = {m: np.asarray(res[f"{m}_r_per_draw"], float) for m in ("GBLUP", "BayesB", "GPFN")}
         ok = np.all([np.isfinite(v) for v in r.values()], axis=0)
+        took = res.get("gblup_bayesb_from")
         rows = [f"{int(ok.sum())} final draws ({res['n_train']:,} training lines, 3-15 QTL; `{name}`; BayesB "
-                f"{res['iterations']:,} iterations; record `{rec['path']}`):", "",
+                f"{res['iterations']:,} iterations; record `{rec['path']}`"
+                + (f", GBLUP and BayesB from record `{took}` of the same draws" if took else "") + "):", "",
                 "| method | mean r | − GBLUP ± SE | − BayesB ± SE | ahead of BayesB |", "| --- " * 5 + "|"]
         for m in ("GBLUP", "BayesB", "GPFN"):
             cells = []
