@@ -64,8 +64,9 @@ def demo(out, model, population_type, device) -> None:
         w = report["stack_weights"]
         click.echo(f"mean = {w[0]:.2f} x the network's + {w[1]:.2f} x GBLUP averaged over h2 + {w[2]:.2f} x the "
                    f"smoother columns weighed by their leave-one-out fit + {w[3]:.2f} x GBLUP with a within-family kernel + "
-                   f"{w[4]:.2f} x large marker effects plus family GBLUP of the rest, "
-                   f"intervals x {report['interval_scale']:.2f} (the "
+                   f"{w[4]:.2f} x large marker effects plus family GBLUP of the rest"
+                   + (f" + {w[5]:.2f} x BayesB's posterior mean (a short chain)" if len(w) > 5 and w[5] else "")
+                   + f", intervals x {report['interval_scale']:.2f} (the "
                    f"model's stacking at {report['training_taxa']} training individuals)", err=True)
     click.echo(f"accuracy against the simulated true genetic values (Pearson r): "
                f"GPFN {r_gpfn:.3f}, GBLUP {r_gblup:.3f}", err=True)
