@@ -81,8 +81,6 @@ def _r(a, b) -> float:
 def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
-    from gpfn_core.linear.bayes import bayes
-    from gpfn_core.linear.gblup import gblup
     from gpfn_core.registry import get_registry
 
     arch, index, iterations, model = job
@@ -91,14 +89,7 @@ def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
     prior = get_registry().make_prior("nam", seed=11, overrides=over)
     d = prior.draw(index, fixed={"pop_size": 300})
     nt, truth = d.n_train, d.g[d.n_train:]
-    out = {}
-    t = time.perf_counter()
-    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
-    out["GBLUP_s"] = time.perf_counter() - t
-    for m in ("BayesB", "BayesCpi"):
-        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6,
-                    seed=index)
-        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+    out = _classical(d, iterations, index)
     if model:
         import torch
 
@@ -133,6 +124,20 @@ def section_architectures(draws: int, iterations: int, workers: int, model: str 
             print(f"| {arch} | {ok.sum()} | " + " | ".join(cells) + f" | {secs} |")
 
 
+def _classical(d, iterations: int, seed: int) -> dict[str, float]:
+    """GBLUP's, BayesB's and BayesCπ's r with the true values of draw ``d``'s targets, and their seconds."""
+    from gpfn_core.linear.bayes import bayes
+    from gpfn_core.linear.gblup import gblup
+
+    nt, truth = d.n_train, d.g[d.n_train:]
+    t = time.perf_counter()
+    out = {"GBLUP": _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth), "GBLUP_s": time.perf_counter() - t}
+    for m in ("BayesB", "BayesCpi"):
+        res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6, seed=seed)
+        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+    return out
+
+
 def _heldout_draw(model: str, draws_from: str, j: int, overrides: dict):
     """The model (loaded) and held-out draw ``j`` of the set ``draws_from`` of its prior at the
     prior's defaults (``overrides`` on top), as ``bench_accuracy`` sections 1 and 5 score it."""
@@ -157,8 +162,6 @@ def _heldout_draw(model: str, draws_from: str, j: int, overrides: dict):
 
 def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     """One held-out draw of a model's own prior, as ``bench_accuracy`` section 1 scores it."""
-    from gpfn_core.linear.bayes import bayes
-    from gpfn_core.linear.gblup import gblup
     from gpfn_core.tasks.predict import predict_arrays
 
     model, draws_from, j, iterations, overrides, *reused = job
@@ -172,13 +175,7 @@ def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
         out.update({m: reused[m] for m in ("GBLUP", "BayesB", "BayesCpi")})
         out.update({f"{m}_s": np.nan for m in ("GBLUP", "BayesB", "BayesCpi")})
     else:
-        t = time.perf_counter()
-        out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
-        out["GBLUP_s"] = time.perf_counter() - t
-        for m in ("BayesB", "BayesCpi"):
-            res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6,
-                        seed=j)
-            out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+        out.update(_classical(d, iterations, j))
     t = time.perf_counter()
     out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     out["GPFN_s"] = time.perf_counter() - t
