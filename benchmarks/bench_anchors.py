@@ -75,8 +75,10 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
         pr.prepare = original
     p, nf = seen["p"], int(mdl[2]["n_features"])
     std = lambda v: (np.asarray(v, np.float64) - p.scale.mean) / p.scale.sd  # noqa: E731
-    x_train, x_target = p.encoding.transform(d.x[:nt]), p.encoding.transform(d.x[nt:])
-    extra = {c: short_chain(x_train, p.y_train, x_target, c) for c in candidates}
+    extra = {}
+    if candidates:  # on the encoding predict's preprocessing fitted
+        x_train, x_target = p.encoding.transform(d.x[:nt]), p.encoding.transform(d.x[nt:])
+        extra = {c: short_chain(x_train, p.y_train, x_target, c) for c in candidates}
     return {**extra, "nt": nt, "share": float(d.params.get("poly_share", np.nan)), "truth": std(d.g[nt:]),
             "reml": gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, "stacked": std(res["mean"]),
             "network": std(res["network_mean"]), "bma": p.anchors[:, 0], "loo": p.anchors[:, 1],

@@ -35,6 +35,7 @@ from gpfn_core.errors import ValidationError
 from gpfn_core.data.encoding import Encoding
 
 METHODS = ("bayesb", "bayescpi")
+PROB_IN, COUNTS, DF0, R2 = 0.5, 10.0, 5.0, 0.5  # BGLR's defaults (module docstring)
 
 
 @dataclass
@@ -143,8 +144,8 @@ _GIBBS = None
 
 def bayes(
     dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray, method: str = "bayesb", *,
-    iterations: int = 6000, burn_in: int = 1000, seed: int = 0, prob_in: float = 0.5, counts: float = 10.0,
-    df0: float = 5.0, r2: float = 0.5, s0_b: float | None = None, spike_var: float = 0.0,
+    iterations: int = 6000, burn_in: int = 1000, seed: int = 0, prob_in: float = PROB_IN, counts: float = COUNTS,
+    df0: float = DF0, r2: float = R2, s0_b: float | None = None, spike_var: float = 0.0,
     slab_var: float | None = None, residual_var: float | None = None,
 ) -> BayesResult:
     """Fit BayesB or BayesCπ (``method``) on the training dosages and predict the targets.
@@ -182,11 +183,13 @@ def bayes(
     return BayesResult(pred, effects, float(post[0]), float(post[1]), float(post[2]), time.perf_counter() - t0)
 
 
-def _fit(x_train: np.ndarray, y: np.ndarray, method: str, iterations: int, burn_in: int, seed: int, prob_in: float,
-         counts: float, df0: float, r2: float, s0_b: float | None = None, spike_var: float = 0.0,
+def _fit(x_train: np.ndarray, y: np.ndarray, method: str, iterations: int, burn_in: int, seed: int,
+         prob_in: float = PROB_IN, counts: float = COUNTS, df0: float = DF0, r2: float = R2,
+         s0_b: float | None = None, spike_var: float = 0.0,
          slab_var: float | None = None, residual_var: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The sampler on encoded (centred) training genotypes ``[n, m]``: posterior mean effects
-    ``[m]`` and ``[mu, pi, var_e]``.  :func:`bayes` and :func:`short_chain` share it."""
+    ``[m]`` and ``[mu, pi, var_e]``; the defaults are BGLR's, as :func:`bayes`'s.  :func:`bayes` and
+    :func:`short_chain` share it."""
     global _GIBBS
     xt = np.ascontiguousarray(np.asarray(x_train, dtype=np.float32).T)  # float32 [m, n]: one row per marker
     xx = np.einsum("ij,ij->i", xt, xt, dtype=np.float64)
@@ -236,5 +239,5 @@ def short_chain(x_train: np.ndarray, z: np.ndarray, x_target: np.ndarray, method
     z = np.asarray(z, dtype=np.float64)
     n, m = np.shape(x_train)
     its = short_chain_iterations(n, m)
-    effects, post = _fit(x_train, z, method, its, int(its * SHORT_BURN_IN), seed, 0.5, 10.0, 5.0, 0.5)
+    effects, post = _fit(x_train, z, method, its, int(its * SHORT_BURN_IN), seed)
     return post[0] + np.asarray(x_target, dtype=np.float32).astype(np.float64) @ effects

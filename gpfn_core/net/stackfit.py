@@ -128,7 +128,7 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
         inside = np.mean(np.concatenate([(b + lo <= t) & (t <= b + hi)
                                          for b, lo, hi, t in zip(blended, low, high, truth)]))
         entry = {"n_train": int(np.median([o["n_train"] for o in rows])), "weight": float(w[0]),
-                 "anchor_weights": {a: float(w[1 + STACK_ANCHORS.index(a)]) for a in tried}, "interval_scale": scale,
+                 "anchor_weights": dict(zip(tried, map(float, fitted["weights"][1:]))), "interval_scale": scale,
                  "coverage90_unscaled": float(inside), "draws": fitted["draws"], "r_stacked": fitted["r_stacked"],
                  "r_network": fitted["r_alone"][0], "r_anchors": r_alone,
                  "start_index": int(start + k * SIZE_STRIDE),
@@ -141,12 +141,17 @@ def fit_stack(model, bar, cfg, draws: int = 200, start: int = STACK_INDEX, sizes
                 + ", ".join(f"{a} {v:.3f}" for a, v in entry["r_anchors"].items())
                 + f", blend {entry['r_stacked']:.3f}; interval scale {scale:.2f} "
                 f"(90% coverage unscaled {inside:.3f})")
-    # the top-level weights (what a gpfn before size-dependent stacking reads): the size nearest 300
+    return {**_sized(entries), "prior": cfg.prior, "prior_seed": int(cfg.seed), "loo_choice": LOO_WEIGHING,
+            "start_index": int(start)}
+
+
+def _sized(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stacking's fitted sizes (sorted by training-set size), their draws, and the top-level
+    weights a gpfn before size-dependent stacking reads: the size nearest 300's."""
+    entries = sorted(entries, key=lambda e: e["n_train"])
     top = min(entries, key=lambda e: abs(np.log(max(e["n_train"], 1) / 300)))
     return {"weight": top["weight"], "anchor_weights": top["anchor_weights"], "sizes": entries,
-            "draws": int(sum(e["draws"] for e in entries)), "prior": cfg.prior, "prior_seed": int(cfg.seed),
-            "loo_choice": LOO_WEIGHING,
-            "start_index": int(start)}
+            "draws": int(sum(e["draws"] for e in entries))}
 
 
 def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None,
@@ -183,10 +188,7 @@ def stack_model_file(path: str | Path, draws: int = 200, seed: int | None = None
     if res is None:
         raise GpfnError(f"{path}: the model has no gblup smoother, so there is no GBLUP average to blend with")
     if kept:
-        entries = sorted(kept + res["sizes"], key=lambda e: e["n_train"])
-        top = min(entries, key=lambda e: abs(np.log(max(e["n_train"], 1) / 300)))
-        res = {**res, "weight": top["weight"], "anchor_weights": top["anchor_weights"], "sizes": entries,
-               "draws": int(sum(e["draws"] for e in entries)), "start_index": old.get("start_index", res["start_index"])}
+        res = {**res, **_sized(kept + res["sizes"]), "start_index": old.get("start_index", res["start_index"])}
     if overrides:
         res["prior_overrides"] = dict(overrides)
     record_metadata(path, {"stack": res})
