@@ -175,7 +175,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if a.data == "none":
         n, m = (int(v) for v in a.size.split("x"))
-        real, label = {}, "none"
+        real, label, per_env = {}, "none", []
         print(f"# bench_prior_realism: no real set; {a.draws} draws per prior at {n} x {m}"
               + (f"; --set {' '.join(a.overrides)}" if a.overrides else ""))
     else:
@@ -211,6 +211,17 @@ def main() -> None:
             p10, p50, p90, pct = spread(vals[s], real[s])
             print(f"| {name} | {s} | {p10:.3f} | {p50:.3f} | {p90:.3f} | {real[s]:.3f} | {pct:.0f} | "
                   f"{'yes' if 10 <= pct <= 90 else '**no**'} |")
+    if len(per_env) > 1:  # a set with several phenotypes: where each falls, and how many sit below the median
+        from scipy.stats import binomtest
+
+        print("\n| prior | statistic | each phenotype's percentile | below the prior's median | sign test p |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, vals in results.items():
+            for s in PHENOTYPE_STATS:
+                pcts = [spread(vals[s], p[s])[3] for p in per_env]
+                below = sum(q < 50 for q in pcts)
+                print(f"| {name} | {s} | {' '.join(f'{q:.0f}' for q in pcts)} | {below} of {len(pcts)} | "
+                      f"{binomtest(below, len(pcts)).pvalue:.3f} |")
     if a.png and results:
         import matplotlib
 
