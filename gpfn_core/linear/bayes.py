@@ -215,24 +215,15 @@ def _fit(x_train: np.ndarray, y: np.ndarray, method: str, iterations: int, burn_
 SHORT_CHAIN = 200  # iterations of short_chain: on 2,500-line NAM draws BayesB's first 200 predicted as well
 # as 3,000 (benchmarks/bench_bayes.py --large-candidates)
 SHORT_BURN_IN = 0.25  # share of the chain left out of the posterior mean
-SHORT_BUDGET = 5e9  # training individuals x markers x iterations any short chain may cost (about 2 s here)
-SHORT_PER_LINE = 0.1  # iterations per training individual a chain may run past that budget
+SHORT_BUDGET = 5e9  # training individuals x markers x iterations a short chain may cost (about 2 s here)
 SHORT_MIN = 50
 
 
 def short_chain_iterations(n: int, m: int) -> int:
     """:func:`short_chain`'s length for ``n`` training individuals and ``m`` markers:
-    :data:`SHORT_CHAIN`, cut where n m iterations would pass :data:`SHORT_BUDGET`, but never
-    below n / 10 (:data:`SHORT_PER_LINE`) nor :data:`SHORT_MIN`: 100 at 1,000 x 50,000, the
-    whole chain from 2,000 training individuals on, whatever the panel.
-
-    Why n / 10: the relationships every prediction forms cost n^2 m multiply-adds, the chain
-    n m per iteration, so n / 10 iterations keep the chain a fixed share of that.  A chain cut
-    by the budget alone (55 iterations at 2,500 x 36,000) fell below GBLUP on large panels,
-    where 200 iterations were above it (``benchmarks/bench_short_chain.py``)."""
-    n, m = int(n), int(m)
-    cut = max(SHORT_MIN, int(SHORT_BUDGET // max(n * m, 1)), int(SHORT_PER_LINE * n))
-    return int(min(SHORT_CHAIN, cut))
+    :data:`SHORT_CHAIN`, cut where n m iterations would pass :data:`SHORT_BUDGET`
+    (100 at 1,000 x 50,000), never below :data:`SHORT_MIN`."""
+    return int(max(SHORT_MIN, min(SHORT_CHAIN, int(SHORT_BUDGET // max(n * m, 1)))))
 
 
 def short_chain(x_train: np.ndarray, z: np.ndarray, x_target: np.ndarray, method: str = "bayesb",
