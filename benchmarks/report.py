@@ -181,7 +181,8 @@ def tools_table() -> str:
             ref = base.get(fmt) or res.get("VCF.gz/gpfn")
             speed = f"{ref['seconds'] / r['seconds']:.1f}×" if ref and "seconds" in ref else "-"
             rows.append(f"| {fmt} | {reader} | {r['seconds']:.1f} | {r['peak_kib'] / cells:.2f}× | {speed} |")
-    rec = latest("predict")
+    # the newest predict record that timed every trait in one call (section 2; a record of section 1 alone has none)
+    rec = next((r for r in reversed(records("predict")) if r.get("results", {}).get("traits")), None)
     t = (rec or {}).get("results", {}).get("traits")
     if t:
         rows += ["", f"Every trait in one call: {t['traits']} traits of {t['train']:,} training individuals, "
