@@ -51,13 +51,9 @@ from gpfn_core.models.scoring import (MATRIX_PRIORS, PER_DRAW, SUMMARY, heldout,
 from gpfn_core.net.modelfile import load_model, read_metadata  # noqa: E402
 from gpfn_core.registry import get_registry  # noqa: E402
 from gpfn_core.tasks.predict import predict_arrays  # noqa: E402
+from gpfn_core.metrics import pearson
 
 SIZES_INDEX = 6_000_000_000  # section 3's draws (no decision is made on them)
-
-
-def r(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
 
 
 def paired(name: str, gp, gb, extra: str = "") -> str:
@@ -141,9 +137,9 @@ def section_sizes(model: Path, sizes: list[tuple[int, int, int]], record: bool) 
             t = time.perf_counter()
             q = gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction
             tb += time.perf_counter() - t
-            gp.append(r(res["mean"], d.g[nt:]))
-            gb.append(r(q, d.g[nt:]))
-            net.append(r(res["network_mean"], d.g[nt:]))
+            gp.append(pearson(res["mean"], d.g[nt:]))
+            gb.append(pearson(q, d.g[nt:]))
+            net.append(pearson(res["network_mean"], d.g[nt:]))
             inside += int(((res["q05"] <= d.g[nt:]) & (d.g[nt:] <= res["q95"])).sum())
             total += d.n - nt
             nts.append(nt)

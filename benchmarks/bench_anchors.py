@@ -37,19 +37,20 @@ from pathlib import Path
 
 import numpy as np
 
+from gpfn_core.metrics import pearson
+
 
 def _one(job: tuple[str, int, int, int, dict]) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
     import gpfn_core.tasks.predict as pr
+    from gpfn_core.linear.bayes import short_chain
     from gpfn_core.linear.gblup import gblup
     from gpfn_core.linear.smoothers import H2_GRID
-    from gpfn_core.net.modelfile import load_model
     from gpfn_core.net.config import config_of_model as fit_config_of
     from gpfn_core.net.draws import build
-
-    from gpfn_core.linear.bayes import short_chain
+    from gpfn_core.net.modelfile import load_model
 
     path, index, n_train, targets, overrides, candidates = job
     threadpool_limits(1)
@@ -86,10 +87,6 @@ def _one(job: tuple[str, int, int, int, dict]) -> dict:
             "uniform": p.target[:, nf: nf + len(H2_GRID)].astype(np.float64).mean(1)}
 
 
-def _r(a, b) -> float:
-    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
-
-
 def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[np.ndarray, list[list[float]]]:
     """Per-draw r of the blend network + ``anchors``, each half's weights fitted on the other half."""
     from gpfn_core.net.stackfit import fit_weights
@@ -103,7 +100,7 @@ def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[n
                                  [rows[i]["truth"] for i in fit])["weights"])
         weights.append([round(float(v), 2) for v in w])
         for i in score:
-            out[i] = _r(w[0] * rows[i]["network"] + cols(rows[i]) @ w[1:], rows[i]["truth"])
+            out[i] = pearson(w[0] * rows[i]["network"] + cols(rows[i]) @ w[1:], rows[i]["truth"])
     return out, weights
 
 
@@ -133,7 +130,7 @@ def main() -> None:
         rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides, tuple(a.candidates))
                                for i in range(a.draws)],
                         chunksize=1)
-    r = {k: np.array([_r(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "qtl", "uniform",
+    r = {k: np.array([pearson(x[k], x["truth"]) for x in rows]) for k in ("reml", "bma", "loo", "family", "qtl", "uniform",
                                                                     "network", "stacked", *a.candidates)}
     r["blend"], w2 = cross_fitted(rows, ["bma", "loo"])
     r["blend + family"], w3 = cross_fitted(rows, ["bma", "loo", "family"])

@@ -65,6 +65,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gpfn_core.metrics import pearson
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 ARCHITECTURES = {
@@ -72,10 +74,6 @@ ARCHITECTURES = {
     "polygenic (200 QTL + 90% background)": {"n_qtl": "200", "poly_share": "0.9"},
 }
 METHODS = ("GBLUP", "BayesB", "BayesCpi", "GPFN")
-
-
-def _r(a, b) -> float:
-    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
 
 
 def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
@@ -99,7 +97,7 @@ def _one(job: tuple[str, int, int, str | None]) -> dict[str, float]:
         torch.set_num_threads(1)
         mdl, bar, meta = load_model(model)
         t = time.perf_counter()
-        out["GPFN"] = _r(predict_arrays(mdl, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+        out["GPFN"] = pearson(predict_arrays(mdl, bar, meta, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
         out["GPFN_s"] = time.perf_counter() - t
     return out
 
@@ -131,10 +129,10 @@ def _classical(d, iterations: int, seed: int) -> dict[str, float]:
 
     nt, truth = d.n_train, d.g[d.n_train:]
     t = time.perf_counter()
-    out = {"GBLUP": _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth), "GBLUP_s": time.perf_counter() - t}
+    out = {"GBLUP": pearson(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth), "GBLUP_s": time.perf_counter() - t}
     for m in ("BayesB", "BayesCpi"):
         res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], m.lower(), iterations=iterations, burn_in=iterations // 6, seed=seed)
-        out[m], out[f"{m}_s"] = _r(res.prediction, truth), res.seconds
+        out[m], out[f"{m}_s"] = pearson(res.prediction, truth), res.seconds
     return out
 
 
@@ -177,7 +175,7 @@ def _heldout(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     else:
         out.update(_classical(d, iterations, j))
     t = time.perf_counter()
-    out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    out["GPFN"] = pearson(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     out["GPFN_s"] = time.perf_counter() - t
     return out
 
@@ -201,29 +199,29 @@ def informed_hyperparameters(params: dict, msx: float, m: int) -> dict[str, floa
 def _informed(job: tuple[str, int, int, int, dict]) -> dict[str, float]:
     """One held-out draw: GBLUP (REML), GBLUP at the draw's true h², the two-normal Gibbs
     sampler at the draw's true architecture, and GPFN."""
+    from gpfn_core.data.encoding import Encoding
     from gpfn_core.linear.bayes import bayes
     from gpfn_core.linear.gblup import blup, gblup
     from gpfn_core.linear.kinship import relationship
     from gpfn_core.tasks.predict import predict_arrays
-    from gpfn_core.data.encoding import Encoding
 
     model, draws_from, j, iterations, overrides = job
     mdl, d = _heldout_draw(model, draws_from, j, overrides)
     nt, truth = d.n_train, d.g[d.n_train:]
     out = {"share": float(d.params.get("poly_share", np.nan)), "markers": d.x.shape[1]}
-    out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+    out["GBLUP"] = pearson(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
     enc = Encoding.fit(d.x[:nt])
     xt, xv = enc.transform(d.x[:nt]), enc.transform(d.x[nt:])
     k_tt, k_vt = relationship(xt, xv)
     h2 = float(d.params["h2"])
-    out["GBLUP, true h²"] = _r(blup(k_tt, k_vt, d.y[:nt].astype(np.float64), (1 - h2) / h2)[0], truth)
+    out["GBLUP, true h²"] = pearson(blup(k_tt, k_vt, d.y[:nt].astype(np.float64), (1 - h2) / h2)[0], truth)
     msx = float(np.einsum("ij,ij->", xt, xt, dtype=np.float64)) / (nt - 1)
     hyper = informed_hyperparameters(d.params, msx, d.x.shape[1])
     t = time.perf_counter()
     res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayescpi", iterations=iterations, burn_in=iterations // 6, seed=j,
                 counts=0, **hyper)
-    out["two normals, true architecture"], out["s"] = _r(res.prediction, truth), time.perf_counter() - t
-    out["GPFN"] = _r(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    out["two normals, true architecture"], out["s"] = pearson(res.prediction, truth), time.perf_counter() - t
+    out["GPFN"] = pearson(predict_arrays(*mdl, d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     return out
 
 
@@ -361,23 +359,23 @@ def _large(job: tuple[str, str, int, int, str, bool]) -> dict[str, float]:
         out.update({"GBLUP": reused["GBLUP"], "BayesB": reused["BayesB"], "GBLUP_s": np.nan, "BayesB_s": np.nan})
     else:
         t = time.perf_counter()
-        out["GBLUP"] = _r(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
+        out["GBLUP"] = pearson(gblup(d.x[:nt], d.y[:nt], d.x[nt:]).prediction, truth)
         out["GBLUP_s"] = time.perf_counter() - t
         res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayesb", iterations=iterations, burn_in=iterations // 6, seed=j)
-        out["BayesB"], out["BayesB_s"] = _r(res.prediction, truth), res.seconds
+        out["BayesB"], out["BayesB_s"] = pearson(res.prediction, truth), res.seconds
     t = time.perf_counter()
-    out["GPFN"] = _r(predict_arrays(*load_model(model), d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
+    out["GPFN"] = pearson(predict_arrays(*load_model(model), d.x[:nt], d.y[:nt], d.x[nt:])["mean"], truth)
     out["GPFN_s"] = time.perf_counter() - t
     if candidates:
         for it in (200, 400):
             res = bayes(d.x[:nt], d.y[:nt], d.x[nt:], "bayesb", iterations=it, burn_in=it // 5, seed=j)
-            out[f"BayesB {it} it"], out[f"BayesB {it} it_s"] = _r(res.prediction, truth), res.seconds
+            out[f"BayesB {it} it"], out[f"BayesB {it} it_s"] = pearson(res.prediction, truth), res.seconds
         g = Genotypes.for_smoothers(d.x[:nt], d.x[nt:], ("gblup",))
         z = Standardizer.fit(d.y[:nt]).transform(d.y[:nt])
         t = time.perf_counter()
         pred = qtl_family_gblup(g.kinship, g.coordinates, g.x_train, g.x_target, z, family=g.family, grid=g.grid,
                                 steps=20)
-        out["QTL anchor 20"], out["QTL anchor 20_s"] = _r(pred, truth), time.perf_counter() - t
+        out["QTL anchor 20"], out["QTL anchor 20_s"] = pearson(pred, truth), time.perf_counter() - t
     return out
 
 
@@ -455,10 +453,10 @@ def section_cost(iterations: int, methods: tuple[str, ...] = ("bayesb",)) -> Non
     gb = gblup(x[:1000], y[:1000], x[1000:])
     tg = time.perf_counter() - t
     print("| method | seconds | vs GBLUP | r with g (100 targets) |\n| --- | --- | --- | --- |")
-    print(f"| GBLUP (REML), baseline | {tg:.1f} | 1.0 | {_r(gb.prediction, g[1000:]):.3f} |")
+    print(f"| GBLUP (REML), baseline | {tg:.1f} | 1.0 | {pearson(gb.prediction, g[1000:]):.3f} |")
     for m in methods:
         res = bayes(x[:1000], y[:1000], x[1000:], m, iterations=iterations, burn_in=iterations // 6)
-        print(f"| {m} | {res.seconds:.1f} | {res.seconds / tg:.0f} | {_r(res.prediction, g[1000:]):.3f} |")
+        print(f"| {m} | {res.seconds:.1f} | {res.seconds / tg:.0f} | {pearson(res.prediction, g[1000:]):.3f} |")
 
 
 def main() -> None:

@@ -45,14 +45,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gpfn_core.metrics import pearson
+
 WHEAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wheat599"
 STATS = ("REML h2", "EN − GBLUP", "top eigenvalue share", "mean r² of marker pairs", "PCs for 90% / n",
          "heterozygosity")
 PHENOTYPE_STATS = STATS[:2]
-
-
-def _r(a, b) -> float:
-    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else float("nan")
 
 
 def genotype_stats(x: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -89,9 +87,9 @@ def phenotype_stats(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, fl
     en, gb = [], []
     for k in range(5):
         tr, te = fold != k, fold == k
-        gb.append(_r(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
+        gb.append(pearson(gblup(x[tr], y[tr], x[te]).prediction, y[te]))
         pred = elastic_net(x[tr], y[tr], x[te], seed=seed)
-        en.append(_r(pred, y[te]) if np.std(pred) > 0 else 0.0)
+        en.append(pearson(pred, y[te]) if np.std(pred) > 0 else 0.0)
     d = np.array(en) - np.array(gb)
     return {"REML h2": float(h2), "EN − GBLUP": float(np.nanmean(d))}
 
@@ -163,6 +161,7 @@ def main() -> None:
                     help="Hyperparameter override for every prior, as `gpfn fit --set` (repeatable).")
     a = ap.parse_args()
     from gpfn_cli.common import parse_overrides
+
     from gpfn_core.errors import GpfnError
     from gpfn_core.registry import get_registry
 

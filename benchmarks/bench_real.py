@@ -45,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from records import RESULTS, write  # noqa: E402
 
+from gpfn_core.metrics import pearson, spearman
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SETS = ("wheat599", "apple", "barley_popvar", "maize_drops", "rice_rdp1", "wheat_dh_rxk", "wheat_stpga")
 # the shipped model a user would pick for each set's population type (first one installed)
@@ -127,16 +129,6 @@ def classical(args) -> tuple[str, float, float]:
 
             pred = bayes(x_tr, y_tr, x_te, method.lower(), iterations=iterations, burn_in=iterations // 6).prediction
     return method, pearson(pred, y_te), spearman(pred, y_te)
-
-
-def pearson(a, b) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.corrcoef(a, b)[0, 1]) if a.size > 2 and a.std() > 0 and b.std() > 0 else float("nan")
-
-
-def spearman(a, b) -> float:
-    rank = lambda v: np.argsort(np.argsort(v)).astype(float)  # noqa: E731
-    return pearson(rank(np.asarray(a)), rank(np.asarray(b)))
 
 
 def gpfn(model, x_tr, y_tr, x_te, y_te, genotypes=None) -> dict[str, float]:
@@ -299,9 +291,10 @@ def save_cache(cache: dict) -> None:
     os.replace(tmp, CACHE)
 
 
-# each method's fits are keyed by the code they ran: the samplers do not touch the kinship code
-CODE = {"GBLUP": _code_version(("linear/gblup.py", "linear/kinship.py", "data/encoding.py")),
-        "BayesB": _code_version(("linear/bayes.py", "data/encoding.py"))}
+# each method's fits are keyed by the code they ran (the samplers do not touch the kinship code) and by
+# the code that scored them (metrics.py: Spearman's ranks of tied phenotypes)
+CODE = {"GBLUP": _code_version(("linear/gblup.py", "linear/kinship.py", "data/encoding.py", "metrics.py")),
+        "BayesB": _code_version(("linear/bayes.py", "data/encoding.py", "metrics.py"))}
 CODE["BayesCpi"] = CODE["BayesB"]
 
 

@@ -24,7 +24,7 @@ PACKAGES = {"gpfn_core": "gpfn_core", "plugins": "gpfn_plugins", "cli": "gpfn_cl
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("contracts", ("gpfn_core", "gpfn_core.version", "gpfn_core.errors", "gpfn_core.threads", "gpfn_core.hookspecs",
                    "gpfn_core.bits", "gpfn_core.types", "gpfn_core.interfaces", "gpfn_core._moved", "gpfn_core.atomic",
-                   "gpfn_core.example_data")),
+                   "gpfn_core.metrics", "gpfn_core.example_data")),
     ("simulator and users' data", ("gpfn_core.sim", "gpfn_core.data")),
     ("plugin registry", ("gpfn_core.registry",)),
     ("closed-form genetics and built-in plugins", ("gpfn_core.linear", "gpfn_plugins")),

@@ -35,7 +35,8 @@ from gpfn_core.net.modelfile import load_model, save_model
 from gpfn_core.net.preprocess import parse_smoothers
 from gpfn_core.net.stackfit import fit_stack
 from gpfn_core.net.stacking import stack_weights
-from gpfn_core.net.validation import Validation, pearson
+from gpfn_core.metrics import pearson
+from gpfn_core.net.validation import Validation
 
 
 def _cosine(warmup: int, total: int):

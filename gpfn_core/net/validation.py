@@ -12,6 +12,7 @@ import numpy as np
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.interfaces import Prior
 from gpfn_core.linear.gblup import gblup
+from gpfn_core.metrics import pearson
 from gpfn_core.net.bar import BarDistribution
 from gpfn_core.net.config import VALIDATION_INDEX, FitConfig
 from gpfn_core.net.inference import combine_members, member_outputs, model_context
@@ -151,12 +152,3 @@ def _loo_choice_r(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray
     selection among the model's own inputs gives (nan without smoothers)."""
     choice = loo_choice(f_train, y_train, f_target, cfg.feature_max_size, cfg.smoothers)
     return float("nan") if choice is None else pearson(choice, truth)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r of two vectors; nan where either is constant or shorter than two."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
-
