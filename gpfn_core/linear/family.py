@@ -50,37 +50,64 @@ def family_kernels(k_tt: np.ndarray, k_vt: np.ndarray, k_vv: np.ndarray, cut: fl
     between families, scaled to a mean training diagonal of one.  Double-centring ``k``
     within each family block gives them without touching the markers.  ``k_vv``: the
     targets' own relationships (diagonal).  None when every family is a single individual."""
-    from scipy.sparse import csr_matrix
+    fam = Families.of(k_tt, cut)
+    return None if fam is None else (fam.kf_tt, fam.rows(k_vt, k_vv))
 
-    lab = family_labels(k_tt, cut)
-    n, c = len(lab), int(lab.max()) + 1
-    if c == n:
-        return None
-    ind = csr_matrix((np.ones(n), (np.arange(n), lab)), shape=(n, c))  # membership, n nonzeros
-    cnt = np.bincount(lab, minlength=c).astype(np.float64)
-    a_t = np.asarray(ind.T @ k_tt).T / cnt  # [nt, C]: mean relationship to each family (k_tt symmetric)
-    own = a_t[np.arange(n), lab]  # to one's own family
-    b = np.bincount(lab, weights=own, minlength=c) / cnt  # [C]: mean relationship within each family
-    # only the pairs within a family are non-zero: their positions, family by family
-    reps = cnt.astype(np.int64)[lab]  # each individual's family size
-    rows = np.repeat(np.arange(n), reps)
-    offset = np.arange(rows.size) - np.repeat(np.cumsum(reps) - reps, reps)
-    first = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)
-    cols = np.argsort(lab, kind="stable")[np.repeat(first[lab], reps) + offset]
-    kf_tt = np.zeros((n, n))
-    kf_tt[rows, cols] = k_tt[rows, cols] - own[rows] - own[cols] + b[lab[rows]]
-    scale = float(np.mean(np.diag(kf_tt)))
-    if not scale > 1e-9:
-        return None
-    a_v = np.asarray(ind.T @ np.asarray(k_vt, np.float64).T).T / cnt  # [nv, C]
-    d_t = np.sqrt(np.maximum(np.diag(k_tt), 1e-12))
-    d_v = np.sqrt(np.maximum(np.asarray(k_vv, np.float64), 1e-12))
-    corr = np.asarray(ind.T @ (k_vt / d_t[None, :]).T).T / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation
-    best = np.argmax(corr, axis=1)
-    joined = 1.0 - corr[np.arange(len(best)), best] <= cut
-    kf_vt = np.where((lab[None, :] == best[:, None]) & joined[:, None],
-                     k_vt - a_v[np.arange(len(best)), best][:, None] - own[None, :] + b[best][:, None], 0.0)
-    return kf_tt / scale, kf_vt / scale
+
+class Families:
+    """The training individuals' families (:func:`family_labels`) and their within-family
+    relationships ``kf_tt``; :meth:`rows` gives any targets' within-family relationships to
+    them, so targets can come in chunks against one training population."""
+
+    def __init__(self, lab, cnt, own, b, d_t, kf_tt, scale, cut):
+        self.lab, self.cnt, self.own, self.b, self.d_t = lab, cnt, own, b, d_t
+        self.kf_tt, self.scale, self.cut = kf_tt, scale, cut
+
+    @classmethod
+    def of(cls, k_tt: np.ndarray, cut: float = FAMILY_CUT) -> Families | None:
+        """None when every family is a single individual (or the kernel vanishes)."""
+        from scipy.sparse import csr_matrix
+
+        lab = family_labels(k_tt, cut)
+        n, c = len(lab), int(lab.max()) + 1
+        if c == n:
+            return None
+        ind = csr_matrix((np.ones(n), (np.arange(n), lab)), shape=(n, c))  # membership, n nonzeros
+        cnt = np.bincount(lab, minlength=c).astype(np.float64)
+        a_t = np.asarray(ind.T @ k_tt).T / cnt  # [nt, C]: mean relationship to each family (k_tt symmetric)
+        own = a_t[np.arange(n), lab]  # to one's own family
+        b = np.bincount(lab, weights=own, minlength=c) / cnt  # [C]: mean relationship within each family
+        # only the pairs within a family are non-zero: their positions, family by family
+        reps = cnt.astype(np.int64)[lab]  # each individual's family size
+        rows = np.repeat(np.arange(n), reps)
+        offset = np.arange(rows.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        first = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)
+        cols = np.argsort(lab, kind="stable")[np.repeat(first[lab], reps) + offset]
+        kf_tt = np.zeros((n, n))
+        kf_tt[rows, cols] = k_tt[rows, cols] - own[rows] - own[cols] + b[lab[rows]]
+        scale = float(np.mean(np.diag(kf_tt)))
+        if not scale > 1e-9:
+            return None
+        d_t = np.sqrt(np.maximum(np.diag(k_tt), 1e-12))
+        return cls(lab, cnt, own, b, d_t, kf_tt / scale, scale, cut)
+
+    def rows(self, k_vt: np.ndarray, k_vv: np.ndarray) -> np.ndarray:
+        """float64 ``[nv, nt]``: the within-family relationships of targets (their relationships
+        ``k_vt`` to the training individuals and their own ``k_vv``) to the training individuals."""
+        from scipy.sparse import csr_matrix
+
+        lab, cnt = self.lab, self.cnt
+        n, c = len(lab), len(cnt)
+        ind = csr_matrix((np.ones(n), (np.arange(n), lab)), shape=(n, c))
+        k_vt = np.asarray(k_vt, np.float64)
+        a_v = np.asarray(ind.T @ k_vt.T).T / cnt  # [nv, C]
+        d_v = np.sqrt(np.maximum(np.asarray(k_vv, np.float64), 1e-12))
+        corr = np.asarray(ind.T @ (k_vt / self.d_t[None, :]).T).T / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation
+        best = np.argmax(corr, axis=1)
+        joined = 1.0 - corr[np.arange(len(best)), best] <= self.cut
+        kf_vt = np.where((lab[None, :] == best[:, None]) & joined[:, None],
+                         k_vt - a_v[np.arange(len(best)), best][:, None] - self.own[None, :] + self.b[best][:, None], 0.0)
+        return kf_vt / self.scale
 
 
 class FamilyModel:
@@ -89,27 +116,41 @@ class FamilyModel:
     reduction per share serves every h2 of the grid (V(h2) = h2 A_f + (1 - h2) I is
     Q (h2 T + (1 - h2) I) Q^T), and both anchors that use family GBLUP (``gblup_family``,
     and ``gblup_qtl`` on what its marker effects leave) share them.  ``kernels`` is None
-    where every family is a single individual."""
+    where every family is a single individual.  :meth:`for_targets` gives the model of
+    other targets of the same training population, sharing every training-side part (the
+    families and the reductions): targets in chunks cost no n^3 work after the first."""
 
     def __init__(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray,
-                 cross: np.ndarray | None = None) -> None:
+                 cross: np.ndarray | None = None, _training: tuple | None = None) -> None:
         scale = kin.scale
-        self.k_tt = kin.relationships()
+        if _training is None:
+            k_tt = kin.relationships()
+            _training = (k_tt, Families.of(k_tt), {})  # the reductions, per share, made when first asked for
+        self._training = _training
+        self.k_tt, families, _ = _training
         # the targets' relationships to the training individuals: x_v x_t^T (``cross``) when the caller
         # formed it, else recomposed from the coordinates (n_v n^2 flops)
         self.k_vt = (np.asarray(cross, np.float64) / scale if cross is not None
                      else (np.asarray(coordinates, np.float64) / scale) @ kin.u.T)
         xv = np.asarray(x_target, dtype=np.float32)
         k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
-        self.kernels = family_kernels(self.k_tt, self.k_vt, k_vv)
+        self.kernels = None if families is None else (families.kf_tt, families.rows(self.k_vt, k_vv))
         self._tri: dict[float, Tridiagonal] = {}
+
+    def for_targets(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray,
+                    cross: np.ndarray | None = None) -> FamilyModel:
+        """The model of other targets (``kin`` the same training individuals' kinship)."""
+        return FamilyModel(kin, coordinates, x_target, cross, _training=self._training)
 
     def share(self, f: float) -> Tridiagonal:
         """:class:`Tridiagonal` of A_f = (1 - f) K + f K_fam over the training individuals, with the
         targets' rows (1 - f) K_vt + f K_fam,vt."""
         if f not in self._tri:
             kf_tt, kf_vt = self.kernels
-            self._tri[f] = Tridiagonal.of((1 - f) * self.k_tt + f * kf_tt, (1 - f) * self.k_vt + f * kf_vt)
+            reduced = self._training[2]
+            if f not in reduced:
+                reduced[f] = Tridiagonal.of((1 - f) * self.k_tt + f * kf_tt, None)
+            self._tri[f] = reduced[f].with_rows((1 - f) * self.k_vt + f * kf_vt)
         return self._tri[f]
 
 
@@ -126,7 +167,8 @@ class Tridiagonal:
         self.diag, self.off, self.reflectors, self.tau, self.bq = diag, off, reflectors, tau, bq
 
     @classmethod
-    def of(cls, a: np.ndarray, b: np.ndarray) -> Tridiagonal:
+    def of(cls, a: np.ndarray, b: np.ndarray | None) -> Tridiagonal:
+        """The reduction of ``a``, with :meth:`with_rows` of ``b`` (None: no other rows yet)."""
         import torch
         from scipy.linalg import lapack
 
@@ -139,11 +181,20 @@ class Tridiagonal:
         # Q = diag(1, Q'), Q' the product of the reflectors in QR (geqrf) layout below T's diagonal
         refl = torch.from_numpy(np.ascontiguousarray(c[1:, :-1]))
         tau = torch.from_numpy(np.ascontiguousarray(tau[: n - 1]))
+        tri = cls(d.astype(np.float64), e.astype(np.float64), refl, tau, None)
+        return tri if b is None else tri.with_rows(b)
+
+    def with_rows(self, b: np.ndarray) -> Tridiagonal:
+        """The same reduction with ``bq`` = B Q for the kernel's rows ``b`` ``[k, n]`` (other
+        individuals': the targets'); the reflectors are shared, not copied."""
+        import torch
+
         b = np.asarray(b, dtype=np.float64)
         bq = b.copy()
-        if n > 1 and len(b):
-            bq[:, 1:] = torch.ormqr(refl, tau, torch.from_numpy(b[:, 1:].astype(np.float32)), left=False).numpy()
-        return cls(d.astype(np.float64), e.astype(np.float64), refl, tau, bq)
+        if len(self.diag) > 1 and len(b):
+            bq[:, 1:] = torch.ormqr(self.reflectors, self.tau, torch.from_numpy(b[:, 1:].astype(np.float32)),
+                                    left=False).numpy()
+        return Tridiagonal(self.diag, self.off, self.reflectors, self.tau, bq)
 
     def rotate(self, z: np.ndarray) -> np.ndarray:
         """float64 Q^T z for ``z`` ``[n]`` or ``[n, k]``."""

@@ -43,20 +43,19 @@ class GblupGrid:
     """:func:`smoother_features` of one training and target population, its parts that do not
     depend on the phenotypes made once: the diagonal of (K + delta I)^-1 at each h2 and the
     targets' posterior variances.  ``features(y)`` is then two products with the
-    decomposition per phenotype (several traits, a QTL anchor's residual)."""
+    decomposition per phenotype (several traits, a QTL anchor's residual);
+    :meth:`for_targets` gives the grid of other targets of the same training population,
+    its training-side parts shared."""
 
     def __init__(self, x_train: np.ndarray, x_target: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID,
                  kinship: Kinship | None = None, coordinates: np.ndarray | None = None) -> None:
         xt = np.asarray(x_train, dtype=np.float32)
-        xv = np.asarray(x_target, dtype=np.float32)
         kin = Kinship.of(xt) if kinship is None else kinship
         if kin.u.shape[0] != len(xt):
             raise ValidationError(f"kinship of {kin.u.shape[0]} individuals given for {len(xt)} training rows")
-        scale, u = kin.scale, kin.u
-        lam = kin.lam / scale
-        self.u = u
-        self.kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / scale  # K_target,train u
-        k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
+        u = kin.u
+        lam = kin.lam / kin.scale
+        self.u, self.scale = u, kin.scale
         self.h2 = np.asarray(h2_grid, dtype=np.float64)
         delta = (1.0 - self.h2) / self.h2
         self.inv = 1.0 / (lam[None, :] + delta[:, None])  # [G, r]
@@ -64,8 +63,23 @@ class GblupGrid:
         u2 = u * u
         self.c_ii = self.inv @ u2.T + self.rest * (1.0 - u2.sum(1))[None, :]  # diagonal of (K + delta I)^-1
         del u2
+        self._targets(kin, xt, x_target, coordinates)
+
+    def _targets(self, kin: Kinship, xt: np.ndarray, x_target: np.ndarray, coordinates: np.ndarray | None) -> None:
+        xv = np.asarray(x_target, dtype=np.float32)
+        self.kvu = (kin.coordinates(xt, xv) if coordinates is None else coordinates) / self.scale  # K_target,train u
+        k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / self.scale
         t_var = np.maximum(k_vv[None, :] - self.inv @ (self.kvu * self.kvu).T, 0.0)
         self.t_sd = np.sqrt(self.h2[:, None] * t_var)  # [G, nv]
+
+    def for_targets(self, kin: Kinship, x_train: np.ndarray, x_target: np.ndarray,
+                    coordinates: np.ndarray | None = None) -> GblupGrid:
+        """The grid of other targets ``x_target`` against the same training individuals."""
+        import copy
+
+        other = copy.copy(self)  # the training-side arrays shared, not copied
+        other._targets(kin, np.asarray(x_train, dtype=np.float32), x_target, coordinates)
+        return other
 
     def features(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:func:`smoother_features`' ``[n_train, 2G]`` and ``[n_target, 2G]`` columns for ``y``."""

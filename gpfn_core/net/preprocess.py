@@ -142,6 +142,22 @@ class Genotypes:
             g.coordinates, g.cross = g.kinship.products(g.x_train, g.x_target)
         return g
 
+    def for_targets(self, dosage_target: np.ndarray) -> Genotypes:
+        """The :class:`Genotypes` of other targets against the same training individuals: the
+        encoding, the decomposition and (where made) the GBLUP grid's and the family kernels'
+        training-side parts are shared, so only the targets' own products are computed.
+        Predictions of targets do not depend on the other targets, so predicting them a chunk
+        at a time this way gives what predicting them all at once gives."""
+        x_target = self.encoding.transform(dosage_target)
+        g = Genotypes(self.encoding, self.x_train, x_target, self.kinship)
+        if self.kinship is not None:
+            g.coordinates, g.cross = self.kinship.products(self.x_train, x_target)
+            if self._grid is not None:
+                g._grid = self._grid.for_targets(self.kinship, self.x_train, x_target, g.coordinates)
+            if self._family is not None:
+                g._family = self._family.for_targets(self.kinship, g.coordinates, x_target, g.cross)
+        return g
+
     @classmethod
     def for_smoothers(cls, dosage_train: np.ndarray, dosage_target: np.ndarray,
                       smoothers: str | tuple[str, ...] | list[str] | None) -> Genotypes:

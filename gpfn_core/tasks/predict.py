@@ -87,9 +87,12 @@ def predict(
     the training individuals (GLS in the mixed model) and taken out of their phenotypes before
     prediction; the targets get breeding values, with no covariate effect added, and the
     report gives the fitted effects.  Before the model runs, the peak memory is estimated
-    from the sizes (:func:`predict_memory`); beyond ``max_memory`` bytes (default: what the
-    machine has available) nothing runs and the error says what would; ``log`` (a callable)
-    hears the estimate before the model runs."""
+    from the sizes (:func:`predict_memory`); where every target at once would pass
+    ``max_memory`` bytes (default: what the machine has available) the targets go through
+    preprocessing in passes of as many as fit (:func:`targets_per_pass`; the training side is
+    decomposed once, and the predictions are the same), and where even a pass of
+    :data:`MIN_TARGETS_PER_PASS` would not fit nothing runs and the error says what would;
+    ``log`` (a callable) hears the estimate before the model runs."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
@@ -102,18 +105,21 @@ def predict(
         if np.isfinite(y).sum() < 3:
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
-    n_train = int(np.isfinite(ys).any(1).sum())
-    need = predict_memory(n_train, int(target.table.n_taxa), al.train.shape[1])
+    n_train, n_target, n_markers = int(np.isfinite(ys).any(1).sum()), int(target.table.n_taxa), al.train.shape[1]
     limit = max_memory if max_memory is not None else memory_available()
+    per_pass = targets_per_pass(n_train, n_target, n_markers, limit)
+    need = predict_memory(n_train, n_target, n_markers, per_pass)
     if log:
         log(f"memory: about {need / 2**30:.2f} GiB at the peak"
-            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else ""))
+            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else "")
+            + (f"; targets in passes of {per_pass:,}" if per_pass < n_target else ""))
     if limit is not None and need > limit:
-        raise GpfnError(f"predicting {n_train:,} training + {target.table.n_taxa:,} target "
-                        f"individuals x {al.train.shape[1]:,} markers needs about {need / 2**30:.1f} GiB; "
-                        + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
-                           f"{limit / 2**30:.1f} GiB is available")
-                        + ": predict fewer targets per call, thin the markers (gpfn parse --min-maf), or give "
+        raise GpfnError(f"predicting {n_train:,} training + {n_target:,} target "
+                        f"individuals x {n_markers:,} markers needs about {need / 2**30:.1f} GiB"
+                        + (f" with targets in passes of {per_pass:,}" if per_pass < n_target else "")
+                        + "; " + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
+                                  f"{limit / 2**30:.1f} GiB is available")
+                        + ": thin the markers (gpfn parse --min-maf), phenotype fewer training individuals, or give "
                           "--max-memory to run anyway")
     effects = {}
     if covariates:
@@ -126,7 +132,7 @@ def predict(
             ys[:, j] = ys[:, j] - c @ b
             effects[name] = {lab: round(float(v), 6) for lab, v in zip(labels, b)}
     results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
-                             seed=seed, chunk=chunk)
+                             seed=seed, chunk=chunk, targets_per_pass=per_pass)
     if len(names) == 1:
         header = ["taxon", "mean", "sd", "q05", "q95"]
     else:
@@ -141,7 +147,7 @@ def predict(
             "stack_weights": None if first["stack_weights"] is None else [round(v, 3) for v in first["stack_weights"]],
             "interval_scale": None if first["interval_scale"] is None else round(first["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv),
-            "memory_estimate": f"{need / 2**30:.2f} GiB",
+            "memory_estimate": f"{need / 2**30:.2f} GiB", "targets_per_pass": per_pass,
             **({"covariate_effects": effects} if effects else {})}
 
 
@@ -152,12 +158,31 @@ def predict(
 MEMORY_PER_CELL, MEMORY_PER_PAIR, MEMORY_FLOOR = 7, 52, 100 * 2**20
 
 
-def predict_memory(n_train: int, n_target: int, n_markers: int) -> int:
+MIN_TARGETS_PER_PASS = 500  # below this the training side's repeated per-trait fits outweigh what a pass saves
+
+
+def predict_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass: int | None = None) -> int:
     """Bytes a prediction of ``n_target`` targets from ``n_train`` training individuals on
     ``n_markers`` markers takes at its peak, about (it overstates rather than understates:
-    at 2,000 + 1,000 x 10,000 it says 766 MB for a measured 616)."""
-    n = n_train + n_target
-    return int(MEMORY_PER_CELL * n * n_markers + MEMORY_PER_PAIR * n * n + MEMORY_FLOOR)
+    at 2,000 + 1,000 x 10,000 it says 766 MB for a measured 616), with at most
+    ``targets_per_pass`` targets preprocessed at once (default: all); the others' dosages
+    (one byte a marker) wait in memory."""
+    c = n_target if targets_per_pass is None else max(min(int(targets_per_pass), n_target), 0)
+    n = n_train + c
+    return int(MEMORY_PER_CELL * n * n_markers + (n_target - c) * n_markers + MEMORY_PER_PAIR * n * n + MEMORY_FLOOR)
+
+
+def targets_per_pass(n_train: int, n_target: int, n_markers: int, limit: float | None) -> int:
+    """How many targets go through preprocessing at once: all of them where they fit in ``limit``
+    bytes (or the limit is unknown), else the most that fit (:func:`predict_memory`), at least
+    :data:`MIN_TARGETS_PER_PASS` (the caller refuses what does not fit even then)."""
+    if limit is None or predict_memory(n_train, n_target, n_markers) <= limit:
+        return max(n_target, 1)
+    lo, hi = min(MIN_TARGETS_PER_PASS, n_target), n_target  # the largest c in [lo, hi] that fits, or lo
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if predict_memory(n_train, n_target, n_markers, mid) <= limit else (lo, mid - 1)
+    return max(lo, 1)
 
 
 def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = None) -> list[str]:
@@ -181,12 +206,16 @@ def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = N
 
 
 def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,
-                   **kwargs: Any) -> list[dict[str, Any]]:
+                   *, targets_per_pass: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`predict_arrays` of every column of ``ys`` (``[n, k]``, NaN where a training
     individual has no value): traits observed on the same individuals share one
-    :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels)."""
+    :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels).
+    ``targets_per_pass``: at most this many targets go through preprocessing at once (default:
+    all); the next pass reuses the training side (:meth:`~gpfn_core.net.preprocess.Genotypes.for_targets`),
+    so memory follows the pass, not the target set, and the predictions are the same."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
     smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
+    per_pass = max(int(targets_per_pass or len(x_target)), 1)
     # traits grouped by which individuals have a value, one group at a time: each group's Genotypes
     # (n x n relationships, their decomposition, the family kernels) is released before the next
     # is made, so the peak is one group's whatever the number of missing-value patterns
@@ -196,12 +225,29 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     out: list[dict[str, Any] | None] = [None] * ys.shape[1]
     for traits in groups.values():
         observed = np.isfinite(ys[:, traits[0]])
-        genotypes = Genotypes.for_smoothers(x_train[observed], x_target, smoothers)
+        first, parts = None, {j: [] for j in traits}
+        for s in range(0, max(len(x_target), 1), per_pass):
+            block = x_target[s : s + per_pass]
+            if first is None:
+                genotypes = first = Genotypes.for_smoothers(x_train[observed], block, smoothers)
+            else:
+                genotypes = first.for_targets(block)
+            for j in traits:
+                parts[j].append(predict_arrays(model, bar, meta, x_train[observed], ys[observed, j], block,
+                                               genotypes=genotypes, **kwargs))
+            del genotypes
         for j in traits:
-            out[j] = predict_arrays(model, bar, meta, x_train[observed], ys[observed, j], x_target,
-                                    genotypes=genotypes, **kwargs)
-        del genotypes
+            out[j] = _joined(parts[j])
+        del first
     return out
+
+
+def _joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One :func:`predict_arrays` result from those of consecutive chunks of the targets."""
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) if isinstance(v, np.ndarray) else v
+            for k, v in parts[0].items()}
 
 
 def write_csv(path: Path, header: list[str], rows, overwrite: bool) -> Path:

@@ -127,3 +127,45 @@ def test_a_selector_without_fit_kinship_gets_plain_fit_under_the_gblup_smoother(
     y = rng.standard_normal(40)
     p = prepare(d[:40], y, d[40:], FirstColumns(5), smoothers="gblup")
     assert FirstColumns.calls == [40] and p.train.shape == (40, 5 + 16) and p.target.shape == (20, 5 + 16)
+
+
+def test_targets_in_passes_get_what_all_targets_at_once_get(rng, monkeypatch):
+    """Genotypes.for_targets: preprocessing the targets a pass at a time against one training
+    population gives every feature and every stacking anchor that all targets at once give,
+    and the passes after the first decompose nothing of the training side again (neither the
+    relationships nor the family kernels' reductions)."""
+    from gpfn_core.linear.family import Families, Tridiagonal
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes
+
+    fam = np.repeat(np.arange(8), 20)
+    parents = rng.integers(0, 3, (8, 400))
+    d = np.clip(parents[fam] + rng.integers(-1, 2, (160, 400)), 0, 2).astype(np.int8)[rng.permutation(160)]
+    d[rng.random(d.shape) < 0.01] = -1  # missing calls, imputed by the training means
+    y = rng.standard_normal(100) + d[:100, :5].sum(1)
+    dt, dv = d[:100], d[100:]
+    smoothers = ("gblup", "sparse", "bma")
+
+    def run(block, genotypes):
+        sel = get_registry().get("selector", "pca")(10, seed=1)
+        return prepare(dt, y, block, sel, smoothers, anchors=True, genotypes=genotypes)
+
+    whole = run(dv, None)
+    first = Genotypes.for_smoothers(dt, dv[:25], smoothers)
+    parts = [run(dv[:25], first)]
+    assert first.family.kernels is not None  # the family anchors run on family kernels here
+    calls = []
+    for cls, name in ((Kinship, "of"), (Families, "of"), (Tridiagonal, "of")):
+        real = getattr(cls, name).__func__
+        monkeypatch.setattr(cls, name, classmethod(
+            lambda c, *a, _real=real, _name=f"{cls.__name__}.{name}", **k:
+            calls.append((_name, k.get("keep"))) or _real(c, *a, **k)))
+    for s in (25, 50):
+        parts.append(run(dv[s:s + 25], first.for_targets(dv[s:s + 25])))
+    # the sparse smoother decomposes its own marker-weighted kernel for each phenotype; nothing else
+    assert [c for c in calls if c != ("Kinship.of", None)] == []
+    np.testing.assert_allclose(np.concatenate([p.target for p in parts]), whole.target, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.concatenate([p.anchors for p in parts]), whole.anchors, rtol=1e-5, atol=1e-6)
+    for p in parts:
+        np.testing.assert_array_equal(p.train, whole.train)
+    assert whole.anchors.shape == (60, len(STACK_ANCHORS)) and np.abs(whole.anchors).min(0).max() > 0

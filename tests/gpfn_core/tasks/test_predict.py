@@ -435,3 +435,30 @@ def test_predict_states_its_memory_and_refuses_what_would_not_fit(tmp_path, mode
     assert r.exit_code == 1 and "needs about" in r.output and not (tmp_path / "cli.csv").exists()
     avail = memory_available()
     assert avail is None or avail > 0
+
+
+def test_targets_that_do_not_fit_at_once_go_in_passes_with_the_same_predictions(tmp_path, model_path, draw,
+                                                                                 monkeypatch):
+    """Where every target at once would pass the memory allowed, the targets are preprocessed a
+    pass at a time (as many as fit) and the predictions are those of one pass; what does not fit
+    even with the smallest pass is refused, naming the pass."""
+    import gpfn_core.tasks.predict as pr
+
+    tr, tg, _ = setup(tmp_path, draw, n_train=50)
+    n_target = draw.n - 50
+    whole = predict(model_path, tr, tg, tmp_path / "whole.csv", phenotype="all")
+    assert whole["targets_per_pass"] == n_target
+    monkeypatch.setattr(pr, "MIN_TARGETS_PER_PASS", 20)
+    limit = pr.predict_memory(50, n_target, 300, 45)
+    assert pr.targets_per_pass(50, n_target, 300, limit) == 45
+    heard = []
+    rep = predict(model_path, tr, tg, tmp_path / "passes.csv", phenotype="all", max_memory=limit, log=heard.append)
+    assert rep["targets_per_pass"] == 45 and "targets in passes of 45" in heard[0]
+    a, b = read(tmp_path / "whole.csv"), read(tmp_path / "passes.csv")
+    assert [r["taxon"] for r in a] == [r["taxon"] for r in b] and len(b) == n_target
+    for k in a[0]:
+        if k != "taxon":
+            np.testing.assert_allclose([float(r[k]) for r in b], [float(r[k]) for r in a], rtol=1e-4, atol=1e-4)
+    with pytest.raises(GpfnError, match=r"needs about .* GiB with targets in passes of 20; --max-memory is"):
+        predict(model_path, tr, tg, tmp_path / "none.csv", max_memory=pr.predict_memory(50, n_target, 300, 20) - 1)
+    assert not (tmp_path / "none.csv").exists()
