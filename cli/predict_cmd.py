@@ -33,8 +33,9 @@ from gpfn_cli.common import bound_threads, explicit, refuse
               "blocks: words or numbers) fitted as fixed effects on the training individuals and taken out of their "
               "phenotypes; the targets get breeding values, without covariate effects.")
 @click.option("--max-memory", type=float, default=None, metavar="GIB",
-              help="Refuse to start if the estimated peak memory exceeds this many GiB (default: the memory "
-                   "available); the estimate is printed as memory_estimate.")
+              help="Memory allowed, in GiB (default: the memory available): targets that would not fit at once "
+                   "are preprocessed in passes (targets_per_pass), and a job that would not fit even so is refused "
+                   "before it starts; the estimate is printed as memory_estimate.")
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
             force, covariates, max_memory) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""

@@ -94,20 +94,23 @@ class Families:
     def rows(self, k_vt: np.ndarray, k_vv: np.ndarray) -> np.ndarray:
         """float64 ``[nv, nt]``: the within-family relationships of targets (their relationships
         ``k_vt`` to the training individuals and their own ``k_vv``) to the training individuals."""
-        from scipy.sparse import csr_matrix
-
         lab, cnt = self.lab, self.cnt
-        n, c = len(lab), len(cnt)
-        ind = csr_matrix((np.ones(n), (np.arange(n), lab)), shape=(n, c))
         k_vt = np.asarray(k_vt, np.float64)
-        a_v = np.asarray(ind.T @ k_vt.T).T / cnt  # [nv, C]
+        order = np.argsort(lab, kind="stable")  # training individuals family by family
+        starts = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)
+        by_family = k_vt[:, order]
+        a_v = np.add.reduceat(by_family, starts, axis=1) / cnt  # [nv, C]: mean relationship to each family
+        by_family /= self.d_t[order][None, :]
         d_v = np.sqrt(np.maximum(np.asarray(k_vv, np.float64), 1e-12))
-        corr = np.asarray(ind.T @ (k_vt / self.d_t[None, :]).T).T / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation
+        corr = np.add.reduceat(by_family, starts, axis=1) / cnt / d_v[:, None]  # [nv, C]: mean genomic correlation
+        del by_family
         best = np.argmax(corr, axis=1)
         joined = 1.0 - corr[np.arange(len(best)), best] <= self.cut
-        kf_vt = np.where((lab[None, :] == best[:, None]) & joined[:, None],
-                         k_vt - a_v[np.arange(len(best)), best][:, None] - self.own[None, :] + self.b[best][:, None], 0.0)
-        return kf_vt / self.scale
+        kf_vt = k_vt - self.own[None, :]
+        kf_vt += (self.b[best] - a_v[np.arange(len(best)), best])[:, None]
+        kf_vt[(lab[None, :] != best[:, None]) | ~joined[:, None]] = 0.0
+        kf_vt /= self.scale
+        return kf_vt
 
 
 class FamilyModel:
@@ -135,7 +138,6 @@ class FamilyModel:
         xv = np.asarray(x_target, dtype=np.float32)
         k_vv = np.einsum("ij,ij->i", xv, xv).astype(np.float64) / scale
         self.kernels = None if families is None else (families.kf_tt, families.rows(self.k_vt, k_vv))
-        self._tri: dict[float, Tridiagonal] = {}
 
     def for_targets(self, kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray,
                     cross: np.ndarray | None = None) -> FamilyModel:
@@ -143,32 +145,33 @@ class FamilyModel:
         return FamilyModel(kin, coordinates, x_target, cross, _training=self._training)
 
     def share(self, f: float) -> Tridiagonal:
-        """:class:`Tridiagonal` of A_f = (1 - f) K + f K_fam over the training individuals, with the
-        targets' rows (1 - f) K_vt + f K_fam,vt."""
-        if f not in self._tri:
-            kf_tt, kf_vt = self.kernels
-            reduced = self._training[2]
-            if f not in reduced:
-                reduced[f] = Tridiagonal.of((1 - f) * self.k_tt + f * kf_tt, None)
-            self._tri[f] = reduced[f].with_rows((1 - f) * self.k_vt + f * kf_vt)
-        return self._tri[f]
+        """:class:`Tridiagonal` of A_f = (1 - f) K + f K_fam over the training individuals (made
+        once per share, whatever the targets)."""
+        reduced = self._training[2]
+        if f not in reduced:
+            reduced[f] = Tridiagonal.of((1 - f) * self.k_tt + f * self.kernels[0])
+        return reduced[f]
+
+    def target_rows(self, f: float, a: np.ndarray) -> np.ndarray:
+        """((1 - f) K_vt + f K_fam,vt) ``a``: the targets' rows of A_f times training-space vectors
+        ``a`` ``[n]`` or ``[n, k]`` (n_v n k flops; the rows themselves are never formed)."""
+        return (1 - f) * (self.k_vt @ a) + f * (self.kernels[1] @ a)
 
 
 class Tridiagonal:
     """A symmetric positive semi-definite A = Q T Q^T, T tridiagonal (LAPACK ``sytrd``, single
-    precision, Q kept as its Householder reflectors), and ``bq`` = B Q for other rows B of the
-    kernel (the targets').  What GBLUP with V(h) = h A + (1 - h) I needs at every h comes
-    from it without an eigendecomposition: V(h)^-1 z = Q (h T + (1 - h) I)^-1 Q^T z and
-    log det V(h) from an O(n) LDL^T of the shifted T (``solve``).  The reduction is the
-    first of an eigendecomposition's three stages (4,000 rows: 1.2 s of ``syevd``'s 2.8 s here),
-    and the eigenvectors, n^2 numbers each in double precision, are never formed."""
+    precision, Q kept as its Householder reflectors).  What GBLUP with V(h) = h A + (1 - h) I
+    needs at every h comes from it without an eigendecomposition: V(h)^-1 z = Q (h T + (1 - h) I)^-1 Q^T z
+    (:meth:`rotate`, :meth:`solve`, :meth:`unrotate`) and log det V(h) from an O(n) LDL^T of the
+    shifted T (``solve``); other individuals' predictions are their rows of A times that vector.
+    The reduction is the first of an eigendecomposition's three stages (4,000 rows: 1.2 s of
+    ``syevd``'s 2.8 s here), and the eigenvectors, n^2 numbers each in double precision, are never formed."""
 
-    def __init__(self, diag: np.ndarray, off: np.ndarray, reflectors, tau, bq: np.ndarray) -> None:
-        self.diag, self.off, self.reflectors, self.tau, self.bq = diag, off, reflectors, tau, bq
+    def __init__(self, diag: np.ndarray, off: np.ndarray, reflectors, tau) -> None:
+        self.diag, self.off, self.reflectors, self.tau = diag, off, reflectors, tau
 
     @classmethod
-    def of(cls, a: np.ndarray, b: np.ndarray | None) -> Tridiagonal:
-        """The reduction of ``a``, with :meth:`with_rows` of ``b`` (None: no other rows yet)."""
+    def of(cls, a: np.ndarray) -> Tridiagonal:
         import torch
         from scipy.linalg import lapack
 
@@ -181,30 +184,25 @@ class Tridiagonal:
         # Q = diag(1, Q'), Q' the product of the reflectors in QR (geqrf) layout below T's diagonal
         refl = torch.from_numpy(np.ascontiguousarray(c[1:, :-1]))
         tau = torch.from_numpy(np.ascontiguousarray(tau[: n - 1]))
-        tri = cls(d.astype(np.float64), e.astype(np.float64), refl, tau, None)
-        return tri if b is None else tri.with_rows(b)
+        return cls(d.astype(np.float64), e.astype(np.float64), refl, tau)
 
-    def with_rows(self, b: np.ndarray) -> Tridiagonal:
-        """The same reduction with ``bq`` = B Q for the kernel's rows ``b`` ``[k, n]`` (other
-        individuals': the targets'); the reflectors are shared, not copied."""
-        import torch
-
-        b = np.asarray(b, dtype=np.float64)
-        bq = b.copy()
-        if len(self.diag) > 1 and len(b):
-            bq[:, 1:] = torch.ormqr(self.reflectors, self.tau, torch.from_numpy(b[:, 1:].astype(np.float32)),
-                                    left=False).numpy()
-        return Tridiagonal(self.diag, self.off, self.reflectors, self.tau, bq)
+    def unrotate(self, s: np.ndarray) -> np.ndarray:
+        """float64 Q s for ``s`` ``[n]`` or ``[n, k]`` (the inverse of :meth:`rotate`)."""
+        return self._apply(s, transpose=False)
 
     def rotate(self, z: np.ndarray) -> np.ndarray:
         """float64 Q^T z for ``z`` ``[n]`` or ``[n, k]``."""
+        return self._apply(z, transpose=True)
+
+    def _apply(self, z: np.ndarray, transpose: bool) -> np.ndarray:
         import torch
 
         z = np.asarray(z, dtype=np.float64)
         w = z.copy()
         if len(z) > 1:
             rest = torch.from_numpy(z[1:].reshape(len(z) - 1, -1).astype(np.float32))
-            w[1:] = torch.ormqr(self.reflectors, self.tau, rest, left=True, transpose=True).numpy().reshape(z[1:].shape)
+            w[1:] = torch.ormqr(self.reflectors, self.tau, rest, left=True,
+                                transpose=transpose).numpy().reshape(z[1:].shape)
         return w
 
     def solve(self, h: float, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -253,6 +251,6 @@ def family_gblup(kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray, z:
             s = np.column_stack([v for v, _ in sol])  # [n, G]
             quad = np.maximum(w @ s, 1e-300)  # z' V^-1 z at each h2
             loglik.append(-0.5 * n * np.log(quad / n) - 0.5 * np.array([ld for _, ld in sol]))
-            preds.append(h[None, :] * (tri.bq @ s))  # h2 ((1 - f) K_vt + f K_fam,vt) V^-1 z
+            preds.append(h[None, :] * family.target_rows(f, tri.unrotate(s)))  # h2 ((1 - f) K_vt + f K_fam,vt) V^-1 z
     w = posterior_weights(np.concatenate(loglik))
     return np.concatenate(preds, axis=1) @ w

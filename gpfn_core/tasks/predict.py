@@ -151,25 +151,25 @@ def predict(
             **({"covariate_effects": effects} if effects else {})}
 
 
-# peak memory of a prediction, measured (peak RSS above the process's start, nam.gpfn, 500-2,000
-# training and 500-1,000 targets x 10,000-50,000 markers): bytes per individual x marker (the
-# dosages, their encoding, the target products), per pair of individuals (relationships,
-# their decompositions, the family kernels), and a floor (the model, torch)
-MEMORY_PER_CELL, MEMORY_PER_PAIR, MEMORY_FLOOR = 7, 52, 100 * 2**20
-
-
+# peak memory of a prediction, measured (peak RSS above the process's start, nam.gpfn, 500-4,000 training and
+# 500-20,000 targets x 10,000-50,000 markers): bytes per individual x marker in a pass (the dosages, their
+# encoding, the target products), per pair of training individuals (the relationships, their decompositions,
+# the family kernels), per target x training pair in a pass (the targets' relationships, family-kernel rows
+# and their rotations; targets never pair with each other), and a floor (the model, torch)
+MEMORY_PER_CELL, MEMORY_PER_PAIR, MEMORY_PER_TARGET_PAIR, MEMORY_FLOOR = 7, 56, 72, 100 * 2**20
 MIN_TARGETS_PER_PASS = 500  # below this the training side's repeated per-trait fits outweigh what a pass saves
 
 
 def predict_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass: int | None = None) -> int:
     """Bytes a prediction of ``n_target`` targets from ``n_train`` training individuals on
-    ``n_markers`` markers takes at its peak, about (it overstates rather than understates:
-    at 2,000 + 1,000 x 10,000 it says 766 MB for a measured 616), with at most
-    ``targets_per_pass`` targets preprocessed at once (default: all); the others' dosages
-    (one byte a marker) wait in memory."""
+    ``n_markers`` markers takes at its peak, about, with at most ``targets_per_pass`` targets
+    preprocessed at once (default: all; the others' dosages, one byte a marker, wait in
+    memory).  It overstates rather than understates: by 3-14% on the seven measurements its
+    constants come from (2,000 + 1,000 x 10,000: 651 MiB for a measured 584; 2,000 + 8,000:
+    2.03 GiB for 1.82), by 22% at 16,000 + 1,000 x 50,000 (20.1 GiB for 16.5)."""
     c = n_target if targets_per_pass is None else max(min(int(targets_per_pass), n_target), 0)
-    n = n_train + c
-    return int(MEMORY_PER_CELL * n * n_markers + (n_target - c) * n_markers + MEMORY_PER_PAIR * n * n + MEMORY_FLOOR)
+    return int(MEMORY_PER_CELL * (n_train + c) * n_markers + (n_target - c) * n_markers
+               + MEMORY_PER_PAIR * n_train * n_train + MEMORY_PER_TARGET_PAIR * n_train * c + MEMORY_FLOOR)
 
 
 def targets_per_pass(n_train: int, n_target: int, n_markers: int, limit: float | None) -> int:

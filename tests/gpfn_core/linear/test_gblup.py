@@ -441,7 +441,7 @@ def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
     monkeypatch.setattr(kinship_mod, "symmetric_eigh", lambda a: calls.append(a.shape) or real(a))
     reduce = Tridiagonal.of.__func__
     reductions = []
-    monkeypatch.setattr(Tridiagonal, "of", classmethod(lambda cls, a, b: reductions.append(1) or reduce(cls, a, b)))
+    monkeypatch.setattr(Tridiagonal, "of", classmethod(lambda cls, a: reductions.append(1) or reduce(cls, a)))
     model = FamilyModel(kin, coords, xv)
     assert model.kernels is not None
     grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
@@ -454,7 +454,8 @@ def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
 
 def test_tridiagonal_form_gives_what_the_eigendecomposition_gives(rng):
     """V(h) = h A + (1 - h) I through A's tridiagonal form: the same solves, log-determinants
-    and target products as through A's eigenvectors, at every h; one and two rows too."""
+    and target products as through A's eigenvectors, at every h; one and two rows too; and
+    Q undoes Q^T."""
     from gpfn_core.linear.family import Tridiagonal
 
     for n in (1, 2, 150):
@@ -462,7 +463,7 @@ def test_tridiagonal_form_gives_what_the_eigendecomposition_gives(rng):
         a = x @ x.T / 60
         b = rng.standard_normal((7, 60)) @ x.T / 60  # other rows of the kernel
         z = rng.standard_normal(n)
-        tri = Tridiagonal.of(a, b)
+        tri = Tridiagonal.of(a)
         lam, q = np.linalg.eigh(a)
         w = tri.rotate(z)
         np.testing.assert_allclose(np.linalg.norm(w), np.linalg.norm(z), rtol=1e-6)  # Q is orthogonal
@@ -471,8 +472,9 @@ def test_tridiagonal_form_gives_what_the_eigendecomposition_gives(rng):
             s, logdet = tri.solve(h, w)
             np.testing.assert_allclose(w @ s, ((q.T @ z) ** 2 / d).sum(), rtol=1e-5)  # z' V^-1 z
             np.testing.assert_allclose(logdet, np.log(d).sum(), rtol=1e-5, atol=1e-5)
-            np.testing.assert_allclose(tri.bq @ s, b @ q @ ((q.T @ z) / d), rtol=1e-4, atol=1e-5)  # B V^-1 z
+            np.testing.assert_allclose(b @ tri.unrotate(s), b @ q @ ((q.T @ z) / d), rtol=1e-4, atol=1e-5)  # B V^-1 z
         np.testing.assert_allclose(tri.rotate(np.column_stack([z, 2 * z])), np.column_stack([w, 2 * w]), rtol=1e-6)
+        np.testing.assert_allclose(tri.unrotate(w), z, rtol=1e-5, atol=1e-5)  # Q Q^T z = z (single precision)
 
 
 def test_gblup_grid_serves_several_phenotypes_as_smoother_features_does(rng):
