@@ -195,9 +195,10 @@ def tools_table() -> str:
 
 
 def scale_table() -> str:
-    """``bench_scale.py --record``: for each (markers, training individuals), the newest record
-    that timed both GBLUP and `gpfn predict` there, and the newest that timed the iterative
-    GBLUP (``--methods gblup gblup-cg``) beside the dense one; every ratio is within one run."""
+    """``bench_scale.py --record``: for each (markers, training individuals, targets), the newest
+    record that timed both GBLUP and `gpfn predict` there, and the newest that timed the iterative
+    GBLUP (``--methods gblup gblup-cg``) beside the dense one; every ratio is within one run.  A
+    record from before rows named their targets had 1,000 (``bench_scale.py``'s default then)."""
     both: dict[tuple[int, int], tuple[dict, str]] = {}
     cg: dict[tuple[int, int], tuple[dict, str]] = {}
 
@@ -208,7 +209,7 @@ def scale_table() -> str:
         for row in rec["results"]:
             if "train" not in row:
                 continue
-            key = (row["markers"], row["train"])
+            key = (row["markers"], row.get("targets", 1000), row["train"])
             if timed(row, "gpfn") and timed(row, "gblup"):
                 both[key] = (row, rec["path"])
             if timed(row, "gblup-cg"):
@@ -222,18 +223,19 @@ def scale_table() -> str:
     def name(path: str) -> str:
         return Path(path).stem
 
-    rows = ["| markers | training lines | GBLUP s | `gpfn predict` s | ratio | predict peak GiB | record |",
-            "| --- " * 7 + "|"]
-    for (m, n), (row, path) in sorted(both.items()):
+    rows = ["| markers | training lines | targets | GBLUP s | `gpfn predict` s | ratio | predict peak GiB | record |",
+            "| --- " * 8 + "|"]
+    for (m, t, n), (row, path) in sorted(both.items()):
         g, p = row["gblup"], row["gpfn"]
-        rows.append(f"| {m:,} | {n:,} | {g['seconds']:.1f} | {p['seconds']:.1f} | {p['seconds'] / g['seconds']:.2f}× "
-                    f"| {gib(p)} | `{name(path)}` |")
-    rows += ["", "| markers | training lines | dense GBLUP s | GBLUP, iterative s | dense GiB | iterative GiB | record |",
-             "| --- " * 7 + "|"]
-    for (m, n), (row, path) in sorted(cg.items()):
+        rows.append(f"| {m:,} | {n:,} | {t:,} | {g['seconds']:.1f} | {p['seconds']:.1f} | "
+                    f"{p['seconds'] / g['seconds']:.2f}× | {gib(p)} | `{name(path)}` |")
+    rows += ["", "| markers | training lines | targets | dense GBLUP s | GBLUP, iterative s | dense GiB | iterative GiB "
+                 "| record |", "| --- " * 8 + "|"]
+    for (m, t, n), (row, path) in sorted(cg.items()):
         g, c = row.get("gblup") or {}, row["gblup-cg"]
         dense = (f"{g['seconds']:.1f}", gib(g)) if timed(row, "gblup") else (g.get("error", "-"), "-")
-        rows.append(f"| {m:,} | {n:,} | {dense[0]} | {c['seconds']:.1f} | {dense[1]} | {gib(c)} | `{name(path)}` |")
+        rows.append(f"| {m:,} | {n:,} | {t:,} | {dense[0]} | {c['seconds']:.1f} | {dense[1]} | {gib(c)} "
+                    f"| `{name(path)}` |")
     return "\n".join(rows) + "\n"
 
 
