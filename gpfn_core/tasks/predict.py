@@ -132,7 +132,7 @@ def predict(
             ys[:, j] = ys[:, j] - c @ b
             effects[name] = {lab: round(float(v), 6) for lab, v in zip(labels, b)}
     results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
-                             seed=seed, chunk=chunk, targets_per_pass=per_pass)
+                             seed=seed, chunk=chunk, targets_per_pass=per_pass, log=log)
     if len(names) == 1:
         header = ["taxon", "mean", "sd", "q05", "q95"]
     else:
@@ -206,13 +206,14 @@ def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = N
 
 
 def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,
-                   *, targets_per_pass: int | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+                   *, targets_per_pass: int | None = None, log=None, **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`predict_arrays` of every column of ``ys`` (``[n, k]``, NaN where a training
     individual has no value): traits observed on the same individuals share one
     :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels).
     ``targets_per_pass``: at most this many targets go through preprocessing at once (default:
     all); the next pass reuses the training side (:meth:`~gpfn_core.net.preprocess.Genotypes.for_targets`),
-    so memory follows the pass, not the target set, and the predictions are the same."""
+    so memory follows the pass, not the target set, and the predictions are the same; ``log``
+    (a callable) hears each pass begin where there are several."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
     smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
     per_pass = max(int(targets_per_pass or len(x_target)), 1)
@@ -228,6 +229,9 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
         first, parts = None, {j: [] for j in traits}
         for s in range(0, max(len(x_target), 1), per_pass):
             block = x_target[s : s + per_pass]
+            if log and per_pass < len(x_target):
+                log(f"targets {s + 1:,}-{s + len(block):,} of {len(x_target):,}"
+                    + (f" ({len(traits)} traits)" if len(traits) > 1 else ""))
             if first is None:
                 genotypes = first = Genotypes.for_smoothers(x_train[observed], block, smoothers)
             else:

@@ -454,6 +454,8 @@ def test_targets_that_do_not_fit_at_once_go_in_passes_with_the_same_predictions(
     heard = []
     rep = predict(model_path, tr, tg, tmp_path / "passes.csv", phenotype="all", max_memory=limit, log=heard.append)
     assert rep["targets_per_pass"] == 45 and "targets in passes of 45" in heard[0]
+    assert [h for h in heard if h.startswith("targets ")] == [f"targets {a:,}-{min(a + 44, n_target):,} of {n_target:,}"
+                                                             for a in range(1, n_target + 1, 45)]
     a, b = read(tmp_path / "whole.csv"), read(tmp_path / "passes.csv")
     assert [r["taxon"] for r in a] == [r["taxon"] for r in b] and len(b) == n_target
     for k in a[0]:
