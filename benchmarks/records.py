@@ -27,15 +27,16 @@ ROOT = RESULTS.parents[1]
 
 def commit() -> str:
     """The checkout's commit (``unknown`` outside git), ``-dirty`` when tracked files other than the
-    shipped models' (written by recording runs) differ from it."""
+    shipped models' and the benchmark caches (both written by recording runs) differ from it."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
         # the model files' metadata and cards are what recording runs write (their weights and
-        # stacking are in each record's fingerprints), so changes there alone are not "dirty"
+        # stacking are in each record's fingerprints), and so are the caches of classical fits (keyed
+        # by the code that fitted them, bench_real.py), so changes there alone are not "dirty"
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)gpfn_core/models"], cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
+                                ":(exclude)gpfn_core/models", ":(exclude)benchmarks/results/cache"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")
