@@ -164,7 +164,7 @@ def section_time(model: Path, threads: int, record: bool) -> None:
     print(f"\n## 4. Prediction time: 1,000 training + 1,000 targets x 50,000 markers, end to end, {threads} "
           f"thread(s) for both (torch and BLAS)\n")
     with threadpool_limits(threads):  # --threads limits torch only; BLAS (GBLUP's x x^T) would take every core
-        t = time_predict(model, 1000, 1000, 50_000, repeats=2)
+        t = time_predict(model, 1000, 1000, 50_000, repeats=5)
     t["threads"] = threads
     print("| what | seconds | vs GBLUP |\n| --- | --- | --- |")
     print(f"| GBLUP (REML), baseline | {t['gblup']:.2f} | 1.00 |")
