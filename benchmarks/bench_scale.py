@@ -6,13 +6,15 @@ For each number of training individuals (``--sizes``, default 1,000 2,000 4,000 
 draw on random founders, so the relationships have structure): GBLUP (gpfn's REML on all
 markers) and GPFN as ``gpfn predict`` runs it after reading its Datasets
 (:func:`~gpfn_core.tasks.predict.predict_traits`, the shipped ``nam`` model or
-``--model``; targets in passes where all at once would not fit in the memory available).  Reported: seconds, peak memory (max RSS of the process above its start),
+``--model``; targets in passes where all at once would not fit in the memory available).
+Reported: seconds, peak memory (max RSS of the process above its start),
 the ratio GPFN / GBLUP, and per panel the growth exponent of each method's time in n (the
 slope of log time on log n).  ``--methods gblup-cg`` adds GBLUP with no n x n matrix
 (:func:`~gpfn_core.linear.iterative.gblup_iterative`: conjugate gradients through the
 genotypes, REML by randomised traces) beside them.  A size whose estimated peak memory
 (:func:`~gpfn_core.tasks.predict.predict_memory`, with the targets in passes where all at
-once would not fit, as ``gpfn predict`` does) exceeds the memory available is skipped and said so (but for ``gblup-cg``, which holds only the genotypes); ``--limit-s``
+once would not fit, as ``gpfn predict`` does) exceeds the memory available is skipped and
+said so (but for ``gblup-cg``, which holds only the genotypes); ``--limit-s``
 stops a method that runs longer (reported as such).
 
     python benchmarks/bench_scale.py [--sizes 1000 2000 4000] [--markers 10000] [--threads 2] [--record]
@@ -56,13 +58,10 @@ elif method == "gblup-cg":
     gblup_iterative(x, y, xv)
 else:
     from gpfn_core.net.modelfile import load_model
-    from gpfn_core.tasks.predict import predict_traits, targets_per_pass
-    from gpfn_core.threads import memory_available
-    per_pass = targets_per_pass(len(x), len(xv), x.shape[1], memory_available())  # as gpfn predict chooses it
-    predict_traits(*load_model(model), x, y[:, None], xv, targets_per_pass=per_pass)
+    from gpfn_core.tasks.predict import predict_traits
+    predict_traits(*load_model(model), x, y[:, None], xv)  # targets in passes as gpfn predict chooses them
 seconds = time.perf_counter() - t
-print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start,
-                  **({"targets_per_pass": per_pass} if method == "gpfn" else {})}))
+print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - start}))
 """
 
 
@@ -146,7 +145,8 @@ def main() -> None:
             ratio = p["seconds"] / g["seconds"] if "seconds" in p and "seconds" in g else float("nan")
             print(f"{m:>8}  {n:>7}  {cell(g, 'seconds', '8.1f'):>8}  {cell(g, 'peak_bytes', '9.2f'):>9}  "
                   f"{cell(p, 'seconds', '8.1f'):>8}  {cell(p, 'peak_bytes', '8.2f'):>8}  {ratio:6.2f}  "
-                  f"{need / 2**30:12.2f}" + (f" ({per_pass:,} targets a pass)" if per_pass < a.targets else "") + (f"  {cell(row['gblup-cg'], 'seconds', '8.1f'):>8}  "
+                  f"{need / 2**30:12.2f}" + (f" ({per_pass:,} targets a pass)" if per_pass < a.targets else "")
+                  + (f"  {cell(row['gblup-cg'], 'seconds', '8.1f'):>8}  "
                                              f"{cell(row['gblup-cg'], 'peak_bytes', '8.2f'):>8}"
                                              if "gblup-cg" in a.methods else ""))
         for method, (ns, secs) in done.items():

@@ -199,8 +199,8 @@ def scale_table() -> str:
     record that timed both GBLUP and `gpfn predict` there, and the newest that timed the iterative
     GBLUP (``--methods gblup gblup-cg``) beside the dense one; every ratio is within one run.  A
     record from before rows named their targets had 1,000 (``bench_scale.py``'s default then)."""
-    both: dict[tuple[int, int], tuple[dict, str]] = {}
-    cg: dict[tuple[int, int], tuple[dict, str]] = {}
+    both: dict[tuple[int, int, int], tuple[dict, str]] = {}  # (markers, targets, training lines)
+    cg: dict[tuple[int, int, int], tuple[dict, str]] = {}
 
     def timed(row: dict, method: str) -> bool:
         return "seconds" in (row.get(method) or {})
@@ -229,8 +229,8 @@ def scale_table() -> str:
         g, p = row["gblup"], row["gpfn"]
         rows.append(f"| {m:,} | {n:,} | {t:,} | {g['seconds']:.1f} | {p['seconds']:.1f} | "
                     f"{p['seconds'] / g['seconds']:.2f}× | {gib(p)} | `{name(path)}` |")
-    rows += ["", "| markers | training lines | targets | dense GBLUP s | GBLUP, iterative s | dense GiB | iterative GiB "
-                 "| record |", "| --- " * 8 + "|"]
+    rows += ["", ("| markers | training lines | targets | dense GBLUP s | GBLUP, iterative s | dense GiB "
+                  "| iterative GiB | record |"), "| --- " * 8 + "|"]
     for (m, t, n), (row, path) in sorted(cg.items()):
         g, c = row.get("gblup") or {}, row["gblup-cg"]
         dense = (f"{g['seconds']:.1f}", gib(g)) if timed(row, "gblup") else (g.get("error", "-"), "-")

@@ -62,6 +62,8 @@ class Families:
     def __init__(self, lab, cnt, own, b, d_t, kf_tt, scale, cut):
         self.lab, self.cnt, self.own, self.b, self.d_t = lab, cnt, own, b, d_t
         self.kf_tt, self.scale, self.cut = kf_tt, scale, cut
+        self.order = np.argsort(lab, kind="stable")  # the training individuals family by family
+        self.starts = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)  # each family's first in order
 
     @classmethod
     def of(cls, k_tt: np.ndarray, cut: float = FAMILY_CUT) -> Families | None:
@@ -94,10 +96,8 @@ class Families:
     def rows(self, k_vt: np.ndarray, k_vv: np.ndarray) -> np.ndarray:
         """float64 ``[nv, nt]``: the within-family relationships of targets (their relationships
         ``k_vt`` to the training individuals and their own ``k_vv``) to the training individuals."""
-        lab, cnt = self.lab, self.cnt
+        lab, cnt, order, starts = self.lab, self.cnt, self.order, self.starts
         k_vt = np.asarray(k_vt, np.float64)
-        order = np.argsort(lab, kind="stable")  # training individuals family by family
-        starts = np.concatenate([[0], np.cumsum(cnt[:-1])]).astype(np.int64)
         by_family = k_vt[:, order]
         a_v = np.add.reduceat(by_family, starts, axis=1) / cnt  # [nv, C]: mean relationship to each family
         by_family /= self.d_t[order][None, :]

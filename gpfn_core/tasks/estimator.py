@@ -164,8 +164,7 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
         return self._loaded[1]
 
     def _predict(self, X: Any, quantiles: tuple[float, ...]) -> dict[str, Any]:
-        from gpfn_core.tasks.predict import predict_traits, targets_per_pass
-        from gpfn_core.threads import memory_available
+        from gpfn_core.tasks.predict import predict_traits
 
         if not hasattr(self, "X_train_"):
             from sklearn.exceptions import NotFittedError
@@ -173,9 +172,8 @@ class GPFNRegressor(RegressorMixin, BaseEstimator):
             raise NotFittedError("GPFNRegressor: call fit(X, y) with the training population first")
         x_train, x = self._aligned(X)
         model, bar, meta = self._model()
-        per_pass = targets_per_pass(len(x_train), len(x), x.shape[1], memory_available())  # as gpfn predict does
         results = predict_traits(model, bar, meta, x_train, self.y_train_, x, ensemble=self.ensemble,
-                                 seed=self.seed, chunk=self.chunk, quantiles=quantiles, targets_per_pass=per_pass)
+                                 seed=self.seed, chunk=self.chunk, quantiles=quantiles)
         if self.y_train_.ndim == 1:
             return results[0]
         return {k: np.stack([r[k] for r in results], axis=1) for k in results[0] if isinstance(results[0][k], np.ndarray)}

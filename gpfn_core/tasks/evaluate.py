@@ -18,7 +18,7 @@ from gpfn_core.linear.iterative import gblup_iterative, iterative_memory
 from gpfn_core.metrics import pearson, spearman
 from gpfn_core.net.inference import resolve_device
 from gpfn_core.net.modelfile import load_model
-from gpfn_core.tasks.predict import align, phenotype_names, predict_traits, targets_per_pass
+from gpfn_core.tasks.predict import align, phenotype_names, predict_traits
 from gpfn_core.threads import memory_available
 
 # every method evaluate knows, in table order; GBLUP-CG is GBLUP with no n x n matrix (conjugate gradients,
@@ -133,9 +133,7 @@ def _run(splits, methods, model, bar, meta, seed, iterations, burn_in) -> dict[s
         for method in methods:
             t0 = time.perf_counter()
             if method == "GPFN":
-                per_pass = targets_per_pass(len(x_tr), len(x_tg), x_tr.shape[1], memory_available())  # as predict
-                pred = predict_traits(model, bar, meta, x_tr, y_tr[:, None], x_tg, seed=seed,
-                                      targets_per_pass=per_pass)[0]["mean"]
+                pred = predict_traits(model, bar, meta, x_tr, y_tr[:, None], x_tg, seed=seed)[0]["mean"]
             elif method == "GBLUP":
                 pred = gblup(x_tr, y_tr, x_tg).prediction
             elif method == "GBLUP-CG":

@@ -132,7 +132,7 @@ def predict(
             ys[:, j] = ys[:, j] - c @ b
             effects[name] = {lab: round(float(v), 6) for lab, v in zip(labels, b)}
     results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
-                             seed=seed, chunk=chunk, targets_per_pass=per_pass, log=log)
+                             seed=seed, chunk=chunk, per_pass=per_pass, log=log)
     if len(names) == 1:
         header = ["taxon", "mean", "sd", "q05", "q95"]
     else:
@@ -206,17 +206,22 @@ def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = N
 
 
 def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,
-                   *, targets_per_pass: int | None = None, log=None, **kwargs: Any) -> list[dict[str, Any]]:
+                   *, per_pass: int | None = None, log=None, **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`predict_arrays` of every column of ``ys`` (``[n, k]``, NaN where a training
     individual has no value): traits observed on the same individuals share one
     :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels).
-    ``targets_per_pass``: at most this many targets go through preprocessing at once (default:
-    all); the next pass reuses the training side (:meth:`~gpfn_core.net.preprocess.Genotypes.for_targets`),
-    so memory follows the pass, not the target set, and the predictions are the same; ``log``
+    ``per_pass``: at most this many targets go through preprocessing at once (default:
+    as many as fit in the memory available, :func:`targets_per_pass`, as ``gpfn predict``
+    chooses them without ``--max-memory``); the next pass reuses the training side
+    (:meth:`~gpfn_core.net.preprocess.Genotypes.for_targets`), so memory follows the pass, not
+    the target set, and the predictions are the same; ``log``
     (a callable) hears each pass begin where there are several."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
     smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
-    per_pass = max(int(targets_per_pass or len(x_target)), 1)
+    if per_pass is None:
+        per_pass = targets_per_pass(int(np.isfinite(ys).any(1).sum()), len(x_target), x_target.shape[1],
+                                    memory_available())
+    per_pass = max(int(per_pass), 1)
     # traits grouped by which individuals have a value, one group at a time: each group's Genotypes
     # (n x n relationships, their decomposition, the family kernels) is released before the next
     # is made, so the peak is one group's whatever the number of missing-value patterns
