@@ -22,9 +22,13 @@ import numpy as np
               help="mean: keep missing calls, imputed with the training mean at prediction; mode: fill now.")
 @click.option("--max-missing", type=float, default=1.0, show_default=True, help="Drop markers missing in more than this share of taxa.")
 @click.option("--min-maf", type=float, default=0.0, show_default=True, help="Drop markers with a minor-allele frequency below this.")
+@click.option("--crosses", type=click.Path(path_type=Path), default=None,
+              help="CSV/TSV of single crosses (hybrid, parent 1, parent 2: its first three columns) of the inbred "
+                   "lines in GENOTYPES: the Dataset holds the hybrids, each call the sum of its parents' gametes "
+                   "(missing where a parent is heterozygous or missing), and --phenotypes join them by name.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar for large files (default: on a terminal).")
-def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, force,
+def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, crosses, force,
           progress) -> None:
     """Parse GENOTYPES (and phenotypes) into a gpfn Dataset, reporting every change."""
     import sys
@@ -36,12 +40,17 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
 
     path, report = run(genotypes, out, reader=reader, phenotypes=phenotypes, phenotype=list(phenotype) or None,
                        taxon_column=taxon_column, impute=impute, max_missing=max_missing, min_maf=min_maf,
-                       overwrite=force)
+                       overwrite=force, crosses=crosses)
     for k, v in report.items():
         click.echo(f"{k}: {v}", err=True)
     for column, odd in report.get("non_numeric_values", {}).items():
         click.echo(f"Warning: {phenotypes}: {odd['count']} value(s) of '{column}' are not numbers and were read as "
                    f"missing, e.g. {', '.join(odd['first'])}", err=True)
+    if report.get("parents_not_inbred"):
+        odd = report["parents_not_inbred"]
+        click.echo(f"Warning: {crosses}: {odd['count']} parent line(s) have more than "
+                   f"{odd['above']:.0%} heterozygous calls (their "
+                   f"hybrids' calls there are missing), e.g. {', '.join(odd['first'])}", err=True)
     click.echo(str(path))
 
 

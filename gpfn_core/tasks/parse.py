@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gpfn_core.data.crosses import make_hybrids, read_crosses
 from gpfn_core.data.dataset import Dataset, write_dataset
 from gpfn_core.errors import GpfnError, ValidationError
 from gpfn_core.data.phenotypes import read_phenotypes
@@ -52,18 +53,25 @@ def filter_markers(t: GenotypeTable, max_missing: float, min_maf: float) -> tupl
 def parse(
     genotypes: str | Path, out: str | Path, *, reader: str | None = None, phenotypes: str | Path | None = None,
     phenotype: list[str] | None = None, taxon_column: str | None = None, impute: str = "mean",
-    max_missing: float = 1.0, min_maf: float = 0.0, overwrite: bool = False,
+    max_missing: float = 1.0, min_maf: float = 0.0, overwrite: bool = False, crosses: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Read, join, filter, impute and write; returns the output path and the report."""
+    """Read, join, filter, impute and write; returns the output path and the report.
+    ``crosses``: a CSV of single crosses (hybrid, parent 1, parent 2) of the inbred lines
+    ``genotypes`` holds; the Dataset then holds the hybrids (:mod:`gpfn_core.data.crosses`),
+    and phenotypes join them by the hybrid's name."""
     genotypes, out = Path(genotypes), Path(out)
     if out.exists() and not overwrite:
         raise GpfnError(f"{out}: already exists (use --force to replace it)")
     if impute not in ("mean", "mode"):
         raise ValidationError(f"impute must be 'mean' or 'mode', got {impute!r}")
+    planned = read_crosses(crosses) if crosses is not None else None  # its mistakes before the long read
     rd = choose_reader(genotypes, reader)
     table = rd.read(genotypes)
     report: dict[str, Any] = {"reader": rd.name, "taxa_read": table.n_taxa, "markers_read": table.n_markers,
                               **{k: v for k, v in table.info.items() if k != "reader"}}
+    if planned is not None:
+        table, made = make_hybrids(table, planned)
+        report.update(made)
     pheno_values, names, factors, factor_names = None, [], None, []
     if phenotypes is not None:
         ph = read_phenotypes(phenotypes, phenotype, taxon_column)
