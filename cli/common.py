@@ -60,6 +60,19 @@ def registry():
     return reg
 
 
+def quiet() -> bool:
+    """Whether ``gpfn -q`` was given."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("quiet"))
+
+
+def note(message: str) -> None:
+    """A report or progress line on stderr, left out under ``gpfn -q`` (which prints only
+    results, warnings and errors)."""
+    if not quiet():
+        click.echo(message, err=True)
+
+
 def warn_problems(reg) -> None:
     for p in reg.problems:
         click.echo(f"Warning: {p}", err=True)

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from gpfn_cli.common import (context_option, explicit, founders_option, opt, parse_overrides, refuse, set_option,
-                             size_distribution_option)
+from gpfn_cli.common import (context_option, explicit, founders_option, note, opt, parse_overrides, refuse,
+                             set_option, size_distribution_option)
 from gpfn_core.net.config import STACK_SIZES
 
 
@@ -107,7 +107,7 @@ def fit(prior, store, follow, overrides, input_norm, no_input_norm, no_bf16, no_
         kw.update(_schedule_of(kw["init_from"], click.get_current_context()))
     cfg = FitConfig(prior=prior or "", store=store, follow=follow, overrides=parse_overrides(overrides), input_norm="none" if no_input_norm else input_norm,
                     bf16=not no_bf16, **kw)
-    stats = run_fit(cfg, progress=not no_progress, log=lambda m: click.echo(m, err=True))
+    stats = run_fit(cfg, progress=not no_progress, log=note)
     if stats:
         summary = {k: v for k, v in stats.items() if k != "history"}
         click.echo(json.dumps({"model": cfg.save_path, **summary}, indent=2, default=str))
@@ -184,5 +184,5 @@ def stack(model, draws, seed, sizes, overrides, add) -> None:
     if add and not sizes:
         raise click.BadParameter("--add needs the sizes to add", param_hint="--sizes")
     res = stack_model_file(model, draws=draws, seed=seed, sizes=sizes, overrides=parse_overrides(overrides),
-                           log=lambda m: click.echo(m, err=True), add=add)
+                           log=note, add=add)
     click.echo(json.dumps({"model": model, **res}, indent=2))

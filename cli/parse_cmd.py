@@ -34,6 +34,7 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
     import sys
 
     from gpfn_core.data import textio
+    from gpfn_cli.common import note
     from gpfn_core.tasks.parse import parse as run
 
     textio.SHOW_PROGRESS = sys.stderr.isatty() if progress is None else progress
@@ -42,7 +43,7 @@ def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, m
                        taxon_column=taxon_column, impute=impute, max_missing=max_missing, min_maf=min_maf,
                        overwrite=force, crosses=crosses)
     for k, v in report.items():
-        click.echo(f"{k}: {v}", err=True)
+        note(f"{k}: {v}")
     for column, odd in report.get("non_numeric_values", {}).items():
         click.echo(f"Warning: {phenotypes}: {odd['count']} value(s) of '{column}' are not numbers and were read as "
                    f"missing, e.g. {', '.join(odd['first'])}", err=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gpfn_cli.common import bound_threads, explicit, refuse
+from gpfn_cli.common import bound_threads, explicit, note, refuse
 
 
 @click.command("predict")
@@ -47,15 +47,15 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
     bound_threads()
     if model is None:
         model, line = shipped_model(population_type)
-        click.echo(line, err=True)
+        note(line)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
                  ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates),
-                 max_memory=None if max_memory is None else max_memory * 2**30, log=lambda m: click.echo(m, err=True))
+                 max_memory=None if max_memory is None else max_memory * 2**30, log=note)
     for k, v in report.items():
-        click.echo(f"{k}: {v}", err=True)
+        note(f"{k}: {v}")
     if report["ensemble_members"] > 1:
-        click.echo(f"note: {report['training_taxa']} training taxa exceed the model's context of {report['context']}; "
-                   f"averaged {report['ensemble_members']} random subsets", err=True)
+        note(f"note: {report['training_taxa']} training taxa exceed the model's context of {report['context']}; "
+             f"averaged {report['ensemble_members']} random subsets")
     click.echo(str(out))
 
 
@@ -106,7 +106,7 @@ def evaluate(dataset, model, population_type, folds, groups, covariates, train, 
     bound_threads()
     if model is None and "GPFN" in methods:
         model, line = shipped_model(population_type)
-        click.echo(line, err=True)
+        note(line)
 
     refuse(["groups"] if groups and dataset is None else [], "makes folds of DATASET: give DATASET, not --train "
            "and --target")
@@ -123,7 +123,7 @@ def evaluate(dataset, model, population_type, folds, groups, covariates, train, 
     else:
         if len(res["fold_info"]) > 1 and groups:
             for f in res["fold_info"]:
-                click.echo(f"fold {f['fold']}: {f['size']} taxa, groups {', '.join(f['groups'])}", err=True)
+                note(f"fold {f['fold']}: {f['size']} taxa, groups {', '.join(f['groups'])}")
         click.echo(f"{'trait':12}  {'method':8}  {'pearson':>8}  {'spearman':>8}  {'rmse':>10}  {'seconds':>8}")
         for trait, r in res["traits"].items():
             for m in methods:

@@ -104,3 +104,16 @@ def test_parse_crosses_end_to_end(tmp_path):
                                   "-o", str(tmp_path / "bad.gpfn")])
     assert r.exit_code == 1 and "bad.csv:3: parent 'P9' of hybrid 'H2'" in r.output
     assert not (tmp_path / "bad.gpfn").exists()
+
+
+def test_quiet_parse_prints_only_its_result_and_warnings(tmp_path):
+    """``gpfn -q`` leaves out the report, not the result or a warning."""
+    (tmp_path / "lines.csv").write_text("taxon,1:100,1:200\nP1,0,2\nP2,2,1\n")
+    (tmp_path / "crosses.csv").write_text("hybrid,female,male\nH1,P1,P2\n")
+    args = ["parse", str(tmp_path / "lines.csv"), "--crosses", str(tmp_path / "crosses.csv")]
+    loud = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a.gpfn")])
+    quiet = CliRunner().invoke(main, ["-q", *args, "-o", str(tmp_path / "b.gpfn")])
+    assert loud.exit_code == quiet.exit_code == 0
+    assert "hybrids: 1" in loud.output and "hybrids: 1" not in quiet.output
+    assert quiet.stdout.strip() == str(tmp_path / "b.gpfn")
+    assert "Warning" in quiet.output and "P2: 50% heterozygous" in quiet.output
