@@ -10,7 +10,9 @@ would read.
 Where a parent's call is heterozygous (residual heterozygosity) the gamete it gives is
 not known, and where it is missing nothing is: the hybrid's call is missing there (``-1``,
 imputed with the training mean at prediction as any missing call), and the report counts
-both.  A parent line with more than :data:`HETEROZYGOUS_WARN` of its calls heterozygous
+both.  The Dataset keeps each hybrid's two parents as factor columns named as in the
+crosses file's header, so ``gpfn evaluate --groups female`` holds out every cross of
+some female lines (crosses with one parent untested) and ``--covariates`` can fit them.  A parent line with more than :data:`HETEROZYGOUS_WARN` of its calls heterozygous
 is named in the report: it is probably not an inbred line.
 """
 
@@ -39,6 +41,13 @@ class Crosses:
     parent2: np.ndarray  # str [h]
     lines: np.ndarray  # int [h]: the file's line of each cross, for messages
     source: str
+    parent_names: tuple[str, str] = ("parent1", "parent2")  # the header's names of the two parent columns
+
+    def parents_of(self, taxa: np.ndarray) -> np.ndarray:
+        """str ``[len(taxa), 2]``: the two parents of each of the hybrids ``taxa``."""
+        at = {h: k for k, h in enumerate(self.hybrid)}
+        rows = np.array([at[t] for t in taxa], dtype=np.int64)
+        return np.column_stack([self.parent1[rows], self.parent2[rows]]).reshape(len(rows), 2)
 
 
 def read_crosses(path: str | Path) -> Crosses:
@@ -50,6 +59,9 @@ def read_crosses(path: str | Path) -> Crosses:
     if len(head) < 3:
         raise GpfnError(f"{path}:{header_no}: a crosses file needs three columns (hybrid, parent 1, parent 2), "
                         f"the header has {len(head)}: {head}")
+    if not head[1] or not head[2] or head[1] == head[2]:
+        raise GpfnError(f"{path}:{header_no}: the two parent columns need two different names (they become the "
+                        f"Dataset's factor columns, e.g. for --groups), got {head[1]!r} and {head[2]!r}")
     hybrid, p1, p2, where, seen = [], [], [], [], {}
     for no, line in it:
         cells = split(line, sep)
@@ -67,7 +79,7 @@ def read_crosses(path: str | Path) -> Crosses:
         where.append(no)
     if not hybrid:
         raise GpfnError(f"{path}: header only, no crosses")
-    return Crosses(np.array(hybrid), np.array(p1), np.array(p2), np.array(where), str(path))
+    return Crosses(np.array(hybrid), np.array(p1), np.array(p2), np.array(where), str(path), (head[1], head[2]))
 
 
 def make_hybrids(parents: GenotypeTable, crosses: Crosses) -> tuple[GenotypeTable, dict[str, Any]]:

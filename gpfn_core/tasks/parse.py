@@ -98,6 +98,13 @@ def parse(
         pheno_values = values[keep]
         if ph.text is not None:
             factors = np.where(rows[keep, None] >= 0, ph.text[np.maximum(rows[keep], 0)], "")
+    if planned is not None:  # each hybrid's parents, as factor columns (--groups, --covariates)
+        clash = sorted(set(planned.parent_names) & set(names + factor_names))
+        if clash:
+            raise GpfnError(f"{crosses}: its parent column(s) {clash} are also columns of {phenotypes}; rename one")
+        parents = planned.parents_of(table.taxa)
+        factors = parents if factors is None else np.column_stack([factors, parents])
+        factor_names = [*factor_names, *planned.parent_names]
     table, dropped = filter_markers(table, max_missing, min_maf)
     report.update(dropped)
     missing = table.dosage < 0

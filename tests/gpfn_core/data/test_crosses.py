@@ -11,6 +11,7 @@ from gpfn_core import GenotypeTable
 from gpfn_core.data.crosses import Crosses, make_hybrids, read_crosses
 from gpfn_core.data.dataset import read_dataset
 from gpfn_core.errors import GpfnError
+from gpfn_core.tasks.evaluate import group_labels
 
 
 def table(dosage):
@@ -73,6 +74,7 @@ def test_the_hybrid_priors_crosses_are_what_parse_makes_of_its_lines():
     ("hybrid,female,male\nH1,A,B\nH2,A\n", "crosses.csv:3: expected 3 fields"),
     ("hybrid,female,male\nH1,A,B\nH1,B,C\n", "crosses.csv:3: duplicate hybrid 'H1' (first on line 2)"),
     ("hybrid,female,male\nH1,,B\n", "crosses.csv:2: empty 'female'"),
+    ("hybrid,parent,parent\nH1,A,B\n", "crosses.csv:1: the two parent columns need two different names"),
 ])
 def test_a_bad_crosses_file_is_an_error_naming_its_line(tmp_path, text, message):
     path = tmp_path / "crosses.csv"
@@ -96,6 +98,8 @@ def test_parse_crosses_end_to_end(tmp_path):
     assert list(ds.table.taxa) == ["H1", "H2"]
     np.testing.assert_array_equal(ds.table.dosage, [[1, 2, 1], [1, -1, -1]])
     assert ds.phenotypes[:, 0].tolist() == [3.5, 4.0]
+    assert ds.factor_names == ["female", "male"] and ds.factors.tolist() == [["P1", "P2"], ["P1", "P3"]]
+    assert group_labels(ds, "male").tolist() == ["P2", "P3"]  # gpfn evaluate --groups male: whole male lines out
     assert "hybrid_calls_heterozygous_parent: 1" in r.output and "hybrid_calls_missing_parent: 1" in r.output
     assert "Warning" in r.output and "P3: 50% heterozygous" in r.output
 
