@@ -68,7 +68,9 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds over DATASET.")
 @click.option("--groups", default=None, help="Folds of whole groups: a column of the phenotype file (families, "
               "genetic groups), a CSV of taxon,group, or 'genomic' (clusters of the genomic relationships); each group "
-              "left out whole, one per fold up to --folds groups.")
+              "left out whole, one per fold up to --folds groups.  Two columns, e.g. 'female,male' (the parents "
+              "gpfn parse --crosses keeps): crosses with both parents untested (T0); crosses with one of them are in "
+              "neither set of that fold.")
 @click.option("--covariates", default=None, metavar="A,B", help="Columns of the phenotype file fitted as fixed "
               "effects on each fold's training individuals and taken out of the phenotypes before predicting and "
               "scoring.")

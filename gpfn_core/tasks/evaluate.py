@@ -73,17 +73,22 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
             raise ValidationError(f"--folds must be >= 2, got {folds}")
         ds = read_dataset(dataset)
         names = phenotype_names(ds, phenotype, covariates)
-        fold_of, fold_info = fold_assignment(ds, folds, seed, groups)
+        masks, fold_info = fold_splits(ds, folds, seed, groups)
         x, cov = ds.table.dosage, _covariates(ds, covariates)
         tasks = []
         for name in names:
             y = ds.phenotype(name)
-            ok = np.isfinite(y) & (fold_of >= 0)
-            if ok.sum() < 2 * len(fold_info):
+            ok = np.isfinite(y)
+            if (ok & np.any([te for _, te in masks], axis=0)).sum() < 2 * len(fold_info):
                 raise GpfnError(f"{dataset}: {int(ok.sum())} taxa with '{name}' are too few for {len(fold_info)} folds")
-            tasks.append((name, [(x[ok & (fold_of != f)], y[ok & (fold_of != f)], x[ok & (fold_of == f)],
-                                  y[ok & (fold_of == f)], None if cov is None else cov[ok & (fold_of != f)],
-                                  None if cov is None else cov[ok & (fold_of == f)]) for f in range(len(fold_info))]))
+            for f, (tr, te) in enumerate(masks):
+                if (ok & te).sum() < 2 or (ok & tr).sum() < 2:
+                    raise GpfnError(f"{dataset}: fold {f} ({', '.join(fold_info[f]['groups'])}) leaves "
+                                    f"{int((ok & tr).sum())} training and {int((ok & te).sum())} test taxa with "
+                                    f"'{name}'; each needs at least two: use fewer --folds")
+            tasks.append((name, [(x[ok & tr], y[ok & tr], x[ok & te], y[ok & te],
+                                  None if cov is None else cov[ok & tr], None if cov is None else cov[ok & te])
+                                 for tr, te in masks]))
     elif train is not None and target is not None:
         if groups is not None:
             raise ValidationError("--groups makes folds of DATASET; with --train and --target there is one split")
@@ -173,6 +178,33 @@ class _Rows:
 
     def __getitem__(self, rows) -> tuple[np.ndarray, list[str]]:
         return self.c[rows], self.labels
+
+
+def fold_splits(ds, folds: int, seed: int, groups: str | None
+                ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[dict[str, Any]]]:
+    """bool ``(training, test)`` masks over the taxa of each fold, and each fold's groups and
+    size.  Random folds, folds of whole groups (:func:`fold_assignment`), or with two
+    columns ``groups="female,male"`` (the parents of single crosses, ``gpfn parse
+    --crosses``) folds of crosses with both parents untested (T0): each column's groups are
+    dealt into ``folds`` folds, fold f's test crosses have both parents in its groups, its
+    training crosses neither, and a cross with one parent in them is in neither set."""
+    names = [g.strip() for g in groups.split(",")] if groups is not None and "," in groups else []
+    if not names:
+        fold_of, info = fold_assignment(ds, folds, seed, groups)
+        return [((fold_of >= 0) & (fold_of != f), fold_of == f) for f in range(len(info))], info
+    if len(names) != 2 or not all(names):
+        raise GpfnError(f"--groups {groups!r}: two columns (the two parents of each cross) or one group, not {len(names)}")
+    (fa, ia), (fb, ib) = (fold_assignment(ds, folds, seed, name) for name in names)
+    k = min(len(ia), len(ib))
+    masks, info = [], []
+    for f in range(k):
+        test = (fa == f) & (fb == f)
+        train = (fa >= 0) & (fb >= 0) & (fa != f) & (fb != f)
+        masks.append((train, test))
+        info.append({"fold": f, "groups": [f"{names[0]}={g}" for g in ia[f]["groups"]]
+                     + [f"{names[1]}={g}" for g in ib[f]["groups"]], "size": int(test.sum()),
+                     "left_out": int(((fa >= 0) & (fb >= 0) & ~train & ~test).sum())})
+    return masks, info
 
 
 def fold_assignment(ds, folds: int, seed: int, groups: str | None) -> tuple[np.ndarray, list[dict[str, Any]]]:

@@ -121,3 +121,38 @@ def test_quiet_parse_prints_only_its_result_and_warnings(tmp_path):
     assert "hybrids: 1" in loud.output and "hybrids: 1" not in quiet.output
     assert quiet.stdout.strip() == str(tmp_path / "b.gpfn")
     assert "Warning" in quiet.output and "P2: 50% heterozygous" in quiet.output
+
+
+def test_t0_folds_never_train_on_the_parents_of_a_test_cross(tmp_path):
+    """--groups female,male: each fold's test crosses have both parents in none of its training
+    crosses; a cross with one such parent is in neither set; every cross is tested once at most."""
+    from gpfn_core.tasks.evaluate import evaluate, fold_splits
+
+    rng = np.random.default_rng(3)
+    d = rng.choice(np.array([0, 2]), size=(12, 40))
+    lines = [f"P{i}" for i in range(12)]
+    (tmp_path / "lines.csv").write_text("taxon," + ",".join(f"1:{j + 1}" for j in range(40)) + "\n" + "".join(
+        f"{t}," + ",".join(map(str, row)) + "\n" for t, row in zip(lines, d)))
+    pairs = [(f, m) for f in lines[:6] for m in lines[6:]]
+    (tmp_path / "crosses.csv").write_text("hybrid,female,male\n" + "".join(f"H{f}x{m},{f},{m}\n" for f, m in pairs))
+    (tmp_path / "ph.csv").write_text("hybrid,yield\n" + "".join(f"H{f}x{m},{rng.normal():.3f}\n" for f, m in pairs))
+    from gpfn_core.tasks.parse import parse
+
+    path, _ = parse(tmp_path / "lines.csv", tmp_path / "h.gpfn", phenotypes=tmp_path / "ph.csv",
+                    crosses=tmp_path / "crosses.csv")
+    ds = read_dataset(path)
+    masks, info = fold_splits(ds, 3, 0, "female,male")
+    assert len(masks) == 3
+    tested = np.zeros(ds.table.n_taxa, int)
+    for (train, test), fold in zip(masks, info):
+        parents = ds.factors
+        assert not (train & test).any()
+        assert not set(parents[test, 0]) & set(parents[train, 0])
+        assert not set(parents[test, 1]) & set(parents[train, 1])
+        assert fold["size"] == test.sum() == 4 and train.sum() == 16 and fold["left_out"] == 16
+        tested += test
+    assert tested.max() == 1
+    res = evaluate(None, dataset=path, folds=3, groups="female,male", methods="gblup")
+    assert len(res["folds"]["GBLUP"]) == 3 and len(res["observed"]) == 12
+    with pytest.raises(GpfnError, match="two columns"):
+        fold_splits(ds, 3, 0, "female,male,yield")
