@@ -26,22 +26,29 @@ import numpy as np
               help="CSV/TSV of single crosses (hybrid, parent 1, parent 2: its first three columns) of the inbred "
                    "lines in GENOTYPES: the Dataset holds the hybrids, each call the sum of its parents' gametes "
                    "(missing where a parent is heterozygous or missing), and --phenotypes join them by name.")
+@click.option("--means-over", default=None, metavar="COLUMNS",
+              help="The phenotype file has several records per taxon (plots, environments): each trait becomes the "
+                   "taxon's least-squares mean with these columns (comma-separated) as fixed effects, e.g. "
+                   "'Experiment' or 'Env,Rep'; 'none' for plain means.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar for large files (default: on a terminal).")
-def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, crosses, force,
-          progress) -> None:
+def parse(genotypes, out, reader, phenotypes, phenotype, taxon_column, impute, max_missing, min_maf, crosses,
+          means_over, force, progress) -> None:
     """Parse GENOTYPES (and phenotypes) into a gpfn Dataset, reporting every change."""
     import sys
 
-    from gpfn_core.data import textio
     from gpfn_cli.common import note
+
+    from gpfn_core.data import textio
     from gpfn_core.tasks.parse import parse as run
 
     textio.SHOW_PROGRESS = sys.stderr.isatty() if progress is None else progress
 
     path, report = run(genotypes, out, reader=reader, phenotypes=phenotypes, phenotype=list(phenotype) or None,
                        taxon_column=taxon_column, impute=impute, max_missing=max_missing, min_maf=min_maf,
-                       overwrite=force, crosses=crosses)
+                       overwrite=force, crosses=crosses,
+                       means_over=None if means_over is None else
+                       [c.strip() for c in means_over.split(",") if c.strip() and c.strip().lower() != "none"])
     for k, v in report.items():
         note(f"{k}: {v}")
     for column, odd in report.get("non_numeric_values", {}).items():

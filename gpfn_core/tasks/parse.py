@@ -54,17 +54,22 @@ def parse(
     genotypes: str | Path, out: str | Path, *, reader: str | None = None, phenotypes: str | Path | None = None,
     phenotype: list[str] | None = None, taxon_column: str | None = None, impute: str = "mean",
     max_missing: float = 1.0, min_maf: float = 0.0, overwrite: bool = False, crosses: str | Path | None = None,
+    means_over: list[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Read, join, filter, impute and write; returns the output path and the report.
     ``crosses``: a CSV of single crosses (hybrid, parent 1, parent 2) of the inbred lines
     ``genotypes`` holds; the Dataset then holds the hybrids (:mod:`gpfn_core.data.crosses`),
-    and phenotypes join them by the hybrid's name."""
+    and phenotypes join them by the hybrid's name.  ``means_over``: the phenotype file has
+    several records per taxon, averaged as least-squares means with these columns as fixed
+    effects (:func:`~gpfn_core.data.phenotypes.least_squares_means`)."""
     genotypes, out = Path(genotypes), Path(out)
     if out.exists() and not overwrite:
         raise GpfnError(f"{out}: already exists (use --force to replace it)")
     if impute not in ("mean", "mode"):
         raise ValidationError(f"impute must be 'mean' or 'mode', got {impute!r}")
     planned = read_crosses(crosses) if crosses is not None else None  # its mistakes before the long read
+    if means_over is not None and phenotypes is None:
+        raise ValidationError("--means-over averages the records of a phenotype file: give --phenotypes")
     rd = choose_reader(genotypes, reader)
     table = rd.read(genotypes)
     report: dict[str, Any] = {"reader": rd.name, "taxa_read": table.n_taxa, "markers_read": table.n_markers,
@@ -74,7 +79,7 @@ def parse(
         report.update(made)
     pheno_values, names, factors, factor_names = None, [], None, []
     if phenotypes is not None:
-        ph = read_phenotypes(phenotypes, phenotype, taxon_column)
+        ph = read_phenotypes(phenotypes, phenotype, taxon_column, means_over)
         names, factor_names = ph.names, ph.text_names
         if not names:
             raise GpfnError(f"{phenotypes}: no numeric phenotype column (only the factor columns {factor_names})")
