@@ -97,7 +97,8 @@ def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_co
     taxa = np.array(taxa)
     if means_over is not None:
         taxa, values, text, text_names, report["means_over"] = least_squares_means(
-            path, taxa, values, text, text_names, np.array(levels, dtype=str).reshape(len(taxa), len(over)), over)
+            path, taxa, values, names, text, text_names, np.array(levels, dtype=str).reshape(len(taxa), len(over)),
+            over)
     missing = {name: int(np.isnan(values[:, j]).sum()) for j, name in enumerate(names)}
     report["missing_values"] = missing
     if text_names:
@@ -107,13 +108,13 @@ def read_phenotypes(path: str | Path, columns: list[str] | None = None, taxon_co
     return PhenotypeTable(taxa, names, values, report, text_names, text)
 
 
-def least_squares_means(path: Path, taxa: np.ndarray, values: np.ndarray, text: np.ndarray | None,
-                        text_names: list[str], levels: np.ndarray, over: list[str]):
+def least_squares_means(path: Path, taxa: np.ndarray, values: np.ndarray, column_names: list[str],
+                        text: np.ndarray | None, text_names: list[str], levels: np.ndarray, over: list[str]):
     """Each taxon's least-squares mean of each trait over its records, with the ``over``
     factors (environments, replicates, blocks; ``levels`` ``[records, len(over)]``) as fixed
     effects: y = taxon + factor effects + error, fitted by least squares on the records
     with a value, and the taxon's mean is its effect plus the mean over levels of each
-    factor's.  With balanced records (every taxon in every level) this is the plain mean;
+    factor's (``column_names``: the traits, for messages).  With balanced records (every taxon in every level) this is the plain mean;
     with unbalanced ones it is not biased by which environments a taxon happened to be
     grown in, the first stage of a two-stage analysis.  Records of a taxon that share no
     level with the others' (two disconnected trials) are an error: their means would not
@@ -139,25 +140,24 @@ def least_squares_means(path: Path, taxa: np.ndarray, values: np.ndarray, text: 
         n_levels.append(int(lv.size))
     design_t = csr_matrix((np.ones(n_rec), (np.arange(n_rec), taxon_of)), shape=(n_rec, n_taxa))
     design = hstack([design_t, *blocks]).tocsr()
-    if blocks:  # taxa and levels linked by records: one component, or the means are not comparable
-        graph = design.T @ design
-        count, label = connected_components(graph, directed=False)
-        if count > 1:
-            big = np.bincount(label[:n_taxa]).argmax()
-            apart = names[order][label[:n_taxa] != big]
-            raise GpfnError(f"{path}: the records of {apart.size} taxa (e.g. {', '.join(apart[:5])}) share no "
-                            f"{'/'.join(over)} level with the others', so their means are not comparable; give "
-                            f"them in a file of their own")
     means = np.full((n_taxa, values.shape[1]), np.nan)
     for k in range(values.shape[1]):
         ok = np.isfinite(values[:, k])
         if not ok.any():
             continue
         x, y = design[ok], values[ok, k]
+        seen_t = np.bincount(taxon_of[ok], minlength=n_taxa) > 0
+        if blocks:  # taxa and levels linked by this trait's records: one component, or the means are not comparable
+            count, label = connected_components(x.T @ x, directed=False)
+            label = label[:n_taxa][seen_t]
+            if np.unique(label).size > 1:
+                apart = names[order][seen_t][label != np.bincount(label).argmax()]
+                raise GpfnError(f"{path}: the records of {column_names[k]!r} of {apart.size} taxa (e.g. "
+                                f"{', '.join(apart[:5])}) share no {'/'.join(over)} level with the others', so their "
+                                f"means are not comparable; give them in a file of their own")
         # lsqr's minimum-norm solution: taxon + level effects are determined up to a constant per factor,
         # which the mean over each factor's levels adds back
         b = lsqr(x, y, atol=1e-12, btol=1e-12, iter_lim=20 * x.shape[1])[0]
-        seen_t = np.bincount(taxon_of[ok], minlength=n_taxa) > 0
         at, shift = n_taxa, 0.0
         for size, blk in zip(n_levels, blocks):
             seen_l = np.asarray(blk[ok].sum(0)).ravel() > 0

@@ -51,8 +51,14 @@ def test_balanced_records_give_plain_means_and_a_varying_factor_is_dropped(tmp_p
 
 def test_records_that_share_no_environment_are_an_error(tmp_path):
     rows = [("A", "E1", 1, "F", 1, 1), ("B", "E1", 1, "F", 2, 1), ("C", "E2", 1, "F", 3, 1), ("C", "E3", 1, "F", 3, 1)]
-    with pytest.raises(GpfnError, match=r"the records of 1 taxa \(e.g. C\) share no env level"):
-        read_phenotypes(write_records(tmp_path / "d.csv", rows), means_over=["env"])
+    with pytest.raises(GpfnError, match=r"the records of 'yield' of 1 taxa \(e.g. C\) share no env level"):
+        read_phenotypes(write_records(tmp_path / "d.csv", rows), columns=["yield", "height"], means_over=["env"])
+    # connected through a record whose yield is missing: still apart for yield, not for height
+    rows = [*rows, ("A", "E2", 1, "F", "NA", 1)]
+    with pytest.raises(GpfnError, match=r"'yield' of 1 taxa \(e.g. C\)"):
+        read_phenotypes(write_records(tmp_path / "d.csv", rows), columns=["yield", "height"], means_over=["env"])
+    t = read_phenotypes(write_records(tmp_path / "d.csv", rows), columns=["height"], means_over=["env"])
+    assert t.values[:, 0].tolist() == pytest.approx([1, 1, 1])
 
 
 def test_several_records_without_means_over_say_what_to_do(tmp_path):
