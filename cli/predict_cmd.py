@@ -171,3 +171,56 @@ def models(brief) -> None:
 
 def _names(spec: str | None) -> list[str] | None:
     return [n.strip() for n in spec.split(",") if n.strip()] if spec else None
+
+
+@click.command("cross")
+@click.option("--model", "model", default=None, type=click.Path(path_type=Path),
+              help="Model file (gpfn fit); default: the shipped model for --population-type.")
+@click.option("--population-type", default=None, help="Which shipped model to use without --model (as gpfn predict).")
+@click.option("--train", "train", required=True, type=click.Path(path_type=Path),
+              help="Training Dataset with phenotypes (gpfn parse --phenotypes).")
+@click.option("--parents", "parents", required=True, type=click.Path(path_type=Path),
+              help="Dataset of the genotyped parent lines (gpfn parse).")
+@click.option("--crosses", "crosses", required=True, type=click.Path(path_type=Path),
+              help="CSV/TSV of the planned crosses: name, parent 1, parent 2 (its first three columns).")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="CSV to write.")
+@click.option("--phenotype", default=None, help="Phenotype column (default: the first); a comma-separated list or "
+              "'all' for several (columns NAME_mean, NAME_sd, NAME_usefulness).")
+@click.option("--progeny", type=click.Choice(["ril", "dh", "f2"]), default="ril", show_default=True,
+              help="What each cross's progeny are: recombinant inbred lines (single-seed descent from the F1), "
+                   "doubled haploids of the F1, or F2 plants.")
+@click.option("--lines", type=int, default=100, show_default=True, help="Progeny simulated per cross.")
+@click.option("--selfing", type=int, default=6, show_default=True, help="Generations of selfing for --progeny ril.")
+@click.option("--selected", type=float, default=0.1, show_default=True,
+              help="Share of each cross's progeny a breeder keeps: usefulness = mean + i sd at its selection "
+                   "intensity i.")
+@click.option("--lower", is_flag=True, help="Lower values are better (usefulness = mean - i sd).")
+@click.option("--map", "map_path", default=None, type=click.Path(path_type=Path),
+              help="Genetic map: CSV/TSV of marker, chromosome, position in cM (default: each chromosome one "
+                   "Morgan, markers placed by base-pair position).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the meioses, subsets and selectors.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, ...")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--max-memory", type=float, default=None, metavar="GIB",
+              help="Memory allowed, in GiB (default: the memory available), as for gpfn predict.")
+def cross(model, population_type, train, parents, crosses, out, phenotype, progeny, lines, selfing, selected, lower,
+          map_path, seed, device, force, max_memory) -> None:
+    """Rank planned crosses by their progeny: each cross's lines are simulated from its
+    parents' genotypes (meiosis on a genetic map) and predicted as gpfn predict's targets;
+    the CSV gives their mean, sd and usefulness (mean + i sd) per cross."""
+    from gpfn_core.models.lookup import shipped_model
+    from gpfn_core.tasks.cross import predict_crosses
+
+    refuse(["population_type"] if model is not None and population_type else [],
+           "chooses a shipped model; --model names one already: give one of them")
+    bound_threads()
+    if model is None:
+        model, line = shipped_model(population_type)
+        note(line)
+    report = predict_crosses(model, train, parents, crosses, out, phenotype=phenotype, progeny=progeny, lines=lines,
+                             selfing=selfing, selected=selected, lower=lower, map_path=map_path, seed=seed,
+                             device=device, overwrite=force,
+                             max_memory=None if max_memory is None else max_memory * 2**30, log=note)
+    for k, v in report.items():
+        note(f"{k}: {v}")
+    click.echo(str(out))

@@ -41,6 +41,7 @@ class Aligned:
     train: np.ndarray  # int8 [n_train, k]
     target: np.ndarray  # int8 [n_target, k]
     report: dict[str, Any]
+    target_markers: np.ndarray | None = None  # int [k]: the shared markers' columns in the target's table
 
 
 def align(train: Dataset, target: Dataset, min_shared: int = MIN_SHARED_MARKERS) -> Aligned:
@@ -69,7 +70,7 @@ def align(train: Dataset, target: Dataset, min_shared: int = MIN_SHARED_MARKERS)
     if keep.sum() < min_shared:
         raise GpfnError(f"the training and target datasets share only {int(keep.sum())} markers (need at least "
                         f"{min_shared}); are they from the same marker panel? ({report})")
-    return Aligned(a.dosage[:, ia[keep]], dt, report)
+    return Aligned(a.dosage[:, ia[keep]], dt, report, ib[keep])
 
 
 def predict(
@@ -105,22 +106,8 @@ def predict(
         if np.isfinite(y).sum() < 3:
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
-    n_train, n_target, n_markers = int(np.isfinite(ys).any(1).sum()), int(target.table.n_taxa), al.train.shape[1]
-    limit = max_memory if max_memory is not None else memory_available()
-    per_pass = targets_per_pass(n_train, n_target, n_markers, limit)
-    need = predict_memory(n_train, n_target, n_markers, per_pass)
-    if log:
-        log(f"memory: about {need / 2**30:.2f} GiB at the peak"
-            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else "")
-            + (f"; targets in passes of {per_pass:,}" if per_pass < n_target else ""))
-    if limit is not None and need > limit:
-        raise GpfnError(f"predicting {n_train:,} training + {n_target:,} target "
-                        f"individuals x {n_markers:,} markers needs about {need / 2**30:.1f} GiB"
-                        + (f" with targets in passes of {per_pass:,}" if per_pass < n_target else "")
-                        + "; " + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
-                                  f"{limit / 2**30:.1f} GiB is available")
-                        + ": thin the markers (gpfn parse --min-maf), phenotype fewer training individuals, or give "
-                          "--max-memory to run anyway")
+    n_train = int(np.isfinite(ys).any(1).sum())
+    per_pass, need = plan_passes(n_train, int(target.table.n_taxa), al.train.shape[1], max_memory, log)
     effects = {}
     if covariates:
         from gpfn_core.linear.gblup import fixed_effects
@@ -158,6 +145,29 @@ def predict(
 # and their rotations; targets never pair with each other), and a floor (the model, torch)
 MEMORY_PER_CELL, MEMORY_PER_PAIR, MEMORY_PER_TARGET_PAIR, MEMORY_FLOOR = 7, 56, 72, 100 * 2**20
 MIN_TARGETS_PER_PASS = 500  # below this the training side's repeated per-trait fits outweigh what a pass saves
+
+
+def plan_passes(n_train: int, n_target: int, n_markers: int, max_memory: float | None, log=None) -> tuple[int, int]:
+    """The targets per pass (:func:`targets_per_pass`) and the peak memory estimate in bytes
+    (:func:`predict_memory`) of a prediction, with ``max_memory`` bytes allowed (default: what
+    the machine has available); ``log`` hears the estimate.  A job that would not fit even
+    with :data:`MIN_TARGETS_PER_PASS` targets a pass is refused, naming the sizes."""
+    limit = max_memory if max_memory is not None else memory_available()
+    per_pass = targets_per_pass(n_train, n_target, n_markers, limit)
+    need = predict_memory(n_train, n_target, n_markers, per_pass)
+    if log:
+        log(f"memory: about {need / 2**30:.2f} GiB at the peak"
+            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else "")
+            + (f"; targets in passes of {per_pass:,}" if per_pass < n_target else ""))
+    if limit is not None and need > limit:
+        raise GpfnError(f"predicting {n_train:,} training + {n_target:,} target "
+                        f"individuals x {n_markers:,} markers needs about {need / 2**30:.1f} GiB"
+                        + (f" with targets in passes of {per_pass:,}" if per_pass < n_target else "")
+                        + "; " + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
+                                  f"{limit / 2**30:.1f} GiB is available")
+                        + ": thin the markers (gpfn parse --min-maf), phenotype fewer training individuals, or give "
+                          "--max-memory to run anyway")
+    return per_pass, need
 
 
 def predict_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass: int | None = None) -> int:
