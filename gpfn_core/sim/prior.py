@@ -129,10 +129,16 @@ class GenericPrior(Prior):
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
         return {p.name: p.sample(rng) for p in self._space}
 
-    def draw(self, index: int, fixed: dict[str, Any] | None = None) -> Draw:
+    def draw(self, index: int, fixed: dict[str, Any] | None = None, truth: dict[str, Any] | None = None) -> Draw:
         """Draw ``index``; ``fixed`` sets hyperparameters for this draw only (after sampling,
         so the other values are the same as without it), e.g. the fit schedule's
-        ``pop_size`` and ``train_fraction``."""
+        ``pop_size`` and ``train_fraction``.  ``truth``: a dict that receives what lies
+        behind the draw's arrays, for benchmarks that breed on from it (``gpfn cross``'s):
+        ``population`` (training then evaluation individuals over every simulated locus,
+        on the draw's genetic map), ``trait`` (whose ``genetic_values`` of that population
+        are the draw's ``g`` where the scheme has no values of its own and there are no
+        family effects) and ``panel`` (the columns of the population's loci that are the
+        draw's markers)."""
         rng = self.rng(index)
         params = self.sample_params(rng)
         if fixed:
@@ -176,6 +182,9 @@ class GenericPrior(Prior):
             trait = replace(trait, ve=ve)
         y = trait.phenotypes(both, rng, g)
         x = both.dosage(np.searchsorted(loci, panel))
+        if truth is not None:
+            truth.update(population=both, trait=trait, panel=np.searchsorted(loci, panel),
+                         own_values=own is not None or params["family_share"] > 0)
         if params["uo_ratio"] > 0:
             x[:, unobserved_mask(x.shape[1], params["uo_ratio"], params["uo_mask_size"], rng)] = -1
         record = dict(params, n_markers=int(panel.size), n_qtl=int(qtl.size), poly_qtl=int(background.size), scheme=self.name,

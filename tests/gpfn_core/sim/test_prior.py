@@ -25,6 +25,19 @@ def test_draw_is_deterministic_in_seed_and_index():
     assert not np.array_equal(a.y[:10], d.y[:10])
 
 
+@pytest.mark.parametrize("name", ["ril", "nam"])
+def test_a_draws_truth_is_behind_its_arrays(name):
+    """``draw(..., truth=)`` hands out the population, trait and panel the draw's arrays come
+    from (what bench_cross.py breeds on), and leaves the draw as it is without it."""
+    truth = {}
+    d = prior(name, seed=2).draw(5, truth=truth)
+    np.testing.assert_array_equal(d.x, prior(name, seed=2).draw(5).x)
+    pop = truth["population"]
+    assert len(pop) == len(d.x) and not truth["own_values"]
+    np.testing.assert_array_equal(pop.dosage(truth["panel"]), d.x)
+    np.testing.assert_allclose(truth["trait"].genetic_values(pop), d.g, rtol=1e-5, atol=1e-5)
+
+
 def test_draw_order_does_not_matter():
     p = prior(seed=1)
     first = [p.draw(i).y for i in range(3)]
