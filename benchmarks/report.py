@@ -239,8 +239,36 @@ def scale_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def cross_table() -> str:
+    """``bench_cross.py --record`` (final draws): per model, r of predicted with true progeny
+    mean, sd and usefulness over planned crosses, GPFN and GBLUP."""
+    fps = fingerprints()
+    found = {}
+    for rec in records("cross-final"):
+        (model, entry), = rec["models"].items()
+        if fps.get(model) == entry.get("fingerprint"):
+            found[model] = rec  # oldest first: the newest stays
+    if not found:
+        return "(not measured since the models' last change: `python benchmarks/bench_cross.py --record`)\n"
+    rows = ["| model | prior | draws | crosses × parents | r mean GBLUP / GPFN | r sd GBLUP / GPFN | "
+            "r usefulness GBLUP / GPFN | usefulness GPFN − GBLUP ± SE | record |", "| --- " * 9 + "|"]
+    for model, rec in sorted(found.items()):
+        r = rec["results"]
+
+        def m(key):
+            return float(np.nanmean(r[f"{key}_r_per_draw"]))
+
+        d = np.array(r["GPFN_usefulness_r_per_draw"]) - np.array(r["GBLUP_usefulness_r_per_draw"])
+        se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
+        rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['crosses']} × {r['parents']} | "
+                    f"{_f(m('GBLUP_mean'))} / {_f(m('GPFN_mean'))} | {_f(m('GBLUP_sd'))} / {_f(m('GPFN_sd'))} | "
+                    f"{_f(m('GBLUP_usefulness'))} / {_f(m('GPFN_usefulness'))} | "
+                    f"{_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} | `{rec['path']}` |")
+    return "\n".join(rows) + "\n"
+
+
 RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
-          "tools": tools_table, "scale": scale_table}
+          "tools": tools_table, "scale": scale_table, "cross": cross_table}
 
 
 def render(text: str) -> str:

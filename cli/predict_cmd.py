@@ -39,15 +39,9 @@ from gpfn_cli.common import bound_threads, explicit, note, refuse
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
             force, covariates, max_memory) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
-    from gpfn_core.models.lookup import shipped_model
     from gpfn_core.tasks.predict import predict as run
 
-    refuse(["population_type"] if model is not None and population_type else [],
-           "chooses a shipped model; --model names one already: give one of them")
-    bound_threads()
-    if model is None:
-        model, line = shipped_model(population_type)
-        note(line)
+    model = _chosen_model(model, population_type)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
                  ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates),
                  max_memory=None if max_memory is None else max_memory * 2**30, log=note)
@@ -169,6 +163,20 @@ def models(brief) -> None:
         click.echo(("\n" if brief else "") + table)
 
 
+def _chosen_model(model: Path | None, population_type: str | None) -> Path:
+    """The model file a prediction uses: ``--model``, or the shipped one for ``--population-type``
+    (named on stderr); the BLAS threads bound to this process's cores first."""
+    from gpfn_core.models.lookup import shipped_model
+
+    refuse(["population_type"] if model is not None and population_type else [],
+           "chooses a shipped model; --model names one already: give one of them")
+    bound_threads()
+    if model is None:
+        model, line = shipped_model(population_type)
+        note(line)
+    return model
+
+
 def _names(spec: str | None) -> list[str] | None:
     return [n.strip() for n in spec.split(",") if n.strip()] if spec else None
 
@@ -208,15 +216,9 @@ def cross(model, population_type, train, parents, crosses, out, phenotype, proge
     """Rank planned crosses by their progeny: each cross's lines are simulated from its
     parents' genotypes (meiosis on a genetic map) and predicted as gpfn predict's targets;
     the CSV gives their mean, sd and usefulness (mean + i sd) per cross."""
-    from gpfn_core.models.lookup import shipped_model
     from gpfn_core.tasks.cross import predict_crosses
 
-    refuse(["population_type"] if model is not None and population_type else [],
-           "chooses a shipped model; --model names one already: give one of them")
-    bound_threads()
-    if model is None:
-        model, line = shipped_model(population_type)
-        note(line)
+    model = _chosen_model(model, population_type)
     report = predict_crosses(model, train, parents, crosses, out, phenotype=phenotype, progeny=progeny, lines=lines,
                              selfing=selfing, selected=selected, lower=lower, map_path=map_path, seed=seed,
                              device=device, overwrite=force,
