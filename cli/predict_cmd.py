@@ -202,7 +202,8 @@ def _names(spec: str | None) -> list[str] | None:
 @click.option("--selected", type=float, default=0.1, show_default=True,
               help="Share of each cross's progeny a breeder keeps: usefulness = mean + i sd at its selection "
                    "intensity i.")
-@click.option("--lower", is_flag=True, help="Lower values are better (usefulness = mean - i sd).")
+@click.option("--lower", is_flag=True, help="Lower values are better (usefulness = mean - i sd), for every trait "
+              "predicted (run once per direction where traits differ).")
 @click.option("--map", "map_path", default=None, type=click.Path(path_type=Path),
               help="Genetic map: CSV/TSV of marker, chromosome, position in cM (default: each chromosome one "
                    "Morgan, markers placed by base-pair position).")
