@@ -255,7 +255,7 @@ def cross_table() -> str:
     for model, rec in sorted(found.items()):
         r = rec["results"]
 
-        def m(key):
+        def m(key, r=r):
             return float(np.nanmean(r[f"{key}_r_per_draw"]))
 
         d = np.array(r["GPFN_usefulness_r_per_draw"]) - np.array(r["GBLUP_usefulness_r_per_draw"])
@@ -267,8 +267,28 @@ def cross_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def trainset_table() -> str:
+    """``bench_trainset.py --record`` (final draws): r of the targets from the chosen training
+    set and from a random one of the same size, GPFN and GBLUP."""
+    fps = fingerprints()
+    rec = latest("trainset-final", fps)
+    if rec is None:
+        return "(not measured since the models' last change: `python benchmarks/bench_trainset.py --record`)\n"
+    r = rec["results"]
+    rows = [f"{r['draws']} final draws of the `{r['prior']}` prior (record `{rec['path']}`):\n",
+            "| method | random training set | chosen (`gpfn trainset`) | chosen − random ± SE |", "| --- " * 4 + "|"]
+    for m in ("GBLUP", "GPFN"):
+        c, rnd = np.array(r[f"{m}_chosen_r_per_draw"]), np.array(r[f"{m}_random_r_per_draw"])
+        d = c - rnd
+        se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
+        rows.append(f"| {m} | {_f(float(np.nanmean(rnd)))} | {_f(float(np.nanmean(c)))} | "
+                    f"{_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} |")
+    return "\n".join(rows) + "\n"
+
+
 RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
-          "tools": tools_table, "scale": scale_table, "cross": cross_table}
+          "tools": tools_table, "scale": scale_table, "cross": cross_table,
+          "trainset": trainset_table}
 
 
 def render(text: str) -> str:

@@ -227,3 +227,28 @@ def cross(model, population_type, train, parents, crosses, out, phenotype, proge
     for k, v in report.items():
         note(f"{k}: {v}")
     click.echo(str(out))
+
+
+@click.command("trainset")
+@click.option("--candidates", required=True, type=click.Path(path_type=Path),
+              help="Dataset of the genotyped lines that could be phenotyped (gpfn parse).")
+@click.option("--targets", required=True, type=click.Path(path_type=Path),
+              help="Dataset of the lines to be predicted (selection candidates, untested crosses).")
+@click.option("--size", required=True, type=int, help="Lines to phenotype.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="CSV to write.")
+@click.option("--h2", type=float, default=0.5, show_default=True, help="Heritability assumed by the criterion.")
+@click.option("--phenotyped", default=None, type=click.Path(path_type=Path),
+              help="Dataset whose taxa among the candidates are phenotyped already: they stay in, and --size lines "
+                   "are added.")
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def trainset_cmd(candidates, targets, size, out, h2, phenotyped, force) -> None:
+    """Choose which candidates to phenotype so that the targets are predicted best: the
+    lines that raise the targets' mean GBLUP reliability most, one at a time (CDmean's
+    idea); the report sets a random training set of the same size beside it."""
+    from gpfn_core.tasks.trainset import trainset
+
+    bound_threads()
+    report = trainset(candidates, targets, out, size, h2=h2, phenotyped=phenotyped, overwrite=force)
+    for k, v in report.items():
+        note(f"{k}: {v}")
+    click.echo(str(out))
