@@ -188,7 +188,8 @@ def fold_splits(ds, folds: int, seed: int, groups: str | None
     --crosses``) folds of crosses with both parents untested (T0): each column's groups are
     dealt into ``folds`` folds, fold f's test crosses have both parents in its groups, its
     training crosses neither, and a cross with one parent in them is in neither set."""
-    names = [g.strip() for g in groups.split(",")] if groups is not None and "," in groups else []
+    two = groups is not None and "," in groups and not Path(groups).is_file()  # a CSV's name may hold a comma
+    names = [g.strip() for g in groups.split(",")] if two else []
     if not names:
         fold_of, info = fold_assignment(ds, folds, seed, groups)
         return [((fold_of >= 0) & (fold_of != f), fold_of == f) for f in range(len(info))], info
