@@ -22,15 +22,15 @@ mean, sd and usefulness, averaged over draws, and GPFN − GBLUP with its SE.
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from gpfn_core.metrics import pearson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from draw_jobs import parser, run_draws  # noqa: E402
 
 OFFSET = 700_000_000  # this benchmark's draws: past the others' within each draw set
 SELECTED = 0.1
@@ -86,30 +86,18 @@ def _one(job: tuple) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gpfn_core/models/ril.gpfn")
-    ap.add_argument("--prior", default=None, help="Prior of the draws (default: the model's).")
-    ap.add_argument("--draws", type=int, default=40)
-    ap.add_argument("--draws-from", choices=["selection", "final"], default="final")
+    ap = parser(__doc__, "gpfn_core/models/ril.gpfn", 40)
     ap.add_argument("--n-train", type=int, default=300)
     ap.add_argument("--parents", type=int, default=40)
     ap.add_argument("--crosses", type=int, default=30)
     ap.add_argument("--lines", type=int, default=100, help="Simulated progeny per cross the predictions see.")
     ap.add_argument("--true-lines", type=int, default=400, help="True progeny per cross.")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--record", action="store_true", help="Write the per-draw r as a record.")
     a = ap.parse_args()
-    from gpfn_core.net.modelfile import read_metadata
-
-    prior = a.prior or read_metadata(a.model)["prior"]
-    t = time.perf_counter()
-    with mp.get_context("spawn").Pool(a.workers) as pool:
-        rows = pool.map(_one, [(a.model, prior, a.draws_from, i, a.n_train, a.parents, a.crosses, a.lines,
-                                a.true_lines) for i in range(a.draws)], chunksize=1)
+    rows, prior, seconds = run_draws(_one, a, a.n_train, a.parents, a.crosses, a.lines, a.true_lines)
     print(f"# bench_cross: {len(rows)} {a.draws_from} draws of the {prior} prior, ~{np.mean([r['n_train'] for r in rows]):.0f} "
           f"training lines, {a.parents} candidate parents, {a.crosses} crosses each ({a.lines} simulated RILs per "
           f"cross predicted, {a.true_lines} true ones), {min(r['markers'] for r in rows):,}-"
-          f"{max(r['markers'] for r in rows):,} markers, model {a.model}; {time.perf_counter() - t:.0f} s\n")
+          f"{max(r['markers'] for r in rows):,} markers, model {a.model}; {seconds:.0f} s\n")
     print("Pearson r over the crosses, predicted against true progeny (mean over draws):\n")
     print("| method | mean | sd | usefulness (mean + 1.755 sd) |")
     print("| --- | --- | --- | --- |")
@@ -121,7 +109,6 @@ def main() -> None:
     se = {k: np.nanstd(v, ddof=1) / np.sqrt(np.isfinite(v).sum()) for k, v in diff.items()}
     print("| GPFN − GBLUP ± SE | " + " | ".join(f"{np.nanmean(diff[k]):+.3f} ± {se[k]:.3f}" for k in keys) + " |")
     if a.record:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from records import write
 
         out = write(f"cross-{a.draws_from}", {

@@ -18,8 +18,6 @@ difference chosen − random and its SE.
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from gpfn_core.metrics import pearson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from draw_jobs import parser, run_draws  # noqa: E402
 
 OFFSET = 800_000_000  # this benchmark's draws: past the others' within each draw set
 
@@ -63,29 +64,17 @@ def _one(job: tuple) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="gpfn_core/models/nam.gpfn")
-    ap.add_argument("--prior", default=None, help="Prior of the draws (default: the model's).")
-    ap.add_argument("--draws", type=int, default=100)
-    ap.add_argument("--draws-from", choices=["selection", "final"], default="final")
+    ap = parser(__doc__, "gpfn_core/models/nam.gpfn", 100)
     ap.add_argument("--candidates", type=int, default=600)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--size", type=int, default=150)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--record", action="store_true", help="Write the per-draw r as a record.")
     a = ap.parse_args()
-    from gpfn_core.net.modelfile import read_metadata
-
-    prior = a.prior or read_metadata(a.model)["prior"]
-    t = time.perf_counter()
-    with mp.get_context("spawn").Pool(a.workers) as pool:
-        rows = pool.map(_one, [(a.model, prior, a.draws_from, i, a.candidates, a.targets, a.size)
-                               for i in range(a.draws)], chunksize=1)
+    rows, prior, seconds = run_draws(_one, a, a.candidates, a.targets, a.size)
     print(f"# bench_trainset: {len(rows)} {a.draws_from} draws of the {prior} prior, "
           f"~{np.mean([r['candidates'] for r in rows]):.0f} candidates, ~{np.mean([r['targets'] for r in rows]):.0f} "
           f"targets, {a.size} phenotyped, {min(r['markers'] for r in rows):,}-{max(r['markers'] for r in rows):,} "
           f"markers, model {a.model}; choosing took {np.mean([r['seconds'] for r in rows]):.2f} s a draw; "
-          f"{time.perf_counter() - t:.0f} s\n")
+          f"{seconds:.0f} s\n")
     print("r with the targets' true genetic values (mean over draws):\n")
     print("| method | random training set | chosen (gpfn trainset) | chosen − random ± SE |")
     print("| --- | --- | --- | --- |")
@@ -95,7 +84,6 @@ def main() -> None:
         print(f"| {m} | {np.nanmean(per[f'{m}_random']):.3f} | {np.nanmean(per[f'{m}_chosen']):.3f} | "
               f"{np.nanmean(d):+.3f} ± {np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()):.3f} |")
     if a.record:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from records import write
 
         out = write(f"trainset-{a.draws_from}", {
