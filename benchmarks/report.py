@@ -242,12 +242,7 @@ def scale_table() -> str:
 def cross_table() -> str:
     """``bench_cross.py --record`` (final draws): per model, r of predicted with true progeny
     mean, sd and usefulness over planned crosses, GPFN and GBLUP."""
-    fps = fingerprints()
-    found = {}
-    for rec in records("cross-final"):
-        (model, entry), = rec["models"].items()
-        if fps.get(model) == entry.get("fingerprint"):
-            found[model] = rec  # oldest first: the newest stays
+    found = _newest_per_model("cross-final")
     if not found:
         return "(not measured since the models' last change: `python benchmarks/bench_cross.py --record`)\n"
     rows = ["| model | prior | draws | crosses × parents | r mean GBLUP / GPFN | r sd GBLUP / GPFN | "
@@ -268,22 +263,34 @@ def cross_table() -> str:
 
 
 def trainset_table() -> str:
-    """``bench_trainset.py --record`` (final draws): r of the targets from the chosen training
-    set and from a random one of the same size, GPFN and GBLUP."""
-    fps = fingerprints()
-    rec = latest("trainset-final", fps)
-    if rec is None:
+    """``bench_trainset.py --record`` (final draws): per model, r of the targets from the chosen
+    training set and from a random one of the same size, GPFN and GBLUP."""
+    found = _newest_per_model("trainset-final")
+    if not found:
         return "(not measured since the models' last change: `python benchmarks/bench_trainset.py --record`)\n"
-    r = rec["results"]
-    rows = [f"{r['draws']} final draws of the `{r['prior']}` prior (record `{rec['path']}`):\n",
-            "| method | random training set | chosen (`gpfn trainset`) | chosen − random ± SE |", "| --- " * 4 + "|"]
-    for m in ("GBLUP", "GPFN"):
-        c, rnd = np.array(r[f"{m}_chosen_r_per_draw"]), np.array(r[f"{m}_random_r_per_draw"])
-        d = c - rnd
+    rows = ["| model | prior | draws | phenotyped / candidates | GBLUP random / chosen | GPFN random / chosen | "
+            "GPFN chosen − random ± SE | record |", "| --- " * 8 + "|"]
+    for model, rec in sorted(found.items()):
+        r = rec["results"]
+        mean = {k: float(np.nanmean(r[f"{k}_r_per_draw"])) for k in ("GBLUP_random", "GBLUP_chosen", "GPFN_random",
+                                                                      "GPFN_chosen")}
+        d = np.array(r["GPFN_chosen_r_per_draw"]) - np.array(r["GPFN_random_r_per_draw"])
         se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
-        rows.append(f"| {m} | {_f(float(np.nanmean(rnd)))} | {_f(float(np.nanmean(c)))} | "
-                    f"{_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} |")
+        rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['size']} / {r['candidates']} | "
+                    f"{_f(mean['GBLUP_random'])} / {_f(mean['GBLUP_chosen'])} | {_f(mean['GPFN_random'])} / "
+                    f"{_f(mean['GPFN_chosen'])} | {_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} | `{rec['path']}` |")
     return "\n".join(rows) + "\n"
+
+
+def _newest_per_model(name: str) -> dict[str, dict]:
+    """The newest record ``name`` of each shipped model whose file is unchanged since (records of
+    one model each)."""
+    fps, found = fingerprints(), {}
+    for rec in records(name):  # oldest first: the newest stays
+        (model, entry), = rec["models"].items()
+        if fps.get(model) == entry.get("fingerprint"):
+            found[model] = rec
+    return found
 
 
 RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
