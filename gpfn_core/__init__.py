@@ -6,7 +6,8 @@ the plugin registry; its subpackages hold one concept each, importing only downw
 :mod:`~gpfn_core.sim` (the simulator and priors), :mod:`~gpfn_core.data` (users' files),
 :mod:`~gpfn_core.linear` (GBLUP and the closed-form anchors), :mod:`~gpfn_core.net` (the
 network, its inputs, training and stacking), :mod:`~gpfn_core.models` (shipped models)
-and :mod:`~gpfn_core.tasks` (parse, generate, predict, evaluate, the estimator).  See
+and :mod:`~gpfn_core.tasks` (parse, generate, predict, cross, trainset, evaluate, the
+estimator).  See
 ``docs/architecture.md``.
 
 Contracts (the public API of every plugin): :class:`BreedingScheme`, :class:`Prior`,
