@@ -190,7 +190,8 @@ def _names(spec: str | None) -> list[str] | None:
 @click.option("--parents", "parents", required=True, type=click.Path(path_type=Path),
               help="Dataset of the genotyped parent lines (gpfn parse).")
 @click.option("--crosses", "crosses", required=True, type=click.Path(path_type=Path),
-              help="CSV/TSV of the planned crosses: name, parent 1, parent 2 (its first three columns).")
+              help="CSV/TSV of the planned crosses: name, parent 1, parent 2 (its first three columns); 'all' for "
+                   "every pair of the parents.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="CSV to write.")
 @click.option("--phenotype", default=None, help="Phenotype column (default: the first); a comma-separated list or "
               "'all' for several (columns NAME_mean, NAME_sd, NAME_usefulness).")

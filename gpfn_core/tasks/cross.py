@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gpfn_core.data.crosses import read_crosses
+from gpfn_core.data.crosses import Crosses, read_crosses
 from gpfn_core.data.dataset import read_dataset
 from gpfn_core.data.textio import open_table, split
 from gpfn_core.errors import GpfnError, ValidationError
@@ -45,6 +45,18 @@ from gpfn_core.tasks.predict import (
 from gpfn_core.types import GeneticMap, Population
 
 PROGENY = ("ril", "dh", "f2")
+ALL_PAIRS = "all"  # --crosses all: every pair of the parents
+
+
+def all_pairs(parents: np.ndarray) -> Crosses:
+    """Every cross of two different ``parents`` (each pair once, in the parents' order),
+    named ``A x B``."""
+    parents = np.asarray(parents, dtype=str)
+    if parents.size < 2:
+        raise GpfnError(f"every pair of the parents needs two parents or more, got {parents.size}")
+    i, j = np.triu_indices(parents.size, k=1)
+    names = np.char.add(np.char.add(parents[i], " x "), parents[j])
+    return Crosses(names, parents[i], parents[j], np.zeros(i.size, np.int64), "every pair of the parents")
 
 
 def read_map(path: str | Path, markers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,13 +154,16 @@ def predict_crosses(model_path: str | Path, train_path: str | Path, parents_path
                     overwrite: bool = False, max_memory: float | None = None, log=None) -> dict[str, Any]:
     """Write ``out_csv`` (cross, parent1, parent2, then mean, sd, usefulness of its progeny's
     predicted breeding values, per trait as NAME_... where there are several) and return a
-    report.  ``lower``: lower values are better (usefulness = mean - i sd)."""
+    report.  ``crosses_path``: a crosses file, or ``"all"`` for every pair of the parents.
+    ``lower``: lower values are better (usefulness = mean - i sd)."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
     intensity = selection_intensity(selected)
-    planned = read_crosses(crosses_path)
+    planned = read_crosses(crosses_path) if str(crosses_path) != ALL_PAIRS else None
     train, parents = read_dataset(train_path), read_dataset(parents_path)
+    if planned is None:
+        planned = all_pairs(parents.table.taxa)
     index = {t: i for i, t in enumerate(parents.table.taxa)}
     unknown = [k for k, (a, b) in enumerate(zip(planned.parent1, planned.parent2)) if a not in index or b not in index]
     if unknown:

@@ -111,6 +111,12 @@ def test_gpfn_cross_end_to_end(tmp_path):
     own = {row["taxon"]: float(row["mean"]) for row in read(tmp_path / "p.csv")}
     assert float(rows["SELF"]["mean"]) == pytest.approx(own["L64"], abs=1e-4)
 
+    r = CliRunner().invoke(main, ["cross", "--train", str(train), "--parents", str(parents), "--crosses", "all",
+                                  "-o", str(tmp_path / "all.csv"), "--lines", "5"])
+    assert r.exit_code == 0, r.output
+    pairs = read(tmp_path / "all.csv")
+    assert len(pairs) == 20 * 19 // 2 and pairs[0]["cross"] == "L60 x L61" and pairs[-1]["cross"] == "L78 x L79"
+
     (tmp_path / "bad.csv").write_text("cross,a,b\nX1,L60,L61\nX2,L62,NOPE\n")
     r = CliRunner().invoke(main, ["cross", "--train", str(train), "--parents", str(parents), "--crosses",
                                   str(tmp_path / "bad.csv"), "-o", str(tmp_path / "bad_out.csv")])
