@@ -13,9 +13,12 @@ the other targets), and the cross gets their mean and standard deviation.  The s
 spread of the predicted values, so it is shrunk as every prediction is (PopVar's is too):
 it ranks crosses, it is not the progeny's true genetic variance.
 
-Parents are genotyped lines, normally inbred.  A parent's heterozygous call is phased
-arbitrarily (counted in the report), and a marker where a parent's call is missing is
-missing in its progeny (imputed with the training mean, as any missing call).
+Parents are genotyped lines, normally inbred.  A parent's heterozygous call is phased at
+random, locus by locus and anew for each progeny line (counted in the report: genotypes
+carry no phase, and putting every
+alternative allele on one haplotype would make up a coupling of neighbouring loci), and a
+marker where a parent's call is missing is missing in its progeny (imputed with the
+training mean, as any missing call).
 
 The genetic map: ``--map`` (a CSV of marker, chromosome, position in cM), else each
 chromosome of the panel is taken as one Morgan long with markers placed in proportion to
@@ -46,6 +49,7 @@ from gpfn_core.types import GeneticMap, Population
 
 PROGENY = ("ril", "dh", "f2")
 ALL_PAIRS = "all"  # --crosses all: every pair of the parents
+CELLS_AT_ONCE = 50_000_000  # progeny x markers bred at a time (a few hundred MB of haplotypes and copies)
 
 
 def all_pairs(parents: np.ndarray) -> Crosses:
@@ -115,8 +119,9 @@ def simulate_progeny(dosage: np.ndarray, first: np.ndarray, second: np.ndarray, 
     (rows of the parents' int8 ``dosage`` ``[p, m]``), cross by cross, on the genetic map
     ``gmap`` of the columns ``order``: F2 plants, recombinant inbred lines after ``selfing``
     generations of single-seed descent from the F1, or doubled haploids of the F1.  A parent's
-    heterozygous call is phased arbitrarily; where either parent's call is missing the
-    progeny's is missing (-1)."""
+    heterozygous call is phased at random, locus by locus and anew for each line; where either
+    parent's call is missing the progeny's is missing (-1).  Crosses are bred a block at a time
+    (:data:`CELLS_AT_ONCE` progeny x markers), so memory follows the block, not the plan."""
     from gpfn_core.sim import engine as E
 
     if kind not in PROGENY:
@@ -124,14 +129,25 @@ def simulate_progeny(dosage: np.ndarray, first: np.ndarray, second: np.ndarray, 
     if lines < 1 or selfing < 1:
         raise ValidationError(f"need at least one line per cross and one generation of selfing, got {lines}, {selfing}")
     d = np.asarray(dosage)[:, order]
-    haplotypes = np.stack([d >= 1, d == 2], axis=1).astype(np.uint8)  # a heterozygous call: alt on the first
-    parents = Population.from_haplotypes(haplotypes, gmap)
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     rng = np.random.default_rng(seed)
-    f1 = E.cross(parents, np.repeat(first, lines), np.repeat(second, lines), rng)
-    pop = (E.selfing(f1, None, rng) if kind == "f2" else E.doubled_haploids(f1, None, rng) if kind == "dh"
-           else E.single_seed_descent(f1, selfing, rng))
-    out = np.empty((len(pop), d.shape[1]), dtype=np.int8)
-    out[:, order] = pop.dosage()
+    out = np.empty((len(first) * lines, d.shape[1]), dtype=np.int8)
+    per_block = max(1, CELLS_AT_ONCE // max(lines * d.shape[1], 1))
+    for b in range(0, len(first), per_block):
+        # each progeny line's F1 from its own copy of the two parents, whose heterozygous calls put the alt allele
+        # on either haplotype at random, locus by locus: with no phase known the lines average over it, and no
+        # coupling of neighbouring heterozygous loci is made up (all alt alleles on one haplotype would make one)
+        copies = np.concatenate([d[np.repeat(first[b:b + per_block], lines)],
+                                 d[np.repeat(second[b:b + per_block], lines)]])
+        first_alt = rng.random(copies.shape) < 0.5
+        het, hom = copies == 1, copies == 2
+        haplotypes = np.stack([hom | (het & first_alt), hom | (het & ~first_alt)], axis=1).astype(np.uint8)
+        del copies, first_alt, het, hom
+        n = len(haplotypes) // 2
+        f1 = E.cross(Population.from_haplotypes(haplotypes, gmap), np.arange(n), n + np.arange(n), rng)
+        pop = (E.selfing(f1, None, rng) if kind == "f2" else E.doubled_haploids(f1, None, rng) if kind == "dh"
+               else E.single_seed_descent(f1, selfing, rng))
+        out[b * lines:b * lines + n][:, order] = pop.dosage()
     missing = np.asarray(dosage) < 0
     out[np.repeat(missing[first] | missing[second], lines, axis=0)] = -1
     return out
@@ -205,6 +221,6 @@ def predict_crosses(model_path: str | Path, train_path: str | Path, parents_path
             **({"selfing_generations": selfing} if progeny == "ril" else {}),
             "selected": selected, "selection_intensity": round(intensity, 4),
             "map": str(map_path) if map_path is not None else "each chromosome one Morgan, by base-pair position",
-            "map_length_morgans": round(gmap.total_length, 3), "parent_heterozygous_calls_phased_arbitrarily": het,
+            "map_length_morgans": round(gmap.total_length, 3), "parent_heterozygous_calls_phased_at_random": het,
             "training_taxa": n_train, "memory_estimate": f"{need / 2**30:.2f} GiB", "targets_per_pass": per_pass,
             "output": str(out_csv)}

@@ -24,9 +24,13 @@ def parents_and_map(rng, k=6, m=400, chromosomes=4):
 
 
 @pytest.mark.parametrize("kind, het_range", [("ril", (0.0, 0.04)), ("dh", (0.0, 0.0)), ("f2", (0.45, 0.55))])
-def test_progeny_take_their_alleles_from_their_parents(kind, het_range):
+@pytest.mark.parametrize("block", [None, 1000])
+def test_progeny_take_their_alleles_from_their_parents(kind, het_range, block, monkeypatch):
     """Where two inbred parents agree their progeny do too; where they differ the progeny
-    segregate about 1:1 (mean dosage 1), heterozygous as the kind of progeny implies."""
+    segregate about 1:1 (mean dosage 1), heterozygous as the kind of progeny implies; bred in
+    one block or a cross at a time alike."""
+    if block:
+        monkeypatch.setattr("gpfn_core.tasks.cross.CELLS_AT_ONCE", block)
     rng = np.random.default_rng(0)
     d, gmap, order = parents_and_map(rng)
     x = simulate_progeny(d, np.array([0, 2]), np.array([1, 3]), gmap, order, kind, lines=400, selfing=6, seed=1)
@@ -122,3 +126,15 @@ def test_gpfn_cross_end_to_end(tmp_path):
                                   str(tmp_path / "bad.csv"), "-o", str(tmp_path / "bad_out.csv")])
     assert r.exit_code == 1 and "bad.csv:3: a parent of cross 'X2'" in r.output
     assert not (tmp_path / "bad_out.csv").exists()
+
+
+def test_a_heterozygous_parent_is_phased_at_random_locus_by_locus():
+    """Doubled haploids of one line heterozygous at two tightly linked loci: with its alleles
+    phased locus by locus at random, anew for each line, the two loci come apart in about
+    half the lines (a made-up coupling phase would keep them together in every line)."""
+    d = np.array([[1, 1, 0]], dtype=np.int8)
+    gmap, order = genetic_map(np.array(["1", "1", "1"]), np.array([0.1, 0.1001, 0.5]))
+    x = simulate_progeny(d, np.array([0]), np.array([0]), gmap, order, "dh", lines=400, seed=3)
+    assert set(np.unique(x[:, :2])) == {0, 2} and (x[:, 2] == 0).all()
+    apart = float((x[:, 0] != x[:, 1]).mean())
+    assert 0.3 < apart < 0.7
