@@ -253,12 +253,10 @@ def cross_table() -> str:
         def m(key, r=r):
             return float(np.nanmean(r[f"{key}_r_per_draw"]))
 
-        d = np.array(r["GPFN_usefulness_r_per_draw"]) - np.array(r["GBLUP_usefulness_r_per_draw"])
-        se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
         rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['crosses']} × {r['parents']} | "
                     f"{_f(m('GBLUP_mean'))} / {_f(m('GPFN_mean'))} | {_f(m('GBLUP_sd'))} / {_f(m('GPFN_sd'))} | "
                     f"{_f(m('GBLUP_usefulness'))} / {_f(m('GPFN_usefulness'))} | "
-                    f"{_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} | `{rec['path']}` |")
+                    f"{_paired(r, 'GPFN_usefulness', 'GBLUP_usefulness')} | `{rec['path']}` |")
     return "\n".join(rows) + "\n"
 
 
@@ -274,12 +272,17 @@ def trainset_table() -> str:
         r = rec["results"]
         mean = {k: float(np.nanmean(r[f"{k}_r_per_draw"])) for k in ("GBLUP_random", "GBLUP_chosen", "GPFN_random",
                                                                       "GPFN_chosen")}
-        d = np.array(r["GPFN_chosen_r_per_draw"]) - np.array(r["GPFN_random_r_per_draw"])
-        se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
         rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['size']} / {r['candidates']} | "
                     f"{_f(mean['GBLUP_random'])} / {_f(mean['GBLUP_chosen'])} | {_f(mean['GPFN_random'])} / "
-                    f"{_f(mean['GPFN_chosen'])} | {_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)} | `{rec['path']}` |")
+                    f"{_f(mean['GPFN_chosen'])} | {_paired(r, 'GPFN_chosen', 'GPFN_random')} | `{rec['path']}` |")
     return "\n".join(rows) + "\n"
+
+
+def _paired(results: dict, a: str, b: str) -> str:
+    """``mean ± SE`` of the per-draw differences ``a`` − ``b`` of a record's ``*_r_per_draw``."""
+    d = np.array(results[f"{a}_r_per_draw"], np.float64) - np.array(results[f"{b}_r_per_draw"], np.float64)
+    se = float(np.nanstd(d, ddof=1) / np.sqrt(np.isfinite(d).sum()))
+    return f"{_f(float(np.nanmean(d)), '+.3f')} ± {_f(se)}"
 
 
 def _newest_per_model(name: str) -> dict[str, dict]:
