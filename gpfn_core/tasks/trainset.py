@@ -41,16 +41,20 @@ def choose_training(x_candidates: np.ndarray, x_targets: np.ndarray, size: int, 
     order chosen, and the targets' mean reliability after each (see the module docstring).
     ``fixed``: rows already phenotyped (bool ``[n_candidates]``), in the training set from
     the start and never chosen again."""
+    return _climb(_relationships(x_candidates, x_targets), len(x_candidates), size, h2, fixed)
+
+
+def _climb(k: np.ndarray, nc: int, size: int, h2: float, fixed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`choose_training` on the relationships ``k`` of the ``nc`` candidates, then the targets."""
     if not 0 < h2 < 1:
         raise ValidationError(f"h2 must be in (0, 1), got {h2}")
-    nc, nv = len(x_candidates), len(x_targets)
+    nv = len(k) - nc
     fixed = np.zeros(nc, bool) if fixed is None else np.asarray(fixed, bool)
     if not 1 <= size <= nc - fixed.sum():
         raise ValidationError(f"the training set's size must be between 1 and the {nc - int(fixed.sum())} candidates "
                               f"not yet phenotyped, got {size}")
     if nv < 2:
         raise ValidationError(f"the criterion ranks targets against each other: it needs two or more, got {nv}")
-    k = _relationships(x_candidates, x_targets)
     lam = (1.0 - h2) / h2
     kv = np.maximum(_contrast_variances(k[nc:, nc:]), 1e-12)
     # the breeding values and the mean, jointly: the mean a random effect of so large a variance that it acts
@@ -105,11 +109,12 @@ def trainset(candidates_path: str | Path, targets_path: str | Path, out_csv: str
     if avail is not None and need > avail:
         raise GpfnError(f"{n:,} candidates and targets need about {need / 2**30:.1f} GiB and {avail / 2**30:.1f} GiB is "
                         f"available: choose among fewer candidates")
-    order, path = choose_training(al.train, al.target, size, h2, fixed)
+    k, nc = _relationships(al.train, al.target), len(al.train)  # once, for the choice and the random sets beside it
+    order, path = _climb(k, nc, size, h2, fixed)
     rows = ([i + 1, cand.table.taxa[c], f"{p:.6g}"] for i, (c, p) in enumerate(zip(order, path)))
     write_csv(out_csv, ["rank", "taxon", "mean_target_reliability"], rows, overwrite)
     rng = np.random.default_rng(0)
-    random_rel = [reliability(al.train, al.target, np.concatenate(
+    random_rel = [_reliability(k, nc, np.concatenate(
         [np.flatnonzero(fixed), rng.choice(np.flatnonzero(~fixed), size, replace=False)]), h2) for _ in range(5)]
     return {**al.report, "candidates": int((~fixed).sum()), "already_phenotyped": int(fixed.sum()),
             "targets": len(al.target), "size": int(size), "h2": h2,
@@ -121,8 +126,11 @@ def reliability(x_candidates: np.ndarray, x_targets: np.ndarray, rows: np.ndarra
     """The targets' mean reliability with the candidates ``rows`` phenotyped (the criterion
     :func:`choose_training` climbs), from GBLUP's prediction error variance with the mean
     estimated by generalised least squares, for comparing training sets."""
-    k = _relationships(x_candidates, x_targets)
-    nc = len(x_candidates)
+    return _reliability(_relationships(x_candidates, x_targets), len(x_candidates), rows, h2)
+
+
+def _reliability(k: np.ndarray, nc: int, rows: np.ndarray, h2: float) -> float:
+    """:func:`reliability` on the relationships ``k`` of the ``nc`` candidates, then the targets."""
     s = np.asarray(rows, dtype=np.int64)
     v = k[np.ix_(s, s)] + (1.0 - h2) / h2 * np.eye(s.size)
     kvs = k[nc:][:, s]
