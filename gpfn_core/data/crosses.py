@@ -10,10 +10,11 @@ would read.
 Where a parent's call is heterozygous (residual heterozygosity) the gamete it gives is
 not known, and where it is missing nothing is: the hybrid's call is missing there (``-1``,
 imputed with the training mean at prediction as any missing call), and the report counts
-both.  The Dataset keeps each hybrid's two parents as factor columns named as in the
-crosses file's header, so ``gpfn evaluate --groups female`` holds out every cross of
-some female lines (crosses with one parent untested) and ``--covariates`` can fit them.  A parent line with more than :data:`HETEROZYGOUS_WARN` of its calls heterozygous
-is named in the report: it is probably not an inbred line.
+both.  A parent line with more than :data:`HETEROZYGOUS_WARN` of its calls heterozygous is
+named in the report: it is probably not an inbred line.  The Dataset keeps each hybrid's
+two parents as factor columns named as in the crosses file's header, so ``gpfn evaluate
+--groups female`` holds out every cross of some female lines (crosses with one parent
+untested) and ``--covariates`` can fit them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class Crosses:
     lines: np.ndarray  # int [h]: the file's line of each cross, for messages
     source: str
     parent_names: tuple[str, str] = ("parent1", "parent2")  # the header's names of the two parent columns
+
+    def parent_rows(self, taxa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """int ``[h]`` each: the rows of each cross's two parents among ``taxa``, -1 where absent."""
+        index = {t: i for i, t in enumerate(taxa)}
+        return (np.array([index.get(t, -1) for t in self.parent1], dtype=np.int64),
+                np.array([index.get(t, -1) for t in self.parent2], dtype=np.int64))
 
     def parents_of(self, taxa: np.ndarray) -> np.ndarray:
         """str ``[len(taxa), 2]``: the two parents of each of the hybrids ``taxa``."""
@@ -87,9 +94,7 @@ def make_hybrids(parents: GenotypeTable, crosses: Crosses) -> tuple[GenotypeTabl
     the parents' gametes where both parental calls are homozygous, else missing; with the
     report's counts.  A parent that is not among the genotyped taxa is an error naming the
     crosses file's line."""
-    index = {t: i for i, t in enumerate(parents.taxa)}
-    i1 = np.array([index.get(t, -1) for t in crosses.parent1])
-    i2 = np.array([index.get(t, -1) for t in crosses.parent2])
+    i1, i2 = crosses.parent_rows(parents.taxa)
     unknown = np.flatnonzero((i1 < 0) | (i2 < 0))
     if unknown.size:
         k = int(unknown[0])

@@ -15,10 +15,9 @@ it ranks crosses, it is not the progeny's true genetic variance.
 
 Parents are genotyped lines, normally inbred.  A parent's heterozygous call is phased at
 random, locus by locus and anew for each progeny line (counted in the report: genotypes
-carry no phase, and putting every
-alternative allele on one haplotype would make up a coupling of neighbouring loci), and a
-marker where a parent's call is missing is missing in its progeny (imputed with the
-training mean, as any missing call).
+carry no phase, and putting every alternative allele on one haplotype would make up a
+coupling of neighbouring loci), and a marker where a parent's call is missing is missing
+in its progeny (imputed with the training mean, as any missing call).
 
 The genetic map: ``--map`` (a CSV of marker, chromosome, position in cM), else each
 chromosome of the panel is taken as one Morgan long with markers placed in proportion to
@@ -180,10 +179,10 @@ def predict_crosses(model_path: str | Path, train_path: str | Path, parents_path
     train, parents = read_dataset(train_path), read_dataset(parents_path)
     if planned is None:
         planned = all_pairs(parents.table.taxa)
-    index = {t: i for i, t in enumerate(parents.table.taxa)}
-    unknown = [k for k, (a, b) in enumerate(zip(planned.parent1, planned.parent2)) if a not in index or b not in index]
-    if unknown:
-        k = unknown[0]
+    first, second = planned.parent_rows(parents.table.taxa)
+    unknown = np.flatnonzero((first < 0) | (second < 0))
+    if unknown.size:
+        k = int(unknown[0])
         raise GpfnError(f"{planned.source}:{planned.lines[k]}: a parent of cross '{planned.hybrid[k]}' is not among the "
                         f"{parents.table.n_taxa} taxa of {parents_path}")
     names = phenotype_names(train, phenotype)
@@ -197,8 +196,6 @@ def predict_crosses(model_path: str | Path, train_path: str | Path, parents_path
         chrom, morgans = t.chrom[cols].astype(str), default_positions(t.chrom[cols].astype(str), t.pos[cols],
                                                                       str(parents_path))
     gmap, order = genetic_map(chrom, morgans)
-    first = np.array([index[p] for p in planned.parent1])
-    second = np.array([index[p] for p in planned.parent2])
     x = simulate_progeny(al.target, first, second, gmap, order, progeny, lines, selfing, seed)
     n_train = int(np.isfinite(ys).any(1).sum())
     per_pass, need = plan_passes(n_train, len(x), x.shape[1], max_memory, log)
