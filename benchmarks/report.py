@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from functools import partial
 import sys
 from pathlib import Path
 from typing import Any
@@ -242,40 +243,48 @@ def scale_table() -> str:
 def cross_table() -> str:
     """``bench_cross.py --record`` (final draws): per model, r of predicted with true progeny
     mean, sd and usefulness over planned crosses, GPFN and GBLUP."""
-    found = _newest_per_model("cross-final")
-    if not found:
-        return "(not measured since the models' last change: `python benchmarks/bench_cross.py --record`)\n"
-    rows = ["| model | prior | draws | crosses × parents | r mean GBLUP / GPFN | r sd GBLUP / GPFN | "
-            "r usefulness GBLUP / GPFN | usefulness GPFN − GBLUP ± SE | record |", "| --- " * 9 + "|"]
-    for model, rec in sorted(found.items()):
+    def row(model: str, rec: dict) -> str:
         r = rec["results"]
+        m = partial(_mean_r, r)
+        return (f"| `{model}` | {r['prior']} | {r['draws']} | {r['crosses']} × {r['parents']} | "
+                f"{m('GBLUP_mean')} / {m('GPFN_mean')} | {m('GBLUP_sd')} / {m('GPFN_sd')} | "
+                f"{m('GBLUP_usefulness')} / {m('GPFN_usefulness')} | "
+                f"{_paired(r, 'GPFN_usefulness', 'GBLUP_usefulness')} | `{rec['path']}` |")
 
-        def m(key, r=r):
-            return float(np.nanmean(r[f"{key}_r_per_draw"]))
-
-        rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['crosses']} × {r['parents']} | "
-                    f"{_f(m('GBLUP_mean'))} / {_f(m('GPFN_mean'))} | {_f(m('GBLUP_sd'))} / {_f(m('GPFN_sd'))} | "
-                    f"{_f(m('GBLUP_usefulness'))} / {_f(m('GPFN_usefulness'))} | "
-                    f"{_paired(r, 'GPFN_usefulness', 'GBLUP_usefulness')} | `{rec['path']}` |")
-    return "\n".join(rows) + "\n"
+    return _model_table("cross-final", "bench_cross.py", [
+        "model", "prior", "draws", "crosses × parents", "r mean GBLUP / GPFN", "r sd GBLUP / GPFN",
+        "r usefulness GBLUP / GPFN", "usefulness GPFN − GBLUP ± SE", "record"], row)
 
 
 def trainset_table() -> str:
     """``bench_trainset.py --record`` (final draws): per model, r of the targets from the chosen
     training set and from a random one of the same size, GPFN and GBLUP."""
-    found = _newest_per_model("trainset-final")
-    if not found:
-        return "(not measured since the models' last change: `python benchmarks/bench_trainset.py --record`)\n"
-    rows = ["| model | prior | draws | phenotyped / candidates | GBLUP random / chosen | GPFN random / chosen | "
-            "GPFN chosen − random ± SE | record |", "| --- " * 8 + "|"]
-    for model, rec in sorted(found.items()):
+    def row(model: str, rec: dict) -> str:
         r = rec["results"]
-        mean = {k: float(np.nanmean(r[f"{k}_r_per_draw"])) for k in ("GBLUP_random", "GBLUP_chosen", "GPFN_random",
-                                                                      "GPFN_chosen")}
-        rows.append(f"| `{model}` | {r['prior']} | {r['draws']} | {r['size']} / {r['candidates']} | "
-                    f"{_f(mean['GBLUP_random'])} / {_f(mean['GBLUP_chosen'])} | {_f(mean['GPFN_random'])} / "
-                    f"{_f(mean['GPFN_chosen'])} | {_paired(r, 'GPFN_chosen', 'GPFN_random')} | `{rec['path']}` |")
+        m = partial(_mean_r, r)
+        return (f"| `{model}` | {r['prior']} | {r['draws']} | {r['size']} / {r['candidates']} | "
+                f"{m('GBLUP_random')} / {m('GBLUP_chosen')} | {m('GPFN_random')} / {m('GPFN_chosen')} | "
+                f"{_paired(r, 'GPFN_chosen', 'GPFN_random')} | `{rec['path']}` |")
+
+    return _model_table("trainset-final", "bench_trainset.py", [
+        "model", "prior", "draws", "phenotyped / candidates", "GBLUP random / chosen", "GPFN random / chosen",
+        "GPFN chosen − random ± SE", "record"], row)
+
+
+def _model_table(name: str, script: str, header: list[str], row) -> str:
+    """A table of one row per shipped model (``row(model, record)``) from each model's newest
+    valid record ``name``, written by ``benchmarks/SCRIPT --record``."""
+    found = _newest_per_model(name)
+    if not found:
+        return f"(not measured since the models' last change: `python benchmarks/{script} --record`)\n"
+    rows = ["| " + " | ".join(header) + " |", "| --- " * len(header) + "|"]
+    rows += [row(model, rec) for model, rec in sorted(found.items())]
     return "\n".join(rows) + "\n"
+
+
+def _mean_r(results: dict, key: str) -> str:
+    """The mean over draws of a record's ``KEY_r_per_draw``, formatted."""
+    return _f(float(np.nanmean(results[f"{key}_r_per_draw"])))
 
 
 def _paired(results: dict, a: str, b: str) -> str:
