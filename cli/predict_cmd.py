@@ -80,12 +80,13 @@ def predict(model, population_type, train, target, out, phenotype, normalized, d
 @click.option("--methods", default="gpfn,gblup,ridge", show_default=True,
               help="Comma-separated among gpfn, gblup, gblup-cg (GBLUP with no n x n matrix: conjugate gradients "
                    "and randomised-trace REML, for training sets past what dense GBLUP holds), ridge, elasticnet "
-                   "(3-fold CV), bayesb, bayescpi (the Bayesian samplers take minutes on large sets).")
+                   "(3-fold CV), rkhs (Gaussian kernels, bandwidths averaged by REML likelihood), bayesb, bayescpi "
+                   "(the Bayesian samplers take minutes on large sets).")
 @click.option("--iterations", type=int, default=6000, show_default=True, help="BayesB/BayesCπ Gibbs iterations.")
 @click.option("--burn-in", type=int, default=1000, show_default=True, help="BayesB/BayesCπ iterations discarded.")
 def evaluate(dataset, model, population_type, folds, groups, covariates, train, target, phenotype, png, seed, device,
              as_json, methods, iterations, burn_in) -> None:
-    """Compare GPFN with GBLUP, ridge regression and optionally BayesB/BayesCπ on the same folds
+    """Compare GPFN with GBLUP, ridge regression and optionally RKHS, BayesB/BayesCπ on the same folds
     (Pearson, Spearman, RMSE, time)."""
     import json
 

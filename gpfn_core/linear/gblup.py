@@ -31,6 +31,15 @@ class GblupResult:
 def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray | None = None) -> float:
     """REML estimate of se2 / sg2 for y = X b + g + e, g ~ N(0, sg2 k), X the intercept (and the
     columns of ``fixed``, covariates)."""
+    return reml(k, y, grid, fixed)[0]
+
+
+def reml(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray | None = None) -> tuple[float, float]:
+    """:func:`reml_delta`'s estimate and the restricted log-likelihood there, with sg2 profiled
+    out and up to a constant that depends only on ``y`` and the fixed effects: a kernel
+    multiplied by a constant has the same maximum, so the maxima of different kernels on
+    the same phenotypes compare as marginal likelihoods (:func:`~gpfn_core.linear.baselines.rkhs`
+    averages Gaussian kernels of several bandwidths by them)."""
     from scipy.linalg import eigh
 
     n = y.size
@@ -69,7 +78,8 @@ def reml_delta(k: np.ndarray, y: np.ndarray, grid: int = 100, fixed: np.ndarray 
             hi = b
         else:
             lo = a
-    return float(np.exp((lo + hi) / 2))
+    best = (lo + hi) / 2
+    return float(np.exp(best)), float(-0.5 * neg_loglik(best)[0])
 
 
 def _v_solve(k: np.ndarray, delta: float, rhs: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""`gpfn evaluate`: GPFN against GBLUP, ridge regression, a CV elastic net, BayesB and BayesCπ on the same folds."""
+"""`gpfn evaluate`: GPFN against GBLUP, ridge regression, a CV elastic net, RKHS regression, BayesB and BayesCπ on
+the same folds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from gpfn_core.atomic import publish, remove_stale, temp_path
 from gpfn_core.data.dataset import read_dataset
 from gpfn_core.errors import GpfnError, ValidationError
-from gpfn_core.linear.baselines import elastic_net, ridge
+from gpfn_core.linear.baselines import elastic_net, ridge, rkhs
 from gpfn_core.linear.bayes import bayes
 from gpfn_core.linear.gblup import fixed_effects, gblup, gblup_memory
 from gpfn_core.linear.iterative import gblup_iterative, iterative_memory
@@ -23,7 +24,7 @@ from gpfn_core.threads import memory_available
 
 # every method evaluate knows, in table order; GBLUP-CG is GBLUP with no n x n matrix (conjugate gradients,
 # randomised-trace REML: gpfn_core.linear.iterative), for training sets past what the dense path holds
-METHODS = ("GPFN", "GBLUP", "GBLUP-CG", "ridge", "ElasticNet", "BayesB", "BayesCpi")
+METHODS = ("GPFN", "GBLUP", "GBLUP-CG", "ridge", "ElasticNet", "RKHS", "BayesB", "BayesCpi")
 DEFAULT_METHODS = ("GPFN", "GBLUP", "ridge")
 
 
@@ -107,20 +108,22 @@ def evaluate(model_path: str | Path, *, dataset: str | Path | None = None, folds
                                   None if ctg is None else ctg[:])]))
     else:
         raise ValidationError("give DATASET (cross-validation with --folds) or both --train and --target")
-    if "GBLUP" in methods:
-        _dense_gblup_fits(tasks)
+    for method in ("GBLUP", "RKHS"):
+        if method in methods:
+            _dense_gblup_fits(tasks, method)
     traits = {name: _run(splits, methods, model, bar, meta, seed, iterations, burn_in) for name, splits in tasks}
     first = traits[names[0]]
     return {**first, "traits": traits, "fold_info": fold_info}
 
 
-def _dense_gblup_fits(tasks) -> None:
-    """Refuse, before any fold runs, a dense GBLUP whose largest training set would not fit in
-    the memory available, naming the sizes and the method that fits (``gblup-cg``)."""
+def _dense_gblup_fits(tasks, method: str = "GBLUP") -> None:
+    """Refuse, before any fold runs, a dense GBLUP (or RKHS regression, whose kernels are as
+    large) whose largest training set would not fit in the memory available, naming the
+    sizes and the method that fits (``gblup-cg``)."""
     n, nv, m = max(((len(s[1]), len(s[3]), s[0].shape[1]) for _, splits in tasks for s in splits), default=(0, 0, 0))
     need, avail = gblup_memory(n, nv, m), memory_available()
     if avail is not None and need > avail:
-        raise GpfnError(f"GBLUP on {n:,} training individuals x {m:,} markers needs about {need / 2**30:.1f} GiB and "
+        raise GpfnError(f"{method} on {n:,} training individuals x {m:,} markers needs about {need / 2**30:.1f} GiB and "
                         f"{avail / 2**30:.1f} GiB is available: use --methods gblup-cg (GBLUP with no n x n matrix, "
                         f"about {iterative_memory(n, nv, m) / 2**30:.1f} GiB)")
 
@@ -147,6 +150,8 @@ def _run(splits, methods, model, bar, meta, seed, iterations, burn_in) -> dict[s
                 pred = ridge(x_tr, y_tr, x_tg)
             elif method == "ElasticNet":
                 pred = elastic_net(x_tr, y_tr, x_tg, seed=seed)
+            elif method == "RKHS":
+                pred = rkhs(x_tr, y_tr, x_tg)
             else:
                 pred = bayes(x_tr, y_tr, x_tg, method.lower(), iterations=iterations, burn_in=burn_in,
                              seed=seed).prediction
@@ -291,9 +296,8 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_xlabel("observed")
         ax.set_ylabel("predicted")
     rs = [result["summary"][m]["pearson"] for m in methods]
-    colours = {"GPFN": "tab:green", "GBLUP": "tab:blue", "ridge": "tab:gray", "ElasticNet": "tab:red",
-               "BayesB": "tab:orange",
-               "BayesCpi": "tab:purple"}
+    colours = {"GPFN": "tab:green", "GBLUP": "tab:blue", "GBLUP-CG": "tab:cyan", "ridge": "tab:gray",
+               "ElasticNet": "tab:red", "RKHS": "tab:brown", "BayesB": "tab:orange", "BayesCpi": "tab:purple"}
     axes[-1].bar(methods, rs, color=[colours[m] for m in methods])
     axes[-1].set_ylabel("mean Pearson r")
     axes[-1].set_title("accuracy")
