@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpfn_core.linear.family import FamilyModel, family_gblup
+from gpfn_core.linear.family import FAMILY_BANDWIDTHS, FamilyModel, family_gblup
 from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.smoothers import (
     H2_GRID,
@@ -97,7 +97,8 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
 
 def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_target: np.ndarray,
                      z: np.ndarray, h2_grid: tuple[float, ...] = H2_GRID, family: FamilyModel | None = None,
-                     grid: GblupGrid | None = None, steps: int = QTL_STEPS) -> np.ndarray:
+                     grid: GblupGrid | None = None, steps: int = QTL_STEPS,
+                     bandwidths: tuple[float, ...] = FAMILY_BANDWIDTHS) -> np.ndarray:
     """float64 ``[n_target]``: the large marker effects of :func:`qtl_gblup` (averaged over h2)
     plus :func:`family_gblup` of what they leave (a stacking anchor, ``gblup_qtl``).
 
@@ -118,4 +119,4 @@ def qtl_family_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray,
     if grid is None or not np.array_equal(grid.h2, np.asarray(h2_grid, np.float64)):
         grid = GblupGrid(xt, xv, h2_grid, kin, coordinates)
     return xv[:, top].astype(np.float64) @ b + family_gblup(kin, coordinates, xv, rest, grid.features(rest)[1], h2_grid,
-                                                            family=family)
+                                                            family=family, bandwidths=bandwidths)

@@ -262,7 +262,7 @@ def test_family_kernels_are_relationships_of_dosages_centred_within_each_family(
     assert family_kernels(xu @ xu.T, xu[:5] @ xu.T, np.einsum("ij,ij->i", xu[:5], xu[:5])) is None  # no families
 
 
-def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoods(rng):
+def test_family_gblup_averages_gblup_the_two_kernel_model_and_gaussian_kernels_by_their_likelihoods(rng):
     from gpfn_core.linear.family import family_gblup, family_kernels
     from gpfn_core.linear.kinship import Kinship
     from gpfn_core.linear.smoothers import bma_mean, smoother_features
@@ -276,7 +276,7 @@ def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoo
     coords = kin.coordinates(xt, xv)
     h2s, shares = (0.3, 0.7), (0.5,)
     grid = smoother_features(xt, z, xv, h2s, kinship=kin, coordinates=coords)
-    got = family_gblup(kin, coords, xv, z, grid[1], h2s, shares)
+    got = family_gblup(kin, coords, xv, z, grid[1], h2s, shares, bandwidths=(0.7, 2.0))
     # the reference: dense formulas, the same profile likelihood
     k_tt, k_vt = xt @ xt.T / kin.scale, xv @ xt.T / kin.scale
     kf_tt, kf_vt = family_kernels(k_tt, k_vt, np.einsum("ij,ij->i", xv, xv) / kin.scale)
@@ -288,6 +288,18 @@ def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoo
             a = np.linalg.solve(v, z)
             ll.append(-0.5 * z.size * np.log(z @ a / z.size) - 0.5 * np.linalg.slogdet(v)[1])
             preds.append(h * (1 - f) * k_vt @ a)
+    # the Gaussian kernels of the genotype distances (in K's units), scaled by their median over training pairs
+    from scipy.spatial.distance import cdist
+
+    d_tt, d_vt = cdist(xt, xt, "sqeuclidean") / kin.scale, cdist(xv, xt, "sqeuclidean") / kin.scale
+    med = np.median(d_tt[np.triu_indices(len(d_tt), 1)])
+    for theta in (0.7, 2.0):
+        g_tt, g_vt = np.exp(-d_tt / (theta * med)), np.exp(-d_vt / (theta * med))
+        for h in h2s:
+            v = h * g_tt + (1 - h) * np.eye(z.size)
+            a = np.linalg.solve(v, z)
+            ll.append(-0.5 * z.size * np.log(z @ a / z.size) - 0.5 * np.linalg.slogdet(v)[1])
+            preds.append(h * g_vt @ a)
     w = np.exp(np.array(ll) - max(ll))
     np.testing.assert_allclose(got, np.column_stack(preds) @ (w / w.sum()), rtol=1e-4, atol=1e-6)  # float32 grid
     # with no families it is GBLUP averaged over h2
@@ -297,7 +309,8 @@ def test_family_gblup_averages_gblup_and_the_two_kernel_model_by_their_likelihoo
     ku = Kinship.of(ut)
     cu = ku.coordinates(ut, uv)
     gu = smoother_features(ut, z[:45], uv, kinship=ku, coordinates=cu)
-    np.testing.assert_allclose(family_gblup(ku, cu, uv, z[:45], gu[1]), bma_mean(gu[1], ku, z[:45]), rtol=1e-12)
+    np.testing.assert_allclose(family_gblup(ku, cu, uv, z[:45], gu[1], bandwidths=()), bma_mean(gu[1], ku, z[:45]),
+                               rtol=1e-12)
 
 
 def _dense_qtl_gblup(xt, xv, z, h2s, shares, prior, steps, scale):
@@ -406,19 +419,20 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
     rest = zu - ut[:, top].astype(np.float64) @ b
     ref = uv[:, top].astype(np.float64) @ b + bma_mean(smoother_features(ut, rest, uv, kinship=ku, coordinates=cu)[1],
                                                        ku, rest)
-    np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu), ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(qtl_family_gblup(ku, cu, ut, uv, zu, bandwidths=()), ref, rtol=1e-10, atol=1e-12)
     # its single effects are a parameter: none leaves family GBLUP of z itself, one finds the large marker
     np.testing.assert_allclose(qtl_family_gblup(kin, coords, xt, xv, z, steps=0),
                                family_gblup(kin, coords, xv, z, grid[1]), rtol=1e-10, atol=1e-12)
     assert r(qtl_family_gblup(kin, coords, xt, xv, z, steps=1)) > r(family_gblup(kin, coords, xv, z, grid[1])) + 0.2
 
 
-def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
+def test_family_anchors_share_one_reduction_per_family_share_and_kernel(rng, monkeypatch):
     """Family GBLUP and the QTL anchor (family GBLUP of what its effects leave) need the same
-    decompositions: one tridiagonal reduction per family share, none per h2 grid point, and
-    no eigendecomposition."""
+    decompositions: one tridiagonal reduction per family share and per Gaussian kernel, none
+    per h2 grid point, and no eigendecomposition."""
     import gpfn_core.linear.kinship as kinship_mod
     from gpfn_core.linear.family import (
+        FAMILY_BANDWIDTHS,
         FAMILY_SHARES,
         FamilyModel,
         Tridiagonal,
@@ -447,7 +461,7 @@ def test_family_anchors_share_one_reduction_per_family_share(rng, monkeypatch):
     grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
     a = family_gblup(kin, coords, xv, z, grid[1], family=model)
     b = qtl_family_gblup(kin, coords, xt, xv, z, family=model)
-    assert len(reductions) == len(FAMILY_SHARES) and not calls
+    assert len(reductions) == len(FAMILY_SHARES) + len(FAMILY_BANDWIDTHS) and not calls  # one per kernel
     assert np.isfinite(a).all() and np.isfinite(b).all()
     np.testing.assert_allclose(a, family_gblup(kin, coords, xv, z, grid[1]), atol=1e-6)  # the same without sharing
 
@@ -505,3 +519,25 @@ def test_kinship_keeps_the_relationships_it_decomposed_when_asked(rng):
     np.testing.assert_allclose(kept.relationships(), plain.relationships(), atol=1e-5)
     np.testing.assert_allclose(kept.relationships(), x.astype(np.float64) @ x.T / kept.scale, atol=1e-5)
     assert Kinship.of(x[:, :30], keep=True).gram is None
+
+
+def test_gaussian_kernels_are_left_out_past_their_training_size_cap(rng, monkeypatch):
+    """Past GAUSSIAN_MAX_N training individuals family GBLUP averages the linear and family
+    kernels alone (each Gaussian kernel would cost an n x n reduction); below it they take part."""
+    import gpfn_core.linear.family as family_mod
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.linear.smoothers import smoother_features
+
+    fam = np.repeat(np.arange(5), 16)
+    d = np.clip(rng.integers(0, 3, (5, 300))[fam] + rng.integers(-1, 2, (80, 300)), 0, 2).astype(np.int8)
+    x = Encoding.fit(d[:60]).transform(d)
+    xt, xv = x[:60], x[60:]
+    z = rng.standard_normal(60)
+    kin = Kinship.of(xt)
+    coords = kin.coordinates(xt, xv)
+    grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
+    with_kernels = family_mod.family_gblup(kin, coords, xv, z, grid[1])
+    without = family_mod.family_gblup(kin, coords, xv, z, grid[1], bandwidths=())
+    assert not np.allclose(with_kernels, without)
+    monkeypatch.setattr(family_mod, "GAUSSIAN_MAX_N", 59)
+    np.testing.assert_allclose(family_mod.family_gblup(kin, coords, xv, z, grid[1]), without, rtol=1e-12)
