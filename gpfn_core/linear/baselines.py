@@ -8,7 +8,7 @@ import numpy as np
 
 from gpfn_core.data.encoding import Encoding
 from gpfn_core.linear.gblup import blup, reml, training_phenotypes
-from gpfn_core.linear.kinship import relationship, relationship_scale
+from gpfn_core.linear.kinship import distance_scale, relationship, relationship_scale, squared_distances
 
 # bandwidths of rkhs's Gaussian kernels, as multiples of the median squared distance between training
 # individuals (de los Campos et al. 2010's kernel averaging spans about this range)
@@ -82,12 +82,8 @@ def rkhs(dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray,
     diag_t = np.diag(k_tt).copy()
     diag_v = np.einsum("ij,ij->i", xv, xv) / relationship_scale(xt)
     del xt, xv
-    d_tt = np.maximum(diag_t[:, None] + diag_t[None, :] - 2.0 * k_tt, 0.0)
-    d_vt = np.maximum(diag_v[:, None] + diag_t[None, :] - 2.0 * k_vt, 0.0)
-    pairs = d_tt[np.triu_indices(len(d_tt), 1)]
-    median = float(np.median(pairs))
-    if not median > 0:  # most training individuals identical (a polymorphic marker makes some distance > 0)
-        median = float(pairs.mean())
+    d_tt, d_vt = squared_distances(k_tt, diag_t, diag_t), squared_distances(k_vt, diag_v, diag_t)
+    median = distance_scale(d_tt)
     fits = []
     for theta in bandwidths:
         kernel = np.exp(-d_tt / (theta * median))

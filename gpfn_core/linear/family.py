@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpfn_core.linear.kinship import Kinship
+from gpfn_core.linear.kinship import Kinship, distance_scale, squared_distances
 from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights
 
 FAMILY_SHARES = (0.2, 0.4, 0.6)  # the within-family kernel's share of the genetic variance, beside 0 (GBLUP)
@@ -159,20 +159,13 @@ class FamilyModel:
 
     def _distances(self) -> tuple[np.ndarray, float]:
         """float32 ``[n, n]``: the training individuals' squared genotype distances in K's units
-        (K_ii + K_jj - 2 K_ij), and their median over pairs (the mean where most pairs are
-        identical); made once, for every bandwidth."""
+        (K_ii + K_jj - 2 K_ij), and their median over pairs (:func:`distance_scale`); made once,
+        for every bandwidth."""
         reduced = self._training[2]
         if "distances" not in reduced:
             d = np.diag(self.k_tt)
-            dist = (-2.0 * self.k_tt).astype(np.float32)
-            dist += d[:, None].astype(np.float32)
-            dist += d[None, :].astype(np.float32)
-            np.maximum(dist, 0.0, out=dist)
-            pairs = dist[np.triu_indices(len(dist), 1)]
-            med = float(np.median(pairs)) if pairs.size else 0.0
-            if not med > 0:
-                med = float(pairs.mean()) if pairs.size and pairs.mean() > 0 else 1.0
-            reduced["distances"] = (dist, med)
+            dist = squared_distances(self.k_tt, d, d, np.float32)
+            reduced["distances"] = (dist, distance_scale(dist))
         return reduced["distances"]
 
     def gaussian(self, theta: float) -> Tridiagonal:
@@ -190,11 +183,8 @@ class FamilyModel:
         """The targets' rows of the Gaussian kernel of bandwidth ``theta`` times ``a`` (``[n]`` or
         ``[n, k]``), formed in one [n_v, n] array."""
         _, med = self._distances()
-        rows = self.k_vt * 2.0
-        rows -= self.k_vv[:, None]
-        rows -= np.diag(self.k_tt)[None, :]
-        np.minimum(rows, 0.0, out=rows)
-        rows *= 1.0 / (theta * med)
+        rows = squared_distances(self.k_vt, self.k_vv, np.diag(self.k_tt))
+        rows *= -1.0 / (theta * med)
         np.exp(rows, out=rows)
         return rows @ a
 
@@ -299,24 +289,17 @@ def family_gblup(kin: Kinship, coordinates: np.ndarray, x_target: np.ndarray, z:
     loglik = [marginal_loglik(kin, z, h2_grid)]
     preds = [gblup_target[:, :g].astype(np.float64)]
     family = FamilyModel(kin, coordinates, x_target) if family is None else family
-    if family.kernels is not None:
-        n = len(z)
-        h = np.asarray(h2_grid, np.float64)
-        for f in shares:
-            tri = family.share(f)
-            w = tri.rotate(z)
-            sol = [tri.solve(hh, w) for hh in h]  # V(h2)^-1 z in Q's basis and log det V(h2), each h2
-            s = np.column_stack([v for v, _ in sol])  # [n, G]
-            quad = np.maximum(w @ s, 1e-300)  # z' V^-1 z at each h2
-            loglik.append(-0.5 * n * np.log(quad / n) - 0.5 * np.array([ld for _, ld in sol]))
-            preds.append(h[None, :] * family.target_rows(f, tri.unrotate(s)))  # h2 ((1 - f) K_vt + f K_fam,vt) V^-1 z
-    n, h = len(z), np.asarray(h2_grid, np.float64)
-    for theta in bandwidths if n <= GAUSSIAN_MAX_N else ():
-        tri = family.gaussian(theta)
+    h = np.asarray(h2_grid, np.float64)
+    kernels = [(family.share(f), lambda a, f=f: family.target_rows(f, a)) for f in shares] \
+        if family.kernels is not None else []  # (h2 A + (1 - h2) I, the targets' rows of A times a vector)
+    if len(z) <= GAUSSIAN_MAX_N:
+        kernels += [(family.gaussian(t), lambda a, t=t: family.gaussian_rows(t, a)) for t in bandwidths]
+    for tri, target_rows in kernels:
         w = tri.rotate(z)
-        sol = [tri.solve(hh, w) for hh in h]
-        s = np.column_stack([v for v, _ in sol])
-        loglik.append(-0.5 * n * np.log(np.maximum(w @ s, 1e-300) / n) - 0.5 * np.array([ld for _, ld in sol]))
-        preds.append(h[None, :] * family.gaussian_rows(theta, tri.unrotate(s)))
+        sol = [tri.solve(hh, w) for hh in h]  # V(h2)^-1 z in Q's basis and log det V(h2), each h2
+        s = np.column_stack([v for v, _ in sol])  # [n, G]
+        quad = np.maximum(w @ s, 1e-300)  # z' V^-1 z at each h2
+        loglik.append(-0.5 * len(z) * np.log(quad / len(z)) - 0.5 * np.array([ld for _, ld in sol]))
+        preds.append(h[None, :] * target_rows(tri.unrotate(s)))  # h2 A_vt V^-1 z
     w = posterior_weights(np.concatenate(loglik))
     return np.concatenate(preds, axis=1) @ w

@@ -43,6 +43,26 @@ def relationship(x_train: np.ndarray, x_target: np.ndarray) -> tuple[np.ndarray,
 RELATIONSHIP_BLOCK = 4096  # rows of x x^T formed at a time
 
 
+def squared_distances(k: np.ndarray, d_rows: np.ndarray, d_cols: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """``[rows, cols]`` squared Euclidean distances between encoded genotypes in the units of the
+    relationships ``k`` (rows x cols), from them and the two sides' diagonals ``d``:
+    d_i + d_j - 2 k_ij, at least 0, in ``dtype`` (float32 halves an n x n array)."""
+    out = (-2.0 * np.asarray(k)).astype(dtype)
+    out += np.asarray(d_rows)[:, None].astype(dtype)
+    out += np.asarray(d_cols)[None, :].astype(dtype)
+    return np.maximum(out, 0.0, out=out)
+
+
+def distance_scale(d_tt: np.ndarray) -> float:
+    """The median of the training individuals' squared distances ``d_tt`` over pairs: the unit of
+    the Gaussian kernels' bandwidths (the mean where most pairs are identical, 1 where all are)."""
+    pairs = d_tt[np.triu_indices(len(d_tt), 1)]
+    med = float(np.median(pairs)) if pairs.size else 0.0
+    if not med > 0:
+        med = float(pairs.mean()) if pairs.size and pairs.mean() > 0 else 1.0
+    return med
+
+
 def relationship_scale(x_train: np.ndarray) -> float:
     """Mean diagonal of ``x x^T`` over the training individuals: the VanRaden scale that
     gives K a mean diagonal of one."""
