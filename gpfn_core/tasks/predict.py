@@ -179,8 +179,9 @@ def predict_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass
     constants come from (2,000 + 1,000 x 10,000: 651 MiB for a measured 584; 2,000 + 8,000:
     2.03 GiB for 1.82), by 22% at 16,000 + 1,000 x 50,000 (20.1 GiB for 16.5)."""
     c = n_target if targets_per_pass is None else max(min(int(targets_per_pass), n_target), 0)
-    # family GBLUP's Gaussian kernels: the float32 distances and one float32 kernel at a time in its reduction
-    gaussian = 8 * n_train * n_train if n_train <= GAUSSIAN_MAX_N else 0
+    # family GBLUP's Gaussian kernels: the float32 distances and one float32 kernel at a time in its reduction,
+    # and the targets' float64 distances to the training individuals, kept for every bandwidth
+    gaussian = 8 * n_train * (n_train + c) if n_train <= GAUSSIAN_MAX_N else 0
     return int(MEMORY_PER_CELL * (n_train + c) * n_markers + (n_target - c) * n_markers
                + MEMORY_PER_PAIR * n_train * n_train + gaussian + MEMORY_PER_TARGET_PAIR * n_train * c + MEMORY_FLOOR)
 

@@ -429,7 +429,9 @@ def test_qtl_family_gblup_adds_the_large_effects_to_family_gblup_of_the_rest(rng
 def test_family_anchors_share_one_reduction_per_family_share_and_kernel(rng, monkeypatch):
     """Family GBLUP and the QTL anchor (family GBLUP of what its effects leave) need the same
     decompositions: one tridiagonal reduction per family share and per Gaussian kernel, none
-    per h2 grid point, and no eigendecomposition."""
+    per h2 grid point, and no eigendecomposition; the squared distances are formed once among
+    the training individuals and once from the targets to them, for every bandwidth and both anchors."""
+    import gpfn_core.linear.family as family_mod
     import gpfn_core.linear.kinship as kinship_mod
     from gpfn_core.linear.family import (
         FAMILY_BANDWIDTHS,
@@ -456,12 +458,17 @@ def test_family_anchors_share_one_reduction_per_family_share_and_kernel(rng, mon
     reduce = Tridiagonal.of.__func__
     reductions = []
     monkeypatch.setattr(Tridiagonal, "of", classmethod(lambda cls, a: reductions.append(1) or reduce(cls, a)))
+    distances = []
+    real_distances = family_mod.squared_distances
+    monkeypatch.setattr(family_mod, "squared_distances",
+                        lambda k, *rest: distances.append(k.shape) or real_distances(k, *rest))
     model = FamilyModel(kin, coords, xv)
     assert model.kernels is not None
     grid = smoother_features(xt, z, xv, kinship=kin, coordinates=coords)
     a = family_gblup(kin, coords, xv, z, grid[1], family=model)
     b = qtl_family_gblup(kin, coords, xt, xv, z, family=model)
     assert len(reductions) == len(FAMILY_SHARES) + len(FAMILY_BANDWIDTHS) and not calls  # one per kernel
+    assert sorted(distances) == [(20, 100), (100, 100)]  # targets x training once, training x training once
     assert np.isfinite(a).all() and np.isfinite(b).all()
     np.testing.assert_allclose(a, family_gblup(kin, coords, xv, z, grid[1]), atol=1e-6)  # the same without sharing
 
