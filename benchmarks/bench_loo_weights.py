@@ -71,18 +71,16 @@ def sd_columns(f_train: np.ndarray, n_features: int, smoothers) -> tuple[np.ndar
     return np.concatenate(sds, axis=1).astype(np.float64), np.concatenate(h2s).astype(np.float64)
 
 
-def gp_density(loo: np.ndarray, sds: np.ndarray, h2: np.ndarray, y: np.ndarray, target: np.ndarray,
-               bootstrap: int = 200) -> np.ndarray:
+def gp_density(loo: np.ndarray, sds: np.ndarray, h2: np.ndarray, y: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Pseudo-BMA+ with each column's own leave-one-out predictive density: normal, with the
     Gaussian process's predictive variance sd_i^2 + (1 - h2) of each individual's phenotype
     (its leave-one-out sd column and the column's noise share on the standardised scale)
     instead of one variance per column fitted to its errors (Sundararajan and Keerthi 2001)."""
     var = np.maximum(sds**2 + (1.0 - h2)[None, :], 1e-12)
     lpd = -0.5 * np.log(var) - 0.5 * (loo - y[:, None]) ** 2 / var
-    shares = np.random.default_rng(0).dirichlet(np.ones(len(y)), size=bootstrap)
-    score = len(y) * (shares @ lpd)
-    w = np.exp(score - score.max(1, keepdims=True))
-    return target @ (w / w.sum(1, keepdims=True)).mean(0)
+    from gpfn_core.net.preprocess import pseudo_bma_weights
+
+    return target @ pseudo_bma_weights(lpd)
 
 
 def _one(job: tuple[str, str, int, int | None, int]) -> dict | None:

@@ -266,11 +266,19 @@ def loo_choice(f_train: np.ndarray, y_train: np.ndarray, f_target: np.ndarray, n
     resid = loo - y[:, None]
     mse = np.maximum((resid**2).mean(0), 1e-12)
     lpd = -0.5 * np.log(mse)[None, :] - 0.5 * resid**2 / mse[None, :]  # [n, C], up to a constant
-    shares = np.random.default_rng(0).dirichlet(np.ones(len(y)), size=LOO_BOOTSTRAP)  # [B, n]
-    score = len(y) * (shares @ lpd)  # [B, C]: the bootstrap's log predictive densities of each column
+    return np.asarray(f_target[:, cols], np.float64) @ pseudo_bma_weights(lpd)
+
+
+def pseudo_bma_weights(lpd: np.ndarray) -> np.ndarray:
+    """``[C]``: pseudo-BMA+ weights of C candidates from each individual's leave-one-out log
+    predictive density under each, ``lpd`` ``[n, C]``: the softmax of their sums, averaged over
+    :data:`LOO_BOOTSTRAP` Bayesian-bootstrap reweightings of the individuals (Dirichlet(1),
+    a fixed seed: deterministic)."""
+    n = len(lpd)
+    shares = np.random.default_rng(0).dirichlet(np.ones(n), size=LOO_BOOTSTRAP)  # [B, n]
+    score = n * (shares @ lpd)  # [B, C]: the bootstrap's log predictive densities of each column
     w = np.exp(score - score.max(1, keepdims=True))
-    w = (w / w.sum(1, keepdims=True)).mean(0)
-    return np.asarray(f_target[:, cols], np.float64) @ w
+    return (w / w.sum(1, keepdims=True)).mean(0)
 
 
 def preprocess_draw(draw: Draw, selector: FeatureSelector, target: str = "g",
