@@ -548,3 +548,30 @@ def test_gaussian_kernels_are_left_out_past_their_training_size_cap(rng, monkeyp
     assert not np.allclose(with_kernels, without)
     monkeypatch.setattr(family_mod, "GAUSSIAN_MAX_N", 59)
     np.testing.assert_allclose(family_mod.family_gblup(kin, coords, xv, z, grid[1]), without, rtol=1e-12)
+
+
+def test_qtl_anchor_takes_more_single_effects_from_its_large_size_on(rng, monkeypatch):
+    """Many loci of moderate effect and no background: five single effects leave most of them to
+    GBLUP; from :data:`QTL_STEPS_LARGE`'s size on the anchor runs more steps by default, and
+    they find them."""
+    from gpfn_core.linear import qtl
+    from gpfn_core.linear.kinship import Kinship
+
+    assert qtl.qtl_steps(qtl.QTL_STEPS_LARGE[0] - 1) == qtl.QTL_STEPS
+    assert qtl.qtl_steps(qtl.QTL_STEPS_LARGE[0]) == qtl.QTL_STEPS_LARGE[1] > qtl.QTL_STEPS
+    n, nv, m = 400, 200, 1500
+    d = rng.binomial(2, rng.uniform(0.2, 0.5, m), (n + nv, m)).astype(np.int8)
+    x = Encoding.fit(d[:n]).transform(d).astype(np.float32)
+    loci = rng.choice(m, 15, replace=False)
+    g = (x[:, loci] / x[:, loci].std(0)) @ rng.choice([-1.0, 1.0], loci.size)  # 15 equal effects
+    y = g + rng.normal(0, 0.4 * g.std(), n + nv)
+    z = (y[:n] - y[:n].mean()) / y[:n].std()
+    kin = Kinship.of(x[:n])
+    coords = kin.coordinates(x[:n], x[n:])
+    r = lambda p: np.corrcoef(p, g[n:])[0, 1]
+    five = qtl.qtl_family_gblup(kin, coords, x[:n], x[n:], z)  # 400 training individuals: the small-size steps
+    np.testing.assert_array_equal(five, qtl.qtl_family_gblup(kin, coords, x[:n], x[n:], z, steps=qtl.QTL_STEPS))
+    monkeypatch.setattr(qtl, "QTL_STEPS_LARGE", (n, 20))
+    many = qtl.qtl_family_gblup(kin, coords, x[:n], x[n:], z)
+    np.testing.assert_array_equal(many, qtl.qtl_family_gblup(kin, coords, x[:n], x[n:], z, steps=20))
+    assert r(many) > r(five) + 0.02
