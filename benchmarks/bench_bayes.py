@@ -32,12 +32,11 @@
    (``--record`` writes every draw's r: record ``bayes-large-SET``).
    ``--large-regime many``: 30-100 QTL and at most 5% of the genetic variance polygenic
    (many loci of moderate effect, what BayesB's marker-specific shrinkage resolves and
-   the QTL anchor's five single effects cannot), the prior's default h² range otherwise
-   (record ``bayes-large-many-SET``).  ``--large-candidates`` also scores what might close
-   a gap there: BayesB's chain cut to 200 and 400 iterations (what a prediction could
-   afford) and the QTL anchor (family GBLUP of the rest) with 20 single-effect regressions
-   instead of the shipped 5 (at 2,500 lines the shipped ``nam`` blend is that anchor alone,
-   so the GPFN row is the 5).  ``--reuse RECORD`` takes GBLUP's and BayesB's r from an
+   a few single effects cannot), the prior's default h² range otherwise
+   (record ``bayes-large-many-SET``).  ``--large-candidates`` also scores the parts that
+   might close a gap there alone: BayesB's chain cut to 200 and 400 iterations (what a
+   prediction could afford) and the QTL anchor (family GBLUP of the rest) with the 20
+   single-effect regressions it runs from 2,000 lines on.  ``--reuse RECORD`` takes GBLUP's and BayesB's r from an
    earlier section 5 record of the same draws (checked: draw set, regime, iterations and
    each draw's QTL count) and runs only GPFN: a model file's change scored on the same
    draws without refitting BayesB's 3,000-iteration chains (section 3 takes it too).
@@ -319,7 +318,7 @@ LARGE_REGIMES = {"few": (LARGE, (("3-6 QTL", 3, 6), ("7-10 QTL", 7, 10), ("11-15
                           (("30-50 QTL", 30, 50), ("51-75 QTL", 51, 75), ("76-100 QTL", 76, 100)))}
 LARGE_TRAIN, LARGE_TARGETS, LARGE_OFFSET = 2500, 500, 40_000_000  # its population; its draws' index offset
 LARGE_METHODS = ("GBLUP", "BayesB", "GPFN")
-# --large-candidates: BayesB's chain cut short, and the QTL anchor with more single effects than shipped
+# --large-candidates: BayesB's chain cut short, and the QTL anchor alone (20 single effects, as from 2,000 lines)
 CANDIDATES = ("BayesB 200 it", "BayesB 400 it", "QTL anchor 20")
 
 
