@@ -36,10 +36,11 @@
    (record ``bayes-large-many-SET``).  ``--large-candidates`` also scores the parts that
    might close a gap there alone: BayesB's chain cut to 200 and 400 iterations (what a
    prediction could afford) and the QTL anchor (family GBLUP of the rest) with the 20
-   single-effect regressions it runs from 2,000 lines on.  ``--reuse RECORD`` takes GBLUP's and BayesB's r from an
-   earlier section 5 record of the same draws (checked: draw set, regime, iterations and
-   each draw's QTL count) and runs only GPFN: a model file's change scored on the same
-   draws without refitting BayesB's 3,000-iteration chains (section 3 takes it too).
+   single-effect regressions it runs from 2,000 lines on.  ``--reuse RECORD`` takes
+   GBLUP's and BayesB's r from an earlier section 5 record of the same draws (checked:
+   draw set, regime, iterations and each draw's QTL count) and runs only GPFN: a model
+   file's change scored on the same draws without refitting BayesB's 3,000-iteration
+   chains (section 3 takes it too).
 
 ``--set NAME=VALUE`` (sections 3 and 4) changes the prior's ranges on top of the model
 file's, as ``bench_accuracy.py --set`` does.

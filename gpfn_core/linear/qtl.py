@@ -20,8 +20,8 @@ QTL_STEPS = 5  # single-effect regressions, one after another, each on what the 
 # effect are resolvable, and five steps leave them to GBLUP where BayesB finds them.  On 20 selection draws
 # of NAM at 2,500 lines with 30-100 QTL and little polygenic background the anchor gained +0.015 +- 0.005
 # in r with 20 steps, and was level (+0.0001 +- 0.0012) with 3-15 QTL on a polygenic background (a step
-# where no marker stands out sits on 'no effect' and changes nothing); at 100-1,000 lines more steps were
-# level on every prior (docs/design-record.md), so smaller sets keep five and their predictions
+# where no marker stands out sits on 'no effect' and changes nothing); at 100-1,000 lines 10 or 20 steps
+# were level on the nam prior's draws (docs/design-record.md), so smaller sets keep five and their predictions
 QTL_STEPS_LARGE = (2000, 20)
 QTL_PRIOR = 0.5  # prior probability that each step has an effect at all
 QTL_SHARES = (0.02, 0.08, 0.3)  # prior effect variances (shares of the phenotypic variance), mixed evenly
