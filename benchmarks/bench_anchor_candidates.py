@@ -138,7 +138,7 @@ def vb_mixture(x_train: np.ndarray, z: np.ndarray, x_target: np.ndarray) -> np.n
 
 def _anchors(dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray) -> dict[str, np.ndarray]:
     from gpfn_core.linear.family import family_gblup
-    from gpfn_core.linear.qtl import qtl_family_gblup, qtl_gblup
+    from gpfn_core.linear.qtl import qtl_family_gblup, qtl_gblup, qtl_steps
     from gpfn_core.linear.smoothers import bma_mean, smoother_features
     from gpfn_core.net.preprocess import Genotypes
 
@@ -147,7 +147,8 @@ def _anchors(dosage_train: np.ndarray, y: np.ndarray, dosage_target: np.ndarray)
     xt, xv, kin, co = g.x_train, g.x_target, g.kinship, g.coordinates
     out = {"QTL anchor": qtl_family_gblup(kin, co, xt, xv, z, family=g.family)}
     common = (g.encoding.mean / 2 >= MAF_FLOOR).astype(np.float32)  # the candidates' columns; the kinship keeps all
-    _, top, b = qtl_gblup(kin, co, xt * common, xv * common, z, effects=True)
+    # the shipped anchor's step count for this size, so the variant differs from it by the floor alone
+    _, top, b = qtl_gblup(kin, co, xt * common, xv * common, z, steps=qtl_steps(len(xt)), effects=True)
     rest = z - xt[:, top].astype(np.float64) @ b
     grid = smoother_features(xt, rest, xv, kinship=kin, coordinates=co)
     out["QTL anchor, MAF >= 0.02"] = xv[:, top].astype(np.float64) @ b + family_gblup(kin, co, xv, rest, grid[1],
