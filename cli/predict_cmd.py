@@ -36,15 +36,19 @@ from gpfn_cli.common import bound_threads, explicit, note, refuse
               help="Memory allowed, in GiB (default: the memory available): targets that would not fit at once "
                    "are preprocessed in passes (targets_per_pass), and a job that would not fit even so is refused "
                    "before it starts; the estimate is printed as memory_estimate.")
+@click.option("--solver", type=click.Choice(["auto", "dense", "iterative"]), default="auto", show_default=True,
+              help="dense: the relationships decomposed (n x n); iterative: no n x n matrix (conjugate gradients "
+                   "through the genotypes, memory and time about linear in the training set), for training sets "
+                   "past what the dense path holds; auto: dense where it fits in the memory allowed, else iterative.")
 def predict(model, population_type, train, target, out, phenotype, normalized, device, ensemble, seed,
-            force, covariates, max_memory) -> None:
+            force, covariates, max_memory, solver) -> None:
     """Predict breeding values (mean, sd, q05, q95) of the TARGET individuals."""
     from gpfn_core.tasks.predict import predict as run
 
     model = _chosen_model(model, population_type)
     report = run(model, train, target, out, phenotype=phenotype, normalized=normalized, device=device,
                  ensemble=ensemble, seed=seed, overwrite=force, covariates=_names(covariates),
-                 max_memory=None if max_memory is None else max_memory * 2**30, log=note)
+                 max_memory=None if max_memory is None else max_memory * 2**30, solver=solver, log=note)
     for k, v in report.items():
         note(f"{k}: {v}")
     if report["ensemble_members"] > 1:
@@ -225,7 +229,7 @@ def cross(model, population_type, train, parents, crosses, out, phenotype, proge
     report = predict_crosses(model, train, parents, crosses, out, phenotype=phenotype, progeny=progeny, lines=lines,
                              selfing=selfing, selected=selected, lower=lower, map_path=map_path, seed=seed,
                              device=device, overwrite=force,
-                             max_memory=None if max_memory is None else max_memory * 2**30, log=note)
+                             max_memory=None if max_memory is None else max_memory * 2**30, solver=solver, log=note)
     for k, v in report.items():
         note(f"{k}: {v}")
     click.echo(str(out))

@@ -234,10 +234,18 @@ def short_chain(x_train: np.ndarray, z: np.ndarray, x_target: np.ndarray, method
     ``z``: what such a sampler would add as a stacking anchor, at a cost a prediction can
     afford (``benchmarks/bench_anchors.py --candidates``).  Deterministic: the same inputs
     give the same chain (numba's generator, seeded inside the compiled sampler)."""
+    mu, effects = short_chain_effects(x_train, z, method, seed)
+    return mu + np.asarray(x_target, dtype=np.float32).astype(np.float64) @ effects
+
+
+def short_chain_effects(x_train: np.ndarray, z: np.ndarray, method: str = "bayesb",
+                        seed: int = 0) -> tuple[float, np.ndarray]:
+    """:func:`short_chain` as ``(mu, effects [m])``: a target's prediction is mu + x_v effects
+    (targets can then stream through them)."""
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     z = np.asarray(z, dtype=np.float64)
     n, m = np.shape(x_train)
     its = short_chain_iterations(n, m)
     effects, post = _fit(x_train, z, method, its, int(its * SHORT_BURN_IN), seed)
-    return post[0] + np.asarray(x_target, dtype=np.float32).astype(np.float64) @ effects
+    return float(post[0]), np.asarray(effects, np.float64)

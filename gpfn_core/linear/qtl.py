@@ -57,10 +57,8 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
     xv = np.asarray(x_target, dtype=np.float32)
     z = np.asarray(z, dtype=np.float64)
     n, m = xt.shape
-    ss = np.einsum("ij,ij->j", xt, xt).astype(np.float64)  # column sums of squares (centred markers)
-    score = np.where(ss > 1e-12, (xt.T @ z.astype(np.float32)).astype(np.float64) ** 2 / np.maximum(ss, 1e-12), -1.0)
-    k = int(min(candidates, int((ss > 1e-12).sum())))
-    top = np.argpartition(-score, k - 1)[:k] if k > 0 else np.zeros(0, np.int64)
+    ss, top = qtl_candidates(xt, z, candidates)
+    k = top.size
     steps = steps if k > 0 else 0  # no polymorphic marker: the h2-averaged GBLUP
     lam = kin.lam / kin.scale
     kvu = np.asarray(coordinates, np.float64) / kin.scale
@@ -82,16 +80,8 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
         r_u, b = uz.copy(), np.zeros(k)
         for _ in range(steps):
             bhat = (ux.T @ (r_u / d)) / np.maximum(a, 1e-12)
-            lbf_s = 0.5 * np.log(se2 / (se2 + w_prior)) + 0.5 * bhat**2 / se2 * w_prior / (se2 + w_prior)  # [S, k]
-            top_s = lbf_s.max(0)
-            ws = np.exp(lbf_s - top_s)
-            lbf = top_s + np.log(ws.mean(0))
-            post = (ws * (w_prior / (w_prior + se2))).sum(0) / ws.sum(0) * bhat  # E[b_j | the effect is at j]
-            logits = np.concatenate([[log_null], log_each + lbf])
-            mx = logits.max()
-            p = np.exp(logits - mx)
-            loglik[gi] += mx + np.log(p.sum())  # log of this step's Bayes factor against no effect, prior included
-            step = p[1:] / p.sum() * post
+            evidence, step, _ = single_effect(bhat, se2, w_prior, log_null, log_each)
+            loglik[gi] += evidence
             b += step
             r_u -= ux @ step
         preds.append(xvc @ b + kvu @ (h * r_u / d))  # x_v b + K_vt (K + delta I)^-1 (z - x b)
@@ -100,6 +90,41 @@ def qtl_gblup(kin: Kinship, coordinates: np.ndarray, x_train: np.ndarray, x_targ
     if effects:  # the h2-averaged marker effects and their markers
         return np.column_stack(preds) @ w, top, np.column_stack(bs) @ w if bs else np.zeros(0)
     return np.column_stack(preds) @ w
+
+
+def qtl_candidates(x_train: np.ndarray, z: np.ndarray, candidates: int = QTL_CANDIDATES
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The markers the QTL anchor scores: every marker's sum of squares ``[m]`` (float64; the
+    genotypes are centred) and the positions of the ``candidates`` polymorphic ones of
+    largest marginal association with ``z`` (fewer where fewer are polymorphic)."""
+    xt = np.asarray(x_train, dtype=np.float32)
+    ss = np.einsum("ij,ij->j", xt, xt).astype(np.float64)  # column sums of squares (centred markers)
+    score = np.where(ss > 1e-12, (xt.T @ np.asarray(z, np.float32)).astype(np.float64) ** 2 / np.maximum(ss, 1e-12),
+                     -1.0)
+    k = int(min(candidates, int((ss > 1e-12).sum())))
+    return ss, (np.argpartition(-score, k - 1)[:k] if k > 0 else np.zeros(0, np.int64))
+
+
+def single_effect(bhat: np.ndarray, se2: np.ndarray, w_prior: np.ndarray, log_null: float,
+                  log_each: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """One Bayesian single-effect regression from the generalised-least-squares estimates
+    ``bhat`` ``[k]`` of k markers and their sampling variances ``se2`` ``[k]``: an effect with
+    prior log-probability ``log_null`` of none and ``log_each`` of each marker, of normal size
+    with a variance mixed evenly over the rows of ``w_prior`` ``[S, k]``.  Returns the log of
+    the step's Bayes factor against no effect (prior included), its posterior mean effects
+    ``[k]`` and each marker's posterior probability of carrying the effect ``[k]``
+    (Wakefield's Bayes factors; :func:`qtl_gblup` and the matrix-free
+    :func:`~gpfn_core.linear.iterative.qtl_effects` both take their steps here)."""
+    lbf_s = 0.5 * np.log(se2 / (se2 + w_prior)) + 0.5 * bhat**2 / se2 * w_prior / (se2 + w_prior)  # [S, k]
+    top_s = lbf_s.max(0)
+    ws = np.exp(lbf_s - top_s)
+    lbf = top_s + np.log(ws.mean(0))
+    post = (ws * (w_prior / (w_prior + se2))).sum(0) / ws.sum(0) * bhat  # E[b_j | the effect is at j]
+    logits = np.concatenate([[log_null], log_each + lbf])
+    mx = logits.max()
+    p = np.exp(logits - mx)
+    prob = p[1:] / p.sum()
+    return float(mx + np.log(p.sum())), prob * post, prob
 
 
 def qtl_steps(n_train: int) -> int:

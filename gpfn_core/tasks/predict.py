@@ -78,7 +78,7 @@ def predict(
     model_path: str | Path, train_path: str | Path, target_path: str | Path, out_csv: str | Path, *,
     phenotype: str | None = None, normalized: bool = False, device: str = "auto", ensemble: int | None = None,
     seed: int = 0, chunk: int = 1000, overwrite: bool = False, covariates: list[str] | None = None,
-    max_memory: float | None = None, log=None,
+    max_memory: float | None = None, solver: str = "auto", log=None,
 ) -> dict[str, Any]:
     """Write ``out_csv`` and return a report.  One phenotype (``phenotype``: a name, default the
     first): columns taxon, mean, sd, q05, q95.  Several (a comma-separated list, or ``all``):
@@ -94,7 +94,10 @@ def predict(
     preprocessing in passes of as many as fit (:func:`targets_per_pass`; the training side is
     decomposed once, and the predictions are the same), and where even a pass of
     :data:`MIN_TARGETS_PER_PASS` would not fit nothing runs and the error says what would;
-    ``log`` (a callable) hears the estimate before the model runs."""
+    ``log`` (a callable) hears the estimate before the model runs.  ``solver``: ``dense`` (the
+    relationships decomposed), ``iterative`` (no n x n matrix: :func:`predict_arrays_iterative`)
+    or ``auto``: dense where it fits in the memory allowed, else iterative (said in the log
+    and the report)."""
     out_csv = Path(out_csv)
     if out_csv.exists() and not overwrite:
         raise GpfnError(f"{out_csv}: already exists (use --force to replace it)")
@@ -108,7 +111,10 @@ def predict(
             raise GpfnError(f"{train_path}: fewer than three training taxa have a value of '{name}'")
     al = align(train, target)
     n_train = int(np.isfinite(ys).any(1).sum())
-    per_pass, need = plan_passes(n_train, int(target.table.n_taxa), al.train.shape[1], max_memory, log)
+    solver, per_pass, need = plan(n_train, int(target.table.n_taxa), al.train.shape[1], max_memory, solver, log)
+    if covariates and solver == "iterative":
+        raise GpfnError("--covariates fits its effects with the dense relationships, which this training set "
+                        "does not fit in memory for; take the covariate effects out of the phenotypes first")
     effects = {}
     if covariates:
         from gpfn_core.linear.gblup import fixed_effects
@@ -120,7 +126,7 @@ def predict(
             ys[:, j] = ys[:, j] - c @ b
             effects[name] = {lab: round(float(v), 6) for lab, v in zip(labels, b)}
     results = predict_traits(model, bar, meta, al.train, ys, al.target, normalized=normalized, ensemble=ensemble,
-                             seed=seed, chunk=chunk, per_pass=per_pass, log=log)
+                             seed=seed, chunk=chunk, per_pass=per_pass, solver=solver, log=log)
     if len(names) == 1:
         header = ["taxon", "mean", "sd", "q05", "q95"]
     else:
@@ -135,7 +141,7 @@ def predict(
             "stack_weights": None if first["stack_weights"] is None else [round(v, 3) for v in first["stack_weights"]],
             "interval_scale": None if first["interval_scale"] is None else round(first["interval_scale"], 3),
             "scale": "standardised" if normalized else "phenotype", "device": str(dev), "output": str(out_csv),
-            "memory_estimate": f"{need / 2**30:.2f} GiB", "targets_per_pass": per_pass,
+            "memory_estimate": f"{need / 2**30:.2f} GiB", "targets_per_pass": per_pass, "solver": solver,
             **({"covariate_effects": effects} if effects else {})}
 
 
@@ -166,9 +172,60 @@ def plan_passes(n_train: int, n_target: int, n_markers: int, max_memory: float |
                         + (f" with targets in passes of {per_pass:,}" if per_pass < n_target else "")
                         + "; " + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
                                   f"{limit / 2**30:.1f} GiB is available")
-                        + ": thin the markers (gpfn parse --min-maf), phenotype fewer training individuals, or give "
-                          "--max-memory to run anyway")
+                        + ": take the iterative path (--solver iterative or auto), thin the markers (gpfn parse "
+                          "--min-maf), phenotype fewer training individuals, or give --max-memory to run anyway")
     return per_pass, need
+
+
+SOLVERS = ("auto", "dense", "iterative")
+
+
+def plan(n_train: int, n_target: int, n_markers: int, max_memory: float | None, solver: str = "auto",
+         log=None) -> tuple[str, int, int]:
+    """``(solver, targets per pass, peak memory estimate in bytes)`` of a prediction with
+    ``max_memory`` bytes allowed (default: what the machine has available): ``dense`` as
+    :func:`plan_passes` plans it; ``iterative`` as :func:`iterative_memory` estimates it; ``auto``
+    the dense path where it fits, else the iterative one.  A job that fits neither way is
+    refused, naming the sizes; ``log`` hears the choice and the estimate."""
+    if solver not in SOLVERS:
+        raise GpfnError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    limit = max_memory if max_memory is not None else memory_available()
+    per_pass = targets_per_pass(min(n_train, NETWORK_SUBSET), n_target, n_markers,
+                                None if limit is None else limit - iterative_memory(n_train, 0, n_markers))
+    need = iterative_memory(n_train, n_target, n_markers, per_pass)
+    if solver != "iterative":
+        dense = predict_memory(n_train, n_target, n_markers, targets_per_pass(n_train, n_target, n_markers, limit))
+        # the dense path where it fits, or where the iterative one would need as much (a small training set)
+        if solver == "dense" or limit is None or dense <= limit or need >= dense:
+            return ("dense", *plan_passes(n_train, n_target, n_markers, max_memory, log))
+        if log:
+            log(f"the dense path needs about {dense / 2**30:.1f} GiB for {n_train:,} training individuals; "
+                f"taking the iterative path (no n x n matrix)")
+    if log:
+        log(f"memory: about {need / 2**30:.2f} GiB at the peak on the iterative path"
+            + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else ""))
+    if limit is not None and need > limit:
+        raise GpfnError(f"predicting {n_train:,} training + {n_target:,} target individuals x {n_markers:,} markers "
+                        f"on the iterative path needs about {need / 2**30:.1f} GiB; "
+                        + (f"--max-memory is {limit / 2**30:.1f} GiB" if max_memory is not None else
+                           f"{limit / 2**30:.1f} GiB is available")
+                        + ": thin the markers (gpfn parse --min-maf) or phenotype fewer training individuals")
+    return "iterative", per_pass, need
+
+
+def iterative_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass: int | None = None) -> int:
+    """Bytes :func:`predict_arrays_iterative` takes at its peak, about: the training genotypes
+    (int8 dosages, their float32 encoding) and the solver's columns
+    (:func:`gpfn_core.linear.iterative.iterative_memory`), the QTL candidates' float64
+    columns, the targets' dosages, and the dense preprocessing of the network's
+    :data:`NETWORK_SUBSET` training individuals with ``targets_per_pass`` targets at once
+    (:func:`predict_memory`)."""
+    from gpfn_core.linear.iterative import iterative_memory as solver_memory
+    from gpfn_core.linear.qtl import QTL_CANDIDATES
+
+    n, m = int(n_train), int(n_markers)
+    return int(solver_memory(n, 0, m) + 8 * n * QTL_CANDIDATES + n_target * m
+               + predict_memory(min(n, NETWORK_SUBSET), n_target, m, targets_per_pass))
 
 
 def predict_memory(n_train: int, n_target: int, n_markers: int, targets_per_pass: int | None = None) -> int:
@@ -220,7 +277,8 @@ def phenotype_names(ds: Dataset, spec: str | None, exclude: list[str] | None = N
 
 
 def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray, x_target: np.ndarray,
-                   *, per_pass: int | None = None, log=None, **kwargs: Any) -> list[dict[str, Any]]:
+                   *, per_pass: int | None = None, solver: str = "dense", log=None,
+                   **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`predict_arrays` of every column of ``ys`` (``[n, k]``, NaN where a training
     individual has no value): traits observed on the same individuals share one
     :class:`~gpfn_core.net.preprocess.Genotypes` (encoding, relationships, family kernels).
@@ -229,7 +287,8 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     chooses them without ``--max-memory``); the next pass reuses the training side
     (:meth:`~gpfn_core.net.preprocess.Genotypes.for_targets`), so memory follows the pass, not
     the target set, and the predictions are the same; ``log``
-    (a callable) hears each pass begin where there are several."""
+    (a callable) hears each pass begin where there are several.  ``solver="iterative"``:
+    :func:`predict_arrays_iterative` for each group of traits instead (no n x n matrix)."""
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
     smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
     if per_pass is None:
@@ -245,6 +304,12 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     out: list[dict[str, Any] | None] = [None] * ys.shape[1]
     for traits in groups.values():
         observed = np.isfinite(ys[:, traits[0]])
+        if solver == "iterative":
+            for j, res in zip(traits, predict_arrays_iterative(model, bar, meta, x_train[observed],
+                                                               ys[observed][:, traits], x_target,
+                                                               per_pass=per_pass, log=log, **kwargs)):
+                out[j] = res
+            continue
         first, parts = None, {j: [] for j in traits}
         for s in range(0, max(len(x_target), 1), per_pass):
             block = x_target[s : s + per_pass]
@@ -310,7 +375,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     (``stack_weights``, ``interval_scale``; ``stack=False``: the network alone);
     ``network_mean`` is the network's own mean.
     """
-    from gpfn_core.net.stacking import stack_weights, stacked
+    from gpfn_core.net.stacking import stack_weights
 
     fit_cfg = meta.get("fit_config", {})
     context = model_context(fit_cfg.get("context"), fit_cfg.get("max_training_samples"), meta.get("pop_max_size", 1000))
@@ -327,14 +392,108 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     # that, random subsets of the context's size (mixture mean and variance, quantiles averaged).
     members = member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
                              chunk=chunk, quantiles=tuple(quantiles))
+    return _result(members, p.anchors, stacking if p.anchors is not None else None, n, scale, shift, quantiles,
+                   context)
+
+
+def _result(members: list[dict[str, np.ndarray]], anchors: np.ndarray | None, stacking, n: int, scale: float,
+            shift: float, quantiles: tuple[float, ...], context: int) -> dict[str, Any]:
+    """:func:`predict_arrays`' result from the network's ensemble ``members`` and the anchors
+    (standardised scale), blended by ``stacking`` at ``n`` training individuals and taken to
+    the phenotype's scale (``scale`` times, plus ``shift``)."""
+    from gpfn_core.net.stacking import stacked
+
     network = combine_members(members)["mean"]
-    stacking = stacking if p.anchors is not None else None
-    out, weights, widen = stacked(members, p.anchors, stacking, n)
+    out, weights, widen = stacked(members, anchors, stacking, n)
     return {"mean": out["mean"] * scale + shift, "sd": out["sd"] * scale,
             **{quantile_key(q): out[f"q{q}"] * scale + shift for q in quantiles},
             "members": len(members), "context": context, "network_mean": network * scale + shift,
             "stack_weights": None if weights is None else [float(v) for v in weights],
             "interval_scale": None if weights is None else float(widen)}
+
+
+# training individuals (a random subset, seeded) whose dense preprocessing gives the network its features on
+# the iterative path: what the network sees of a larger set anyway is subsets of its context (a few hundred
+# tokens), and from a few thousand lines on the stacking weighs its mean 0-0.10 (the model cards)
+NETWORK_SUBSET = 2000
+
+
+def predict_arrays_iterative(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray,
+                             x_target: np.ndarray, *, normalized: bool = False, ensemble: int | None = None,
+                             seed: int = 0, chunk: int = 1000, quantiles: tuple[float, ...] = (0.05, 0.95),
+                             stack: bool = True, per_pass: int | None = None, log=None) -> list[dict[str, Any]]:
+    """:func:`predict_arrays` of each column of ``ys`` (``[n, k]``, every training individual
+    with a value of each) with no n x n matrix, for training sets past what the dense path
+    holds (``gpfn predict --solver iterative``, or ``auto`` where the dense path would not fit).
+
+    - The stacking anchors its weights use at this size come from every training individual
+      as marker effects (:func:`~gpfn_core.net.preprocess.anchor_effects`: conjugate gradients
+      through the genotypes, REML by randomised traces, the QTL anchor's single effects,
+      BayesB's short chain; :data:`~gpfn_core.net.preprocess.ITERATIVE_FORMS` says what each
+      anchor becomes), fitted once per trait; the targets stream through them.
+    - The network (its mean, sd and quantiles, about which the stacking moves and scales the
+      intervals) runs on :data:`NETWORK_SUBSET` training individuals drawn with ``seed``,
+      preprocessed as the dense path preprocesses everyone (:func:`prepare`), and its
+      output is taken to the scale of the whole training set before the blend.
+    - Targets go ``per_pass`` at a time (default all) through the network's preprocessing.
+
+    Time grows as n m per conjugate-gradient iteration and memory as n m (the genotypes)."""
+    from gpfn_core.data.encoding import Encoding, Standardizer
+    from gpfn_core.linear.iterative import KinshipOperator, Solver
+    from gpfn_core.net.preprocess import anchor_effects
+    from gpfn_core.net.stacking import stack_weights
+
+    ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
+    n = len(x_train)
+    fit_cfg = meta.get("fit_config", {})
+    context = model_context(fit_cfg.get("context"), fit_cfg.get("max_training_samples"), meta.get("pop_max_size", 1000))
+    smoothers = fit_cfg.get("smoothers", "")
+    selector_cls = get_registry().get("selector", meta["feature_selection"])
+    stacking = stack_weights(meta) if stack else None
+    used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
+    scales = [Standardizer.fit(y) for y in ys.T]
+    enc = Encoding.fit(x_train)
+    fits = []
+    if used:
+        xt = enc.transform(x_train)
+        solver = Solver(KinshipOperator(xt))
+        for j, (sc, y) in enumerate(zip(scales, ys.T)):
+            mu, eff, info = anchor_effects(xt, sc.transform(y), used, solver)
+            fits.append((mu.astype(np.float32), eff.astype(np.float32)))
+            if log and info:
+                log(f"iterative path{f', trait {j + 1}' if ys.shape[1] > 1 else ''}: REML h2 {info['h2']:.3f}, "
+                    f"{solver.stats.iterations:,} conjugate-gradient iterations so far")
+        del xt, solver
+    sub = (np.sort(np.random.default_rng(seed).choice(n, NETWORK_SUBSET, replace=False)) if n > NETWORK_SUBSET
+           else np.arange(n))
+    per_pass = max(int(per_pass or len(x_target)), 1)
+    parts: list[list[dict[str, Any]]] = [[] for _ in scales]
+    first = None
+    for s in range(0, max(len(x_target), 1), per_pass):
+        block = x_target[s : s + per_pass]
+        genotypes = first = (Genotypes.for_smoothers(x_train[sub], block, smoothers) if first is None
+                             else first.for_targets(block))
+        xv = enc.transform(block) if fits else None
+        for t, (sc, y) in enumerate(zip(scales, ys.T)):
+            p = prepare(x_train[sub], y[sub], block, selector_cls(int(meta["n_features"]), seed=seed), smoothers,
+                        anchors=False, genotypes=genotypes)
+            members = [rescaled(o, p.scale, sc) for o in
+                       member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,
+                                      chunk=chunk, quantiles=tuple(quantiles))]
+            anchors = (fits[t][0] + xv @ fits[t][1]).astype(np.float64) if fits else None
+            scale, shift = (1.0, 0.0) if normalized else (sc.sd, sc.mean)
+            parts[t].append(_result(members, anchors, stacking if anchors is not None else None, n, scale, shift,
+                                    tuple(quantiles), context))
+        del genotypes
+    return [_joined(p) for p in parts]
+
+
+def rescaled(out: dict[str, np.ndarray], source, to) -> dict[str, np.ndarray]:
+    """A standardised predictive distribution ``out`` (mean, sd, ``q...``) on the phenotype scale
+    ``source`` (a :class:`~gpfn_core.data.encoding.Standardizer`) moved to the standardised
+    scale of ``to``."""
+    a, b = source.sd / to.sd, (source.mean - to.mean) / to.sd
+    return {k: (v * a + b if k == "mean" or k.startswith("q") else v * a if k == "sd" else v) for k, v in out.items()}
 
 
 def quantile_key(q: float) -> str:

@@ -133,3 +133,58 @@ def test_bad_phenotypes_are_refused(rng):
         gblup_iterative(d[:50], np.ones(50), d[50:])
     with pytest.raises(ValidationError, match="finite"):
         gblup_iterative(d[:50], np.r_[np.nan, np.arange(49.0)], d[50:])
+
+
+def qtl_trait(rng, x: np.ndarray, loci: int, share: float, h2: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """A genetic value of ``loci`` markers carrying ``share`` of it on a polygenic background,
+    and a phenotype of heritability ``h2``."""
+    xc = x - x.mean(0)
+    big = xc[:, rng.choice(x.shape[1], loci, replace=False)] @ rng.standard_normal(loci)
+    poly = xc @ rng.standard_normal(x.shape[1])
+    g = np.sqrt(share) * big / big.std() + np.sqrt(1 - share) * poly / poly.std()
+    g = g / g.std() * np.sqrt(h2)
+    return g, g + rng.standard_normal(len(g)) * np.sqrt(1 - h2)
+
+
+def test_calibrated_quadratic_forms_are_close_to_the_exact_ones(rng):
+    from gpfn_core.linear.iterative import quadratic_forms
+
+    x = Encoding.fit(d := mosaic(rng, 800, 3000)).transform(d).astype(np.float64)
+    solver = Solver(KinshipOperator(x))
+    k, _ = relationship(x, x[:0])
+    polymorphic = np.flatnonzero((x * x).sum(0) > 0)
+    xc = x[:, rng.choice(polymorphic, 200, replace=False)]
+    for delta in (0.3, 1.5):
+        exact = (xc * np.linalg.solve(k + delta * np.eye(800), xc)).sum(0)
+        got = quadratic_forms(solver, xc, delta)
+        err = np.abs(got / exact - 1)
+        assert err.mean() < 0.1
+        # the calibration is what makes them close: the forms with a flat tail overstate them several-fold
+        ux = solver.u.T @ xc
+        flat = ((ux * ux) / (solver.s + delta)[:, None]).sum(0) + ((xc * xc).sum(0) - (ux * ux).sum(0)) / delta
+        assert np.abs(flat / exact - 1).mean() > 5 * err.mean()
+
+
+def test_matrix_free_qtl_effects_predict_as_the_dense_qtl_anchor_at_one_h2(rng):
+    from gpfn_core.data.encoding import Standardizer
+    from gpfn_core.linear.iterative import qtl_effects
+    from gpfn_core.linear.kinship import Kinship
+    from gpfn_core.linear.qtl import qtl_gblup
+
+    d = mosaic(rng, 1000, 2500)
+    enc = Encoding.fit(d[:800])
+    xt, xv = enc.transform(d[:800]), enc.transform(d[800:])
+    _, y = qtl_trait(rng, d.astype(np.float64), loci=5, share=0.6)
+    z = Standardizer.fit(y[:800]).transform(y[:800])
+    kin = Kinship.of(xt, keep=True)
+    coords, _ = kin.products(xt, xv)
+    solver = Solver(KinshipOperator(xt))
+    for h2 in (0.3, 0.6):
+        delta = (1 - h2) / h2
+        dense = qtl_gblup(kin, coords, xt, xv, z, h2_grid=(h2,), steps=5)
+        free = xv.astype(np.float64) @ qtl_effects(solver, z, delta, steps=5)
+        assert np.corrcoef(dense, free)[0, 1] > 0.9999
+        np.testing.assert_allclose(free, dense, atol=0.02 * dense.std())
+    # the single effects are there: without them the prediction is GBLUP's, and differs
+    plain = xv.astype(np.float64) @ qtl_effects(solver, z, 0.6 / 0.4, steps=0)
+    assert np.corrcoef(plain, free)[0, 1] < 0.999

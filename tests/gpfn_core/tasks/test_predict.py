@@ -428,7 +428,7 @@ def test_predict_states_its_memory_and_refuses_what_would_not_fit(tmp_path, mode
     assert predict_memory(2000, 1000, 10_000) > predict_memory(1000, 1000, 10_000) > predict_memory(1000, 1000, 1000)
     with pytest.raises(GpfnError, match=r"50 training \+ 110 target individuals x 300 markers needs about .* GiB; "
                                         r"--max-memory is 0.0 GiB.*--max-memory to run anyway"):
-        predict(model_path, tr, tg, tmp_path / "small.csv", max_memory=need / 2)
+        predict(model_path, tr, tg, tmp_path / "small.csv", max_memory=need / 2, solver="dense")
     assert not (tmp_path / "small.csv").exists()
     r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
                                   "-o", str(tmp_path / "cli.csv"), "--max-memory", "0.00001"])
@@ -462,5 +462,47 @@ def test_targets_that_do_not_fit_at_once_go_in_passes_with_the_same_predictions(
         if k != "taxon":
             np.testing.assert_allclose([float(r[k]) for r in b], [float(r[k]) for r in a], rtol=1e-4, atol=1e-4)
     with pytest.raises(GpfnError, match=r"needs about .* GiB with targets in passes of 20; --max-memory is"):
-        predict(model_path, tr, tg, tmp_path / "none.csv", max_memory=pr.predict_memory(50, n_target, 300, 20) - 1)
+        predict(model_path, tr, tg, tmp_path / "none.csv", max_memory=pr.predict_memory(50, n_target, 300, 20) - 1,
+                solver="dense")
     assert not (tmp_path / "none.csv").exists()
+
+
+def test_auto_takes_the_iterative_path_where_the_dense_one_would_not_fit():
+    from gpfn_core.tasks.predict import iterative_memory, plan, predict_memory
+
+    gib = 2**30
+    assert plan(1000, 1000, 50_000, 24 * gib)[0] == "dense"
+    solver, per_pass, need = plan(30_000, 1000, 50_000, 24 * gib)
+    assert solver == "iterative" and per_pass == 1000 and need == iterative_memory(30_000, 1000, 50_000, 1000)
+    assert need < 24 * gib < predict_memory(30_000, 1000, 50_000, 500)
+    # memory on the iterative path grows as n m, on the dense one as n^2
+    assert iterative_memory(60_000, 1000, 50_000) < 2.2 * iterative_memory(30_000, 1000, 50_000)
+    with pytest.raises(GpfnError, match=r"30,000 training \+ 1,000 target .* needs about .*--solver iterative"):
+        plan(30_000, 1000, 50_000, 24 * gib, "dense")
+    with pytest.raises(GpfnError, match=r"on the iterative path needs about"):
+        plan(300_000, 1000, 50_000, 24 * gib)
+    with pytest.raises(GpfnError, match="solver must be one of"):
+        plan(100, 10, 1000, None, "cg")
+
+
+def test_the_iterative_path_predicts_as_the_dense_one(tmp_path, model_path, draw):
+    """No n x n matrix: the anchors as marker effects from conjugate gradients, the network on
+    its features from (a subset of) the training individuals; close to the dense path's
+    predictions, on the phenotype's scale, with every trait of a call as in a call of its own."""
+    tr, tg, nt = setup(tmp_path, draw, n_train=120)
+    dense = predict(model_path, tr, tg, tmp_path / "dense.csv", solver="dense")
+    heard = []
+    rep = predict(model_path, tr, tg, tmp_path / "cg.csv", solver="iterative", log=heard.append)
+    assert dense["solver"] == "dense" and rep["solver"] == "iterative"
+    assert any("on the iterative path" in h for h in heard)
+    a, b = read(tmp_path / "dense.csv"), read(tmp_path / "cg.csv")
+    assert [r["taxon"] for r in a] == [r["taxon"] for r in b]
+    da, db = (np.array([[float(r[k]) for k in ("mean", "sd", "q05", "q95")] for r in rows]) for rows in (a, b))
+    assert np.isfinite(db).all() and (db[:, 1] > 0).all() and (db[:, 2] <= db[:, 0] + 1e-9).all()
+    assert (db[:, 0] <= db[:, 3] + 1e-9).all()
+    assert np.corrcoef(da[:, 0], db[:, 0])[0, 1] > 0.95
+    assert abs(db[:, 0].mean() - da[:, 0].mean()) < 0.1 * da[:, 0].std()  # the phenotype's scale
+    r = CliRunner().invoke(main, ["predict", "--model", str(model_path), "--train", str(tr), "--target", str(tg),
+                                  "-o", str(tmp_path / "cli.csv"), "--solver", "iterative"])
+    assert r.exit_code == 0, r.output
+    assert [float(x["mean"]) for x in read(tmp_path / "cli.csv")] == [float(x["mean"]) for x in b]
