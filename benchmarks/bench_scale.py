@@ -11,10 +11,11 @@ Reported: seconds, peak memory (max RSS of the process above its start),
 the ratio GPFN / GBLUP, and per panel the growth exponent of each method's time in n (the
 slope of log time on log n).  ``--methods gblup-cg`` adds GBLUP with no n x n matrix
 (:func:`~gpfn_core.linear.iterative.gblup_iterative`: conjugate gradients through the
-genotypes, REML by randomised traces) beside them.  A size whose estimated peak memory
+genotypes, REML by randomised traces) beside them, ``gpfn-cg`` ``gpfn predict --solver
+iterative`` (:func:`~gpfn_core.tasks.predict.predict_arrays_iterative`).  A size whose estimated peak memory
 (:func:`~gpfn_core.tasks.predict.predict_memory`, with the targets in passes where all at
 once would not fit, as ``gpfn predict`` does) exceeds the memory available is skipped and
-said so (but for ``gblup-cg``, which holds only the genotypes); ``--limit-s``
+said so (but for ``gblup-cg`` and ``gpfn-cg``, which hold the genotypes and no n x n matrix); ``--limit-s``
 stops a method that runs longer (reported as such).
 
     python benchmarks/bench_scale.py [--sizes 1000 2000 4000] [--markers 10000] [--threads 2] [--record]
@@ -56,6 +57,10 @@ if method == "gblup":
 elif method == "gblup-cg":
     from gpfn_core.linear.iterative import gblup_iterative
     gblup_iterative(x, y, xv)
+elif method == "gpfn-cg":
+    from gpfn_core.net.modelfile import load_model
+    from gpfn_core.tasks.predict import predict_traits
+    predict_traits(*load_model(model), x, y[:, None], xv, solver="iterative")  # gpfn predict --solver iterative
 else:
     from gpfn_core.net.modelfile import load_model
     from gpfn_core.tasks.predict import predict_traits
@@ -65,7 +70,8 @@ print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.
 """
 
 
-METHODS = ("gblup", "gblup-cg", "gpfn")
+METHODS = ("gblup", "gblup-cg", "gpfn", "gpfn-cg")
+CG = ("gblup-cg", "gpfn-cg")  # the methods with no n x n matrix, run where the dense path would not fit too
 
 
 def run(method: str, folder: Path, model: str, threads: int, limit: float) -> dict:
@@ -91,6 +97,7 @@ def main() -> None:
 
     from gpfn_core.linear.iterative import iterative_memory
     from gpfn_core.models.lookup import find_model
+    from gpfn_core.tasks.predict import iterative_memory as iterative_predict_memory
     from gpfn_core.tasks.predict import predict_memory, targets_per_pass
     from gpfn_core.threads import memory_available
 
@@ -103,13 +110,15 @@ def main() -> None:
     ap.add_argument("--limit-s", type=float, default=3600, help="Stop a method that runs longer than this.")
     ap.add_argument("--methods", nargs="+", default=["gblup", "gpfn"], choices=list(METHODS),
                     help="Which to run (a method left out is reported as not run); gblup-cg: GBLUP with no "
-                         "n x n matrix (conjugate gradients, randomised-trace REML, gpfn_core.linear.iterative).")
+                         "n x n matrix (conjugate gradients, randomised-trace REML, gpfn_core.linear.iterative); "
+                         "gpfn-cg: gpfn predict --solver iterative.")
     ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
     a = ap.parse_args()
     model = a.model or str(find_model("nam"))
     print(f"# bench_scale: {a.targets} targets, {a.threads} threads, model {model}")
     print(f"{'markers':>8}  {'train':>7}  {'GBLUP s':>8}  {'GBLUP GiB':>9}  {'GPFN s':>8}  {'GPFN GiB':>8}  "
-          f"{'ratio':>6}  {'estimate GiB':>12}" + (f"  {'CG s':>8}  {'CG GiB':>8}" if "gblup-cg" in a.methods else ""))
+          f"{'ratio':>6}  {'estimate GiB':>12}"
+          + "".join(f"  {k + ' s':>11}  {k + ' GiB':>11}" for k in CG if k in a.methods))
     results = []
     for m in a.markers:
         done: dict[str, tuple[list, list]] = {k: ([], []) for k in METHODS if k in a.methods}
@@ -118,8 +127,9 @@ def main() -> None:
             per_pass = targets_per_pass(n, a.targets, m, avail)  # targets beyond what fits at once: in passes
             need = predict_memory(n, a.targets, m, per_pass)
             dense_fits = avail is None or need <= avail
-            cg_fits = avail is None or iterative_memory(n, a.targets, m) <= avail
-            if not dense_fits and not ("gblup-cg" in a.methods and cg_fits):
+            cg_fits = {"gblup-cg": avail is None or iterative_memory(n, a.targets, m) <= avail,
+                       "gpfn-cg": avail is None or iterative_predict_memory(n, a.targets, m) <= avail}
+            if not dense_fits and not any(k in a.methods and cg_fits[k] for k in CG):
                 print(f"{m:>8}  {n:>7}  skipped: needs about {need / 2**30:.1f} GiB, {avail / 2**30:.1f} available")
                 results.append({"markers": m, "train": n, "skipped": f"needs about {need / 2**30:.1f} GiB"})
                 continue
@@ -130,7 +140,7 @@ def main() -> None:
                 row = {"markers": m, "train": n, "targets": a.targets, "estimate_bytes": need, "data_seconds": made,
                        "targets_per_pass": per_pass}
                 for method in METHODS:
-                    fits = cg_fits if method == "gblup-cg" else dense_fits
+                    fits = cg_fits[method] if method in CG else dense_fits
                     row[method] = (run(method, Path(tmp), model, a.threads, a.limit_s) if method in a.methods and fits
                                    else {"error": "not run" if method not in a.methods else "too big"})
                     if "seconds" in row[method] and method in done:
@@ -146,9 +156,8 @@ def main() -> None:
             print(f"{m:>8}  {n:>7}  {cell(g, 'seconds', '8.1f'):>8}  {cell(g, 'peak_bytes', '9.2f'):>9}  "
                   f"{cell(p, 'seconds', '8.1f'):>8}  {cell(p, 'peak_bytes', '8.2f'):>8}  {ratio:6.2f}  "
                   f"{need / 2**30:12.2f}" + (f" ({per_pass:,} targets a pass)" if per_pass < a.targets else "")
-                  + (f"  {cell(row['gblup-cg'], 'seconds', '8.1f'):>8}  "
-                                             f"{cell(row['gblup-cg'], 'peak_bytes', '8.2f'):>8}"
-                                             if "gblup-cg" in a.methods else ""))
+                  + "".join(f"  {cell(row[k], 'seconds', '11.1f'):>11}  {cell(row[k], 'peak_bytes', '11.2f'):>11}"
+                            for k in CG if k in a.methods))
         for method, (ns, secs) in done.items():
             print(f"# {m} markers: {method} time grows as n^{exponent(ns, secs):.2f} over {ns}")
             results.append({"markers": m, "method": method, "exponent": exponent(ns, secs), "sizes": ns})
