@@ -206,16 +206,23 @@ def tools_table() -> str:
 def scale_table() -> str:
     """``bench_scale.py --record``: for each (markers, training individuals, targets), the newest
     record that timed both GBLUP and `gpfn predict` there, and the newest that timed the iterative
-    GBLUP (``--methods gblup gblup-cg``) beside the dense one; every ratio is within one run.  A
-    record from before rows named their targets had 1,000 (``bench_scale.py``'s default then)."""
+    GBLUP (``--methods gblup gblup-cg``) beside the dense one, and the newest that timed `gpfn
+    predict --solver iterative` (``gpfn-cg``) with its growth exponent from the record that timed
+    it at the most sizes; every ratio is within one run.  A record from before rows named their
+    targets had 1,000 (``bench_scale.py``'s default then)."""
     both: dict[tuple[int, int, int], tuple[dict, str]] = {}  # (markers, targets, training lines)
     cg: dict[tuple[int, int, int], tuple[dict, str]] = {}
+    free: dict[tuple[int, int, int], tuple[dict, str]] = {}  # gpfn predict --solver iterative
+    growth: dict[int, tuple[dict, str]] = {}  # markers: the iterative predict's exponent over the most sizes
 
     def timed(row: dict, method: str) -> bool:
         return "seconds" in (row.get(method) or {})
 
     for rec in records("scale"):  # oldest first: later records replace earlier ones
         for row in rec["results"]:
+            if row.get("method") == "gpfn-cg" and len(row["sizes"]) >= len(
+                    growth.get(row["markers"], ({"sizes": ()}, ""))[0]["sizes"]):  # the widest span, newest of equals
+                growth[row["markers"]] = (row, rec["path"])
             if "train" not in row:
                 continue
             key = (row["markers"], row.get("targets", 1000), row["train"])
@@ -223,7 +230,9 @@ def scale_table() -> str:
                 both[key] = (row, rec["path"])
             if timed(row, "gblup-cg"):
                 cg[key] = (row, rec["path"])
-    if not both and not cg:
+            if timed(row, "gpfn-cg"):
+                free[key] = (row, rec["path"])
+    if not both and not cg and not free:
         return "(not measured: `python benchmarks/bench_scale.py --record`)\n"
 
     def gib(v: dict) -> str:
@@ -245,6 +254,20 @@ def scale_table() -> str:
         dense = (f"{g['seconds']:.1f}", gib(g)) if timed(row, "gblup") else (g.get("error", "-"), "-")
         rows.append(f"| {m:,} | {n:,} | {t:,} | {dense[0]} | {c['seconds']:.1f} | {dense[1]} | {gib(c)} "
                     f"| `{name(path)}` |")
+    if free:
+        rows += ["", ("| markers | training lines | targets | dense GBLUP s | `gpfn predict --solver iterative` s "
+                      "| ratio | predict peak GiB | record |"), "| --- " * 8 + "|"]
+        for (m, t, n), (row, path) in sorted(free.items()):
+            g, c = row.get("gblup") or {}, row["gpfn-cg"]
+            ratio = f"{c['seconds'] / g['seconds']:.2f}×" if timed(row, "gblup") else "-"
+            dense = f"{g['seconds']:.1f}" if timed(row, "gblup") else g.get("error", "-")
+            rows.append(f"| {m:,} | {n:,} | {t:,} | {dense} | {c['seconds']:.1f} | {ratio} | {gib(c)} "
+                        f"| `{name(path)}` |")
+        for m, (row, path) in sorted(growth.items()):
+            sizes = row["sizes"]
+            rows.append(f"\nWith {m:,} markers `gpfn predict --solver iterative`'s time grows as "
+                        f"n^{row['exponent']:.2f} over {sizes[0]:,}-{sizes[-1]:,} training lines "
+                        f"(record `{name(path)}`).")
     return "\n".join(rows) + "\n"
 
 
@@ -313,9 +336,32 @@ def _newest_per_model(name: str) -> dict[str, dict]:
     return found
 
 
+def iterative_line() -> str:
+    """``bench_iterative.py --draws-from final --record``: the iterative prediction path against the
+    dense one on the same final NAM draws, from each regime's newest record of an unchanged
+    model."""
+    lines = []
+    for regime in ("prior", "few", "many"):
+        found = _newest_per_model(f"iterative-{regime}-final")
+        for model, rec in sorted(found.items()):
+            r = rec["results"][model]
+            d = np.array(r["iterative_r_per_draw"]) - np.array(r["dense_r_per_draw"])
+            agree = np.array(r["agreement_per_draw"])
+            lines.append(
+                f"On {r['draws']} final `{regime}` NAM draws with {r['n_train']:,} training lines (`{model}`), "
+                f"`--solver iterative` has r {_mean_r(r, 'iterative')} against the dense path's "
+                f"{_mean_r(r, 'dense')} ({_paired(r, 'iterative', 'dense')}; per draw within 0.001 on "
+                f"{np.mean(np.abs(d) <= 1e-3):.0%} of them, within 0.01 on {np.mean(np.abs(d) <= 1e-2):.0%}), "
+                f"the two paths' means correlating {agree.mean():.4f} on average, and 90% intervals covering "
+                f"{np.mean(r['iterative_coverage_per_draw']):.3f} against {np.mean(r['dense_coverage_per_draw']):.3f} "
+                f"(record `{rec['path']}`).")
+    return ("\n\n".join(lines) + "\n") if lines else \
+        "(not measured: `python benchmarks/bench_iterative.py --draws-from final --record`)\n"
+
+
 RENDER = {"heldout": heldout_table, "real": real_table, "time": time_line, "large": large_table,
           "tools": tools_table, "scale": scale_table, "cross": cross_table,
-          "trainset": trainset_table}
+          "trainset": trainset_table, "iterative": iterative_line}
 
 
 def render(text: str) -> str:

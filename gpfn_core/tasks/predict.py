@@ -178,6 +178,7 @@ def plan_passes(n_train: int, n_target: int, n_markers: int, max_memory: float |
 
 
 SOLVERS = ("auto", "dense", "iterative")
+ITERATIVE_FROM = 1000  # below this the randomised-trace REML moves delta by up to 10% (linear.iterative)
 
 
 def plan(n_train: int, n_target: int, n_markers: int, max_memory: float | None, solver: str = "auto",
@@ -201,6 +202,9 @@ def plan(n_train: int, n_target: int, n_markers: int, max_memory: float | None, 
         if log:
             log(f"the dense path needs about {dense / 2**30:.1f} GiB for {n_train:,} training individuals; "
                 f"taking the iterative path (no n x n matrix)")
+    if log and n_train < ITERATIVE_FROM:
+        log(f"note: below {ITERATIVE_FROM:,} training individuals the iterative path's REML (random trace probes) "
+            f"is noisier than the dense path's, which fits here")
     if log:
         log(f"memory: about {need / 2**30:.2f} GiB at the peak on the iterative path"
             + (f" ({limit / 2**30:.1f} GiB {'allowed' if max_memory is not None else 'available'})" if limit else ""))

@@ -506,3 +506,24 @@ def test_the_iterative_path_predicts_as_the_dense_one(tmp_path, model_path, draw
                                   "-o", str(tmp_path / "cli.csv"), "--solver", "iterative"])
     assert r.exit_code == 0, r.output
     assert [float(x["mean"]) for x in read(tmp_path / "cli.csv")] == [float(x["mean"]) for x in b]
+
+
+def test_the_iterative_path_gives_each_trait_what_a_call_of_its_own_gives(tmp_path, model_path, draw):
+    from gpfn_core.data.dataset import read_dataset, write_dataset
+
+    nt = 80
+    taxa = [f"t{i}" for i in range(draw.n)]
+    rng = np.random.default_rng(1)
+    ys = np.column_stack([draw.y[:nt], draw.y[:nt] * 0.5 + rng.normal(size=nt), rng.normal(size=nt)])
+    ys[5, 1] = np.nan  # the second trait misses one individual: a group of its own
+    ds = read_dataset(dataset(tmp_path / "tr.gpfn", draw.x[:nt], taxa[:nt]))
+    ds.phenotypes, ds.phenotype_names = ys, ["a", "b", "c"]
+    write_dataset(tmp_path / "tr3.gpfn", ds)
+    tg = dataset(tmp_path / "tg.gpfn", draw.x[nt:], taxa[nt:])
+    predict(model_path, tmp_path / "tr3.gpfn", tg, tmp_path / "all.csv", phenotype="all", solver="iterative")
+    together = read(tmp_path / "all.csv")
+    for name in "abc":
+        predict(model_path, tmp_path / "tr3.gpfn", tg, tmp_path / f"{name}.csv", phenotype=name, solver="iterative")
+        alone = read(tmp_path / f"{name}.csv")
+        for k in ("mean", "sd", "q05", "q95"):
+            assert [r[f"{name}_{k}"] for r in together] == [r[k] for r in alone]
