@@ -296,8 +296,9 @@ def predict_traits(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np
     ys = np.asarray(ys, dtype=np.float64).reshape(len(x_train), -1)
     smoothers = (meta.get("fit_config") or {}).get("smoothers", "")
     if per_pass is None:
-        per_pass = targets_per_pass(int(np.isfinite(ys).any(1).sum()), len(x_target), x_target.shape[1],
-                                    memory_available())
+        n_obs = int(np.isfinite(ys).any(1).sum())
+        per_pass = (plan(n_obs, len(x_target), x_target.shape[1], None, "iterative")[1] if solver == "iterative"
+                    else targets_per_pass(n_obs, len(x_target), x_target.shape[1], memory_available()))
     per_pass = max(int(per_pass), 1)
     # traits grouped by which individuals have a value, one group at a time: each group's Genotypes
     # (n x n relationships, their decomposition, the family kernels) is released before the next
