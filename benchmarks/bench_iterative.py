@@ -2,7 +2,7 @@
 
 ``gpfn predict --solver iterative`` forms no n x n matrix: the stacking's anchors come from
 conjugate gradients through the genotypes as marker effects, and the network reads the
-features of a 2,000-line subset (:func:`~gpfn_core.tasks.predict.predict_arrays_iterative`).
+features of a 2,000-line subset (:func:`~gpfn_core.tasks.iterative.predict_arrays_iterative`).
 ``auto`` takes it only where the dense path would not fit in memory, so this measures what a
 training set pays in accuracy for crossing that line: ``--draws`` NAM draws (``--draws-from``
 selection or final; indices disjoint from every other benchmark's) with ``--train`` training

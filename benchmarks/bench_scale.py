@@ -12,7 +12,7 @@ the ratio GPFN / GBLUP, and per panel the growth exponent of each method's time 
 slope of log time on log n).  ``--methods gblup-cg`` adds GBLUP with no n x n matrix
 (:func:`~gpfn_core.linear.iterative.gblup_iterative`: conjugate gradients through the
 genotypes, REML by randomised traces) beside them, ``gpfn-cg`` ``gpfn predict --solver
-iterative`` (:func:`~gpfn_core.tasks.predict.predict_arrays_iterative`).  A size whose estimated peak memory
+iterative`` (:func:`~gpfn_core.tasks.iterative.predict_arrays_iterative`).  A size whose estimated peak memory
 (:func:`~gpfn_core.tasks.predict.predict_memory`, with the targets in passes where all at
 once would not fit, as ``gpfn predict`` does) exceeds the memory available is skipped and
 said so (but for ``gblup-cg`` and ``gpfn-cg``, which hold the genotypes and no n x n matrix); ``--limit-s``

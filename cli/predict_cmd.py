@@ -229,7 +229,7 @@ def cross(model, population_type, train, parents, crosses, out, phenotype, proge
     report = predict_crosses(model, train, parents, crosses, out, phenotype=phenotype, progeny=progeny, lines=lines,
                              selfing=selfing, selected=selected, lower=lower, map_path=map_path, seed=seed,
                              device=device, overwrite=force,
-                             max_memory=None if max_memory is None else max_memory * 2**30, solver=solver, log=note)
+                             max_memory=None if max_memory is None else max_memory * 2**30, log=note)
     for k, v in report.items():
         note(f"{k}: {v}")
     click.echo(str(out))

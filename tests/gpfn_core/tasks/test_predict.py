@@ -442,7 +442,7 @@ def test_targets_that_do_not_fit_at_once_go_in_passes_with_the_same_predictions(
     """Where every target at once would pass the memory allowed, the targets are preprocessed a
     pass at a time (as many as fit) and the predictions are those of one pass; what does not fit
     even with the smallest pass is refused, naming the pass."""
-    import gpfn_core.tasks.predict as pr
+    import gpfn_core.tasks.plan as pr
 
     tr, tg, _ = setup(tmp_path, draw, n_train=50)
     n_target = draw.n - 50
