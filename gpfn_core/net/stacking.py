@@ -82,6 +82,12 @@ class Stack:
             w[j] = ramp
         return w, float(np.interp(x, xs, self.interval_scale))
 
+    def anchors_at(self, n: int) -> tuple[str, ...]:
+        """The anchors (names of :data:`~gpfn_core.net.preprocess.STACK_ANCHORS`) weighed at ``n``
+        training individuals: the only ones a prediction computes (the others are zero columns,
+        weighed zero)."""
+        return tuple(a for a, w in zip(STACK_ANCHORS, self.at(n)[0][1:]) if w != 0)
+
 
 def blend(out: dict[str, np.ndarray], anchors: np.ndarray | None, weights: np.ndarray | None,
           scale: float = 1.0) -> dict[str, np.ndarray]:

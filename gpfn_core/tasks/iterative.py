@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from gpfn_core.net.inference import member_outputs, model_context
-from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, prepare
+from gpfn_core.net.preprocess import Genotypes, prepare
 from gpfn_core.registry import get_registry
 from gpfn_core.tasks.outputs import joined, result
 from gpfn_core.tasks.plan import NETWORK_SUBSET
+
 
 def predict_arrays_iterative(model, bar, meta: dict[str, Any], x_train: np.ndarray, ys: np.ndarray,
                              x_target: np.ndarray, *, normalized: bool = False, ensemble: int | None = None,
@@ -45,7 +46,7 @@ def predict_arrays_iterative(model, bar, meta: dict[str, Any], x_train: np.ndarr
     smoothers = fit_cfg.get("smoothers", "")
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     stacking = stack_weights(meta) if stack else None
-    used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
+    used = () if stacking is None else stacking.anchors_at(n)
     scales = [Standardizer.fit(y) for y in ys.T]
     enc = Encoding.fit(x_train)
     fits = []
@@ -66,8 +67,10 @@ def predict_arrays_iterative(model, bar, meta: dict[str, Any], x_train: np.ndarr
     first = None
     for s in range(0, max(len(x_target), 1), per_pass):
         block = x_target[s : s + per_pass]
-        genotypes = first = (Genotypes.for_smoothers(x_train[sub], block, smoothers) if first is None
-                             else first.for_targets(block))
+        if first is None:  # the subset's own decompositions, once; later passes add only their targets
+            genotypes = first = Genotypes.for_smoothers(x_train[sub], block, smoothers)
+        else:
+            genotypes = first.for_targets(block)
         xv = enc.transform(block) if fits else None
         for t, (sc, y) in enumerate(zip(scales, ys.T)):
             p = prepare(x_train[sub], y[sub], block, selector_cls(int(meta["n_features"]), seed=seed), smoothers,

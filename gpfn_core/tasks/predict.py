@@ -29,7 +29,7 @@ from gpfn_core.data.dataset import Dataset, read_dataset
 from gpfn_core.errors import GpfnError
 from gpfn_core.net.inference import member_outputs, model_context, resolve_device
 from gpfn_core.net.modelfile import load_model
-from gpfn_core.net.preprocess import STACK_ANCHORS, Genotypes, prepare
+from gpfn_core.net.preprocess import Genotypes, prepare
 from gpfn_core.registry import get_registry
 from gpfn_core.tasks.iterative import predict_arrays_iterative
 from gpfn_core.tasks.outputs import joined, quantile_key, result  # noqa: F401 (quantile_key: callers import it here)
@@ -273,9 +273,7 @@ def predict_arrays(model, bar, meta: dict[str, Any], x_train: np.ndarray, y: np.
     n = len(y)
     selector_cls = get_registry().get("selector", meta["feature_selection"])
     stacking = stack_weights(meta) if stack else None
-    # only the anchors the file's stacking weighs at this training-set size are computed (the others
-    # are zero columns, weighed zero)
-    used = () if stacking is None else tuple(a for a, w in zip(STACK_ANCHORS, stacking.at(n)[0][1:]) if w != 0)
+    used = () if stacking is None else stacking.anchors_at(n)
     p = prepare(x_train, y, x_target, selector_cls(int(meta["n_features"]), seed=seed), fit_cfg.get("smoothers", ""),
                 anchors=used, genotypes=genotypes)
     scale, shift = (1.0, 0.0) if normalized else (p.scale.sd, p.scale.mean)

@@ -184,3 +184,8 @@ def test_an_anchor_tried_from_a_size_on_ramps_in_from_that_size():
     assert np.abs(np.diff(ws, axis=0)).max() < 0.02  # continuous: small steps on a fine grid of n
     never = Stack(st.n_train[:2], st.weights[:2], st.interval_scale[:2])  # never tried: plain interpolation
     np.testing.assert_allclose(never.at(5000)[0], [0.0, 0.0, 0.0, 0.2, 0.8, 0.0])
+    # the anchors a prediction computes: those weighed at its size, BayesB's chain only past its start
+    assert st.anchors_at(1000) == ("gblup_family", "gblup_qtl")
+    assert st.anchors_at(start) == ("gblup_family", "gblup_qtl")
+    assert st.anchors_at(2500) == ("gblup_family", "gblup_qtl", "bayesb")
+    assert st.anchors_at(300) == ("gblup_bma", "gblup_qtl")
