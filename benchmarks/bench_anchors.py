@@ -106,10 +106,10 @@ def cross_fitted(rows: list[dict], anchors: list[str], seed: int = 0) -> tuple[n
 
 def main() -> None:
     from gpfn_core.models.cards import architecture_thirds
-    from gpfn_core.models.lookup import find_model
+    from gpfn_core.models.lookup import model_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
+    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--n-train", type=int, default=300)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--draws", type=int, default=200)
@@ -124,7 +124,7 @@ def main() -> None:
     from gpfn_cli.common import parse_overrides
 
     overrides = parse_overrides(a.set)  # as `gpfn fit --set` reads them
-    path = str(a.model or find_model("nam"))
+    path = str(model_file(a.model))
     t = time.perf_counter()
     with mp.get_context("spawn").Pool(a.workers) as pool:
         rows = pool.map(_one, [(path, a.start + i, a.n_train, a.targets, overrides, tuple(a.candidates))

@@ -35,7 +35,7 @@ from gpfn_core.linear.kinship import Kinship
 from gpfn_core.linear.smoothers import H2_GRID, marginal_loglik, posterior_weights, smoother_features
 from gpfn_core.linear.sparse import sparse_smoother_features
 from gpfn_core.models.cards import architecture_thirds
-from gpfn_core.models.lookup import find_model
+from gpfn_core.models.lookup import model_file
 from gpfn_core.net.config import config_of_model as fit_config_of, HELDOUT_INDEX
 from gpfn_core.net.modelfile import load_model
 from gpfn_core.tasks.predict import predict_arrays
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1, help="Prior seed of the draws (bench_accuracy --heldout-seed).")
     a = ap.parse_args()
-    path = a.model or find_model("nam")
+    path = model_file(a.model)
     model = load_model(path)
     cfg = fit_config_of(path, model[2])
     cfg.seed = a.seed

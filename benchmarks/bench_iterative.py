@@ -77,13 +77,13 @@ def main() -> None:
     ap.add_argument("--draws-from", choices=["selection", "final"], default="selection")
     ap.add_argument("--train", type=int, default=2500)
     ap.add_argument("--regime", choices=["prior", "few", "many"], default="prior")
-    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
+    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
     args = ap.parse_args()
-    from gpfn_core.models.lookup import shipped_model
+    from gpfn_core.models.lookup import model_file
 
-    model = args.model or str(shipped_model("nam")[0])
+    model = str(model_file(args.model))
     print(f"## Iterative against dense prediction: {args.draws} {args.draws_from} NAM draws ({args.regime}), "
           f"{args.train:,} training + {TARGETS} targets, model {Path(model).name}\n")
     with mp.get_context("spawn").Pool(args.workers) as pool:

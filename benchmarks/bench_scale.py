@@ -96,7 +96,7 @@ def main() -> None:
     from bench_predict import write_pair
 
     from gpfn_core.linear.iterative import iterative_memory
-    from gpfn_core.models.lookup import find_model
+    from gpfn_core.models.lookup import model_file
     from gpfn_core.tasks.predict import iterative_memory as iterative_predict_memory
     from gpfn_core.tasks.predict import predict_memory, targets_per_pass
     from gpfn_core.threads import memory_available
@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--markers", type=int, nargs="+", default=[10_000, 50_000])
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model).")
+    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--limit-s", type=float, default=3600, help="Stop a method that runs longer than this.")
     ap.add_argument("--methods", nargs="+", default=["gblup", "gpfn"], choices=list(METHODS),
                     help="Which to run (a method left out is reported as not run); gblup-cg: GBLUP with no "
@@ -114,7 +114,7 @@ def main() -> None:
                          "gpfn-cg: gpfn predict --solver iterative.")
     ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
     a = ap.parse_args()
-    model = a.model or str(find_model("nam"))
+    model = str(model_file(a.model))
     print(f"# bench_scale: {a.targets} targets, {a.threads} threads, model {model}")
     print(f"{'markers':>8}  {'train':>7}  {'GBLUP s':>8}  {'GBLUP GiB':>9}  {'GPFN s':>8}  {'GPFN GiB':>8}  "
           f"{'ratio':>6}  {'estimate GiB':>12}"

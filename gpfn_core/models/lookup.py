@@ -83,6 +83,19 @@ def shipped_model(population_type: str | None) -> tuple[Path, str]:
     return path, f"model: {path} (shipped, population type {population_type}{why})"
 
 
+def model_file(spec: str | Path | None, default: str = "nam") -> Path:
+    """A model file named by a benchmark's ``--model``: a path to one, or a population type
+    whose shipped model it is (``outbred``); None: ``default``'s shipped model."""
+    if spec is None:
+        return find_model(default)
+    if Path(spec).is_file() or str(spec) not in POPULATION_TYPES:
+        if not Path(spec).is_file():
+            raise GpfnError(f"no model file {str(spec)!r}, and it names no population type "
+                            f"({', '.join(POPULATION_TYPES)})")
+        return Path(spec)
+    return find_model(str(spec))
+
+
 def find_model(population_type: str, found: list[tuple[Path, dict[str, Any]]] | None = None) -> Path:
     """The shipped model for ``population_type`` (nam, diverse, silva, ...); ``found``:
     :func:`list_models` when the caller has it."""

@@ -47,6 +47,13 @@ def test_shipped_model_lookup_by_population_type(tmp_path, model_path, draw, mon
     monkeypatch.setenv("GPFN_MODELS", str(models))
     names = [p.name for p, _ in list_models()]
     assert find_model("ril") == models / "ril.gpfn" and names[0] == "ril.gpfn"  # $GPFN_MODELS first
+    from gpfn_core.models.lookup import model_file
+
+    # a benchmark's --model: a file, a population type's shipped model, or the default's
+    assert model_file(str(model_path)) == model_path and model_file("ril") == models / "ril.gpfn"
+    assert model_file(None, default="ril") == models / "ril.gpfn"
+    with pytest.raises(GpfnError, match="no model file 'maize.gpfn', and it names no population type"):
+        model_file("maize.gpfn")
     shipped = sorted(p.name for p in SHIPPED.glob("*.gpfn"))
     assert "broken.gpfn" not in names and names[1:] == shipped and "nam.gpfn" in shipped  # then the shipped models
     r = CliRunner().invoke(main, ["models"])
