@@ -45,8 +45,8 @@ from gpfn_core.net.draws import build
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="Model file (default: the shipped nam model) whose prior and "
-                    "population size give the draws; GPFN's row.")
+    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use "
+                    "(default: nam); its prior and population size give the draws; GPFN's row.")
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1, help="Prior seed of the draws (bench_accuracy --heldout-seed).")
     a = ap.parse_args()
