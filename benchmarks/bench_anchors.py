@@ -109,7 +109,8 @@ def main() -> None:
     from gpfn_core.models.lookup import model_file
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
+    ap.add_argument("--model", default=None,
+                    help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--n-train", type=int, default=300)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--draws", type=int, default=200)

@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--draws-from", choices=["selection", "final"], default="selection")
     ap.add_argument("--train", type=int, default=2500)
     ap.add_argument("--regime", choices=["prior", "few", "many"], default="prior")
-    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
+    ap.add_argument("--model", default=None,
+                    help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--record", action="store_true", help="Write the results to benchmarks/results/.")
     args = ap.parse_args()

@@ -106,7 +106,8 @@ def main() -> None:
     ap.add_argument("--markers", type=int, nargs="+", default=[10_000, 50_000])
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--model", default=None, help="Model file, or a population type whose shipped model to use (default: nam).")
+    ap.add_argument("--model", default=None,
+                    help="Model file, or a population type whose shipped model to use (default: nam).")
     ap.add_argument("--limit-s", type=float, default=3600, help="Stop a method that runs longer than this.")
     ap.add_argument("--methods", nargs="+", default=["gblup", "gpfn"], choices=list(METHODS),
                     help="Which to run (a method left out is reported as not run); gblup-cg: GBLUP with no "

@@ -88,12 +88,11 @@ def model_file(spec: str | Path | None, default: str = "nam") -> Path:
     whose shipped model it is (``outbred``); None: ``default``'s shipped model."""
     if spec is None:
         return find_model(default)
-    if Path(spec).is_file() or str(spec) not in POPULATION_TYPES:
-        if not Path(spec).is_file():
-            raise GpfnError(f"no model file {str(spec)!r}, and it names no population type "
-                            f"({', '.join(POPULATION_TYPES)})")
+    if Path(spec).is_file():
         return Path(spec)
-    return find_model(str(spec))
+    if str(spec) in POPULATION_TYPES:
+        return find_model(str(spec))
+    raise GpfnError(f"no model file {str(spec)!r}, and it names no population type ({', '.join(POPULATION_TYPES)})")
 
 
 def find_model(population_type: str, found: list[tuple[Path, dict[str, Any]]] | None = None) -> Path:

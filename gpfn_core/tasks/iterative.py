@@ -62,18 +62,19 @@ def predict_arrays_iterative(model, bar, meta: dict[str, Any], x_train: np.ndarr
         del xt, solver
     sub = (np.sort(np.random.default_rng(seed).choice(n, NETWORK_SUBSET, replace=False)) if n > NETWORK_SUBSET
            else np.arange(n))
+    x_sub = x_train[sub]  # the network's training individuals, copied once for every pass and trait
     per_pass = max(int(per_pass or len(x_target)), 1)
     parts: list[list[dict[str, Any]]] = [[] for _ in scales]
     first = None
     for s in range(0, max(len(x_target), 1), per_pass):
         block = x_target[s : s + per_pass]
         if first is None:  # the subset's own decompositions, once; later passes add only their targets
-            genotypes = first = Genotypes.for_smoothers(x_train[sub], block, smoothers)
+            genotypes = first = Genotypes.for_smoothers(x_sub, block, smoothers)
         else:
             genotypes = first.for_targets(block)
         xv = enc.transform(block) if fits else None
         for t, (sc, y) in enumerate(zip(scales, ys.T)):
-            p = prepare(x_train[sub], y[sub], block, selector_cls(int(meta["n_features"]), seed=seed), smoothers,
+            p = prepare(x_sub, y[sub], block, selector_cls(int(meta["n_features"]), seed=seed), smoothers,
                         anchors=False, genotypes=genotypes)
             members = [rescaled(o, p.scale, sc) for o in
                        member_outputs(model, bar, p.train, p.y_train, p.target, context, ensemble=ensemble, seed=seed,

@@ -9,8 +9,9 @@ import numpy as np
 
 from gpfn_core.net.inference import combine_members
 
+
 def result(members: list[dict[str, np.ndarray]], anchors: np.ndarray | None, stacking, n: int, scale: float,
-            shift: float, quantiles: tuple[float, ...], context: int) -> dict[str, Any]:
+           shift: float, quantiles: tuple[float, ...], context: int) -> dict[str, Any]:
     """:func:`predict_arrays`' result from the network's ensemble ``members`` and the anchors
     (standardised scale), blended by ``stacking`` at ``n`` training individuals and taken to
     the phenotype's scale (``scale`` times, plus ``shift``)."""
